@@ -1,6 +1,203 @@
-"""Shapes on disk: ShapeNet layout, splits, normalization and SDF sampling."""
+"""Shapes on disk: the ShapeNet layout, splits, normalization and signed distances.
+
+Coordinates: after :func:`normalize_mesh` a shape's bounding box is centred at the origin and the shape lies
+inside the sphere of radius ``1 / margin`` (DeepSDF's 1/1.03). Signed distances are negative inside.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import igl
+import numpy as np
+import trimesh
+
+log = logging.getLogger(__name__)
+
 #: ShapeNetCore.v2 synset ids of the categories the paper uses.
 SYNSETS: dict[str, str] = {"chair": "03001627", "table": "04379243", "sofa": "04256520"}
+#: Where a model's mesh lives under a ShapeNetCore.v2 root (and under the synthetic dataset's root).
+MESH_RELPATH = "{synset}/{model_id}/models/model_normalized.obj"
+
+
+class MeshError(ValueError):
+    """A mesh file that cannot be used: missing, unreadable, empty or with non-finite vertices."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Finding shapes and splitting them
+# --------------------------------------------------------------------------------------------------------------
+def synset_of(category: str) -> str:
+    """The ShapeNet synset id of a category name ('chair', 'table', 'sofa') or of a synset id itself."""
+    if category in SYNSETS:
+        return SYNSETS[category]
+    if category in SYNSETS.values():
+        return category
+    raise ValueError(f"unknown category {category!r}; expected one of {sorted(SYNSETS)} or their synset ids")
+
+
+def list_models(root: str | Path, category: str) -> list[str]:
+    """Sorted model ids of a category under a ShapeNetCore.v2-layout root (those that have a mesh file)."""
+    folder = Path(root) / synset_of(category)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"no folder for category {category!r} at {folder}; dataset.root must point at a ShapeNetCore.v2 copy "
+            f"(with {MESH_RELPATH.format(synset=synset_of(category), model_id='<model_id>')})"
+        )
+    return sorted(p.parent.parent.name for p in folder.glob(MESH_RELPATH.format(synset="", model_id="*")[1:]))
+
+
+def mesh_path(root: str | Path, category: str, model_id: str) -> Path:
+    return Path(root) / MESH_RELPATH.format(synset=synset_of(category), model_id=model_id)
+
+
+def split_models(
+    model_ids: Sequence[str], test_fraction: float, seed: int, limit: int | None = None
+) -> dict[str, list[str]]:
+    """Deterministic train/test split.
+
+    The ids are shuffled with ``seed`` (independently of their order on disk), the first ``limit`` are kept,
+    and ``round(test_fraction * n)`` of them (at least one when ``0 < test_fraction`` and n >= 2) go to test.
+    Returns ``{"train": [...], "test": [...]}``, each sorted.
+    """
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    ids = sorted(set(model_ids))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    chosen = [ids[i] for i in order][: limit if limit is not None else len(ids)]
+    n_test = int(round(test_fraction * len(chosen)))
+    if test_fraction > 0 and len(chosen) >= 2:
+        n_test = min(max(n_test, 1), len(chosen) - 1)
+    return {"train": sorted(chosen[n_test:]), "test": sorted(chosen[:n_test])}
+
+
+def shard_of(model_ids: Sequence[str], shard: int, n_shards: int) -> list[str]:
+    """The ids that shard ``shard`` of ``n_shards`` processes: every n-th of the sorted ids."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard must be in [0, {n_shards}), got {shard}")
+    return sorted(model_ids)[shard::n_shards]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Meshes
+# --------------------------------------------------------------------------------------------------------------
+def load_mesh(path: str | Path) -> trimesh.Trimesh:
+    """Read a triangle mesh (all of a file's geometry merged into one mesh).
+
+    Raises:
+        MeshError: naming the file, when it is missing, unreadable, has no triangles or non-finite vertices.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MeshError(f"{path}: no such mesh file")
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False, skip_materials=True)
+    except Exception as exc:  # trimesh raises many types for corrupt files
+        raise MeshError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) == 0:
+        raise MeshError(f"{path}: the file has no triangles")
+    if not np.all(np.isfinite(mesh.vertices)):
+        raise MeshError(f"{path}: the mesh has NaN or infinite vertex coordinates")
+    if np.ptp(mesh.vertices, axis=0).max() <= 0:
+        raise MeshError(f"{path}: the mesh is degenerate (all vertices coincide)")
+    return mesh
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """``normalized = (original + offset) * scale``."""
+
+    offset: np.ndarray  # (3,)
+    scale: float
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points) + self.offset) * self.scale
+
+    def invert(self, points: np.ndarray) -> np.ndarray:
+        return np.asarray(points) / self.scale - self.offset
+
+
+def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.03) -> tuple[trimesh.Trimesh, Normalization]:
+    """Centre the bounding box at the origin and scale the mesh into the sphere of radius ``1 / margin``."""
+    if margin < 1:
+        raise ValueError(f"margin must be >= 1, got {margin}")
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    center = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+    radius = np.linalg.norm(vertices - center, axis=1).max()
+    norm = Normalization(offset=-center, scale=float(1.0 / (margin * radius)))
+    out = trimesh.Trimesh(norm.apply(vertices), np.asarray(mesh.faces, dtype=np.int64), process=False)
+    return out, norm
+
+
+def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Signed distance from ``points`` ``(n, 3)`` to a triangle mesh, negative inside.
+
+    The sign comes from libigl's fast generalized winding number, so open (non-watertight) meshes and meshes with
+    inconsistent orientation get the right inside. The magnitude is the exact distance to the closest point
+    (libigl scales its returned value by ``1 - 2|w|`` in this mode, so it is recomputed). Returns ``(n,)``
+    float64.
+    """
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"points must be an (n, 3) array, got shape {points.shape}")
+    if len(points) == 0:
+        return np.zeros(0)
+    s, _, closest, _ = igl.signed_distance(
+        points,
+        np.ascontiguousarray(vertices, dtype=np.float64),
+        np.ascontiguousarray(faces, dtype=np.int64),
+        sign_type=igl.SignedDistanceType.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER,
+    )
+    return np.sign(s) * np.linalg.norm(points - closest, axis=1)
+
+
+def sample_sdf(
+    mesh: trimesh.Trimesh,
+    n_points: int,
+    variances: Sequence[float] = (0.0025, 0.00025),
+    uniform_fraction: float = 0.05,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DeepSDF's sampling: points near the surface plus uniform points in the bounding cube ``[-1, 1]^3``.
+
+    ``(1 - uniform_fraction) * n_points`` surface samples are perturbed with Gaussian noise, split equally between
+    the given variances; the rest are uniform. Returns ``(points (n, 3), sdf (n,))`` as float32.
+    """
+    if n_points <= 0:
+        raise ValueError(f"n_points must be positive, got {n_points}")
+    if not 0 <= uniform_fraction <= 1:
+        raise ValueError(f"uniform_fraction must be in [0, 1], got {uniform_fraction}")
+    rng = np.random.default_rng(seed)
+    n_uniform = int(round(uniform_fraction * n_points))
+    n_near = n_points - n_uniform
+    counts = np.full(len(variances), n_near // len(variances))
+    counts[: n_near - counts.sum()] += 1
+    surface, _ = trimesh.sample.sample_surface(mesh, n_near, seed=rng)
+    stds = np.repeat(np.sqrt(np.asarray(variances, dtype=np.float64)), counts)
+    near = surface + rng.standard_normal((n_near, 3)) * stds[:, None]
+    uniform = rng.uniform(-1.0, 1.0, (n_uniform, 3))
+    points = np.concatenate([near, uniform])
+    sdf = signed_distance(points, mesh.vertices, mesh.faces)
+    return points.astype(np.float32), sdf.astype(np.float32)
+
+
+def grid_points(resolution: int) -> np.ndarray:
+    """The ``(N^3, 3)`` vertices of the regular grid over ``[-1, 1]^3``, in C order of ``grid[i, j, k]``."""
+    if resolution < 2:
+        raise ValueError(f"grid resolution must be >= 2, got {resolution}")
+    x = np.linspace(-1.0, 1.0, resolution)
+    return np.stack(np.meshgrid(x, x, x, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def sdf_grid(mesh: trimesh.Trimesh, resolution: int) -> np.ndarray:
+    """Signed distance of a mesh on the ``resolution^3`` grid over ``[-1, 1]^3``: ``(N, N, N)`` float32."""
+    sdf = signed_distance(grid_points(resolution), mesh.vertices, mesh.faces)
+    return sdf.reshape((resolution,) * 3).astype(np.float32)
+
+
+def iter_ok(manifest: Iterable[dict]) -> list[dict]:
+    """The records of a shard manifest whose mesh was normalized successfully."""
+    return [m for m in manifest if m["status"] == "ok"]

@@ -121,7 +121,8 @@ class Normalization:
 
 
 def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.03) -> tuple[trimesh.Trimesh, Normalization]:
-    """Centre the bounding box at the origin and scale the mesh into the sphere of radius ``1 / margin``."""
+    """Centre the bounding box at the origin, scale the mesh into the sphere of radius ``1 / margin``, and orient
+    its faces consistently (:func:`orient_faces`; duplicate vertices are merged)."""
     if margin < 1:
         raise ValueError(f"margin must be >= 1, got {margin}")
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
@@ -129,29 +130,35 @@ def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.03) -> tuple[trimesh
     radius = np.linalg.norm(vertices - center, axis=1).max()
     norm = Normalization(offset=-center, scale=float(1.0 / (margin * radius)))
     out = trimesh.Trimesh(norm.apply(vertices), np.asarray(mesh.faces, dtype=np.int64), process=False)
-    return out, norm
+    return orient_faces(out), norm
 
 
 def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Signed distance from ``points`` ``(n, 3)`` to a triangle mesh, negative inside.
 
-    The sign comes from libigl's fast generalized winding number, so open (non-watertight) meshes and meshes with
-    inconsistent orientation get the right inside. The magnitude is the exact distance to the closest point
-    (libigl scales its returned value by ``1 - 2|w|`` in this mode, so it is recomputed). Returns ``(n,)``
-    float64.
+    The magnitude is the exact distance to the closest point of the mesh (libigl's AABB tree). The sign comes
+    from libigl's fast generalized winding number ``w``: a point is inside when ``|w| > 1/2``. Holes (open,
+    non-watertight meshes) change ``w`` smoothly instead of flipping the sign along a ray, and the absolute value
+    makes a component with reversed orientation count as inside too; a component whose faces disagree with each
+    other needs :func:`orient_faces` first. Returns ``(n,)`` float64.
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"points must be an (n, 3) array, got shape {points.shape}")
     if len(points) == 0:
         return np.zeros(0)
-    s, _, closest, _ = igl.signed_distance(
-        points,
-        np.ascontiguousarray(vertices, dtype=np.float64),
-        np.ascontiguousarray(faces, dtype=np.int64),
-        sign_type=igl.SignedDistanceType.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER,
-    )
-    return np.sign(s) * np.linalg.norm(points - closest, axis=1)
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    squared, _, _ = igl.point_mesh_squared_distance(points, vertices, faces)
+    winding = igl.fast_winding_number(vertices, faces, points)
+    return np.where(np.abs(winding) > 0.5, -1.0, 1.0) * np.sqrt(squared)
+
+
+def orient_faces(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """A copy whose faces are consistently oriented within each connected piece (ShapeNet's often are not)."""
+    out = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), process=True, validate=False)
+    trimesh.repair.fix_winding(out)
+    return out
 
 
 def sample_sdf(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -44,3 +46,29 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def read_json(path: str | Path) -> Any:
     with open(path) as fh:
         return json.load(fh)
+
+
+def setup_logging(log_path: str | Path | None, level: int = logging.INFO) -> logging.Logger:
+    """Send the ``toposdf`` loggers (and Python warnings) to ``log_path`` and to stderr; return the root logger.
+
+    The workflow scripts call this with ``snakemake.log[0]`` so that each rule's log holds what its job did.
+    """
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    logging.captureWarnings(True)
+
+    def log_uncaught(exc_type, exc, tb):  # a failing job's log ends with its error, not only the terminal
+        root.error("job failed: %s: %s", exc_type.__name__, exc, exc_info=(exc_type, exc, tb))
+
+    sys.excepthook = log_uncaught
+    return root

@@ -1,0 +1,79 @@
+# Shapes -> split -> normalized meshes -> SDF samples and grids, sharded per category.
+
+
+rule synthesize:
+    output:
+        shapes=directory("results/{dataset}/shapes/{synset}"),
+    log:
+        "results/{dataset}/logs/synthesize/{synset}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/synthesize/{synset}.tsv"
+    params:
+        category=lambda wildcards: CATEGORY_OF_SYNSET[wildcards.synset],
+    threads: 1
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/synthesize.py"
+
+
+rule split:
+    input:
+        unpack(split_inputs),
+    output:
+        split="results/{dataset}/{category}/split.json",
+    log:
+        "results/{dataset}/logs/split/{category}.log",
+    threads: 1
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/split.py"
+
+
+rule normalize:
+    input:
+        split="results/{dataset}/{category}/split.json",
+    output:
+        manifest="results/{dataset}/{category}/meshes/{shard}.json",
+    log:
+        "results/{dataset}/logs/normalize/{category}/{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/normalize/{category}/{shard}.tsv"
+    threads: 1
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/normalize.py"
+
+
+rule sample_sdf:
+    input:
+        manifest="results/{dataset}/{category}/meshes/{shard}.json",
+    output:
+        samples="results/{dataset}/{category}/sdf/{shard}.npz",
+    log:
+        "results/{dataset}/logs/sample_sdf/{category}/{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/sample_sdf/{category}/{shard}.tsv"
+    threads: 2  # libigl's distance queries are multithreaded
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/sample_sdf.py"
+
+
+rule sdf_grid:
+    input:
+        manifest="results/{dataset}/{category}/meshes/{shard}.json",
+    output:
+        grids="results/{dataset}/{category}/grids/{shard}.npz",
+    log:
+        "results/{dataset}/logs/sdf_grid/{category}/{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/sdf_grid/{category}/{shard}.tsv"
+    threads: 2
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/sdf_grid.py"

@@ -1,0 +1,82 @@
+"""Config validation: defaults, the shipped configs, and errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from toposdf.config import Config, ConfigError, load_config_file, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def _merged(preset: str) -> dict:
+    """What Snakemake does with --configfile: a recursive update of config.yaml."""
+    def update(base, new):
+        for key, value in new.items():
+            base[key] = update(base.get(key, {}), value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        return base
+
+    return update(_default(), yaml.safe_load((ROOT / "presets" / preset).read_text()))
+
+
+def test_default_config_is_valid_and_typed():
+    cfg = load_config_file(ROOT / "config.yaml")
+    assert cfg.dataset.kind == "synthetic" and cfg.dataset.categories == ("chair", "table", "sofa")
+    assert cfg.persistence.tau > 0 and cfg.shards >= 1 and cfg.grid_resolution >= 8
+
+
+def test_tiny_preset_is_valid():
+    cfg = Config.from_dict(_merged("tiny.yaml"))
+    assert cfg.dataset.name == "tiny" and cfg.dataset.shapes_per_category <= 10
+
+
+def test_shapenet_preset_needs_a_root(tmp_path):
+    with pytest.raises(ConfigError, match="dataset.root"):
+        validate_config(_merged("shapenet.yaml"))
+    raw = _merged("shapenet.yaml")
+    raw["dataset"]["root"] = str(tmp_path)
+    assert Config.from_dict(raw).grid_resolution == 64
+
+
+def test_defaults_are_filled():
+    raw = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 4}, "sdf": {}, "grid": {},
+           "persistence": {}, "shards": 1}
+    cfg = Config.from_dict(raw)
+    assert cfg.dataset.name == "synthetic" and cfg.dataset.test_fraction == 0.2
+    assert cfg.sdf.variances == (0.0025, 0.00025) and cfg.preview_shapes == 24
+
+
+@pytest.mark.parametrize(
+    "path,value,key",
+    [
+        (("dataset", "kind"), "modelnet", "dataset.kind"),
+        (("dataset", "categories"), ["chair", "lamp"], "dataset.categories.1"),
+        (("dataset", "test_fraction"), 1.5, "dataset.test_fraction"),
+        (("grid", "resolution"), 4, "grid.resolution"),
+        (("persistence", "tau"), -0.1, "persistence.tau"),
+        (("persistence", "min_persistnce"), 0.1, "persistence.min_persistnce"),
+        (("shards",), 0, "shards"),
+        (("sdf", "n_points"), "many", "sdf.n_points"),
+    ],
+)
+def test_invalid_values_name_the_key(path, value, key):
+    raw = _default()
+    node = raw
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError) as info:
+        validate_config(raw)
+    assert f"  {key}:" in str(info.value)
+
+
+def test_missing_section_is_named():
+    raw = _default()
+    del raw["persistence"]
+    with pytest.raises(ConfigError, match="persistence"):
+        validate_config(raw)

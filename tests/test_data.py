@@ -1,0 +1,184 @@
+"""Meshes, signed distances, splits and the shard-level preprocessing, including broken input."""
+
+import numpy as np
+import pytest
+import trimesh
+
+from toposdf.config import Config
+from toposdf.data import (
+    MeshError,
+    grid_points,
+    load_mesh,
+    mesh_path,
+    normalize_mesh,
+    sample_sdf,
+    sdf_grid,
+    shard_of,
+    signed_distance,
+    split_models,
+)
+from toposdf.io import read_json
+from toposdf.preprocess import make_split, normalize_shard, shard_models
+
+
+def box_sdf(points, half=0.5):
+    """Exact SDF of the axis-aligned cube [-half, half]^3."""
+    q = np.abs(points) - half
+    return np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
+
+
+def open_box(scramble=False):
+    """A unit cube with its top (z = +0.5) removed: not watertight. ``scramble`` flips every other face."""
+    box = trimesh.creation.box([1, 1, 1])
+    faces = np.delete(box.faces, np.flatnonzero(box.triangles_center[:, 2] > 0.49), axis=0)
+    if scramble:
+        faces[::2] = faces[::2, ::-1]
+    return trimesh.Trimesh(box.vertices, faces, process=False)
+
+
+INSIDE = np.array([[0.0, 0.0, 0.0], [0.2, -0.3, -0.2], [0.0, 0.1, 0.25], [-0.4, 0.4, -0.4]])
+OUTSIDE = np.array([[0.0, 0.0, -0.8], [0.9, 0.0, 0.0], [0.0, 0.0, 0.9], [0.6, 0.6, 0.6]])
+
+
+def _check_open_box_sign(mesh):
+    d_in, d_out = signed_distance(INSIDE, mesh.vertices, mesh.faces), signed_distance(OUTSIDE, mesh.vertices, mesh.faces)
+    assert np.all(d_in < 0) and np.all(d_out > 0)
+    # Below the opening, the magnitude is the distance to the closest remaining face, not a scaled value.
+    np.testing.assert_allclose(d_in[[0, 1, 3]], -np.array([0.5, 0.2, 0.1]), atol=1e-12)
+    np.testing.assert_allclose(d_out[[0, 1]], [0.3, 0.4], atol=1e-12)
+
+
+def test_sign_on_an_open_box_uses_winding_numbers():
+    mesh = open_box()
+    assert not mesh.is_watertight
+    _check_open_box_sign(mesh)
+    _check_open_box_sign(trimesh.Trimesh(mesh.vertices, mesh.faces[:, ::-1], process=False))  # reversed
+
+
+def test_scrambled_orientation_is_fixed_by_normalization():
+    scrambled = open_box(scramble=True)
+    assert np.any(signed_distance(INSIDE, scrambled.vertices, scrambled.faces) > 0)  # the raw winding number fails
+    normalized, norm = normalize_mesh(scrambled, margin=1.0)
+    d = signed_distance(norm.apply(INSIDE), normalized.vertices, normalized.faces)
+    assert np.all(d < 0)
+
+
+def test_signed_distance_matches_the_exact_box_sdf():
+    box = trimesh.creation.box([1, 1, 1])
+    points = np.random.default_rng(0).uniform(-1, 1, (2000, 3))
+    np.testing.assert_allclose(signed_distance(points, box.vertices, box.faces), box_sdf(points), atol=1e-9)
+
+
+def test_grid_is_c_ordered_over_the_cube():
+    box, _ = normalize_mesh(trimesh.creation.box([1.0, 0.5, 0.25]), margin=1.0)
+    grid = sdf_grid(box, 17)
+    assert grid.shape == (17, 17, 17) and grid.dtype == np.float32
+    pts = grid_points(17)
+    np.testing.assert_array_equal(pts[17 * 17 * 3 + 17 * 5 + 2], [np.linspace(-1, 1, 17)[i] for i in (3, 5, 2)])
+    np.testing.assert_allclose(grid.ravel(), signed_distance(pts, box.vertices, box.faces), atol=1e-6)
+
+
+def test_normalization_fits_the_unit_sphere_and_inverts():
+    mesh = trimesh.creation.box([2.0, 1.0, 4.0])
+    mesh.apply_translation([3.0, -1.0, 2.0])
+    normalized, norm = normalize_mesh(mesh, margin=1.03)
+    radius = np.linalg.norm(normalized.vertices, axis=1).max()
+    assert radius == pytest.approx(1 / 1.03)
+    np.testing.assert_allclose(normalized.bounds.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(norm.invert(normalized.vertices), mesh.vertices, atol=1e-12)
+
+
+def test_sdf_samples_follow_the_deepsdf_scheme():
+    box = trimesh.creation.box([1, 1, 1])
+    points, sdf = sample_sdf(box, 10000, variances=(0.0025, 0.00025), uniform_fraction=0.1, seed=3)
+    assert points.shape == (10000, 3) and sdf.shape == (10000,) and points.dtype == np.float32
+    np.testing.assert_allclose(sdf, box_sdf(points.astype(np.float64)), atol=1e-5)
+    near, uniform = np.abs(sdf[:9000]), points[9000:]
+    assert np.median(near) < 0.05 and np.all(np.abs(uniform) <= 1)
+    again, _ = sample_sdf(box, 10000, variances=(0.0025, 0.00025), uniform_fraction=0.1, seed=3)
+    np.testing.assert_array_equal(points, again)
+
+
+def test_split_is_deterministic_and_disjoint():
+    ids = [f"m{i:03d}" for i in range(50)]
+    a = split_models(ids, 0.2, seed=1)
+    assert a == split_models(list(reversed(ids)), 0.2, seed=1)
+    assert len(a["test"]) == 10 and not set(a["train"]) & set(a["test"])
+    assert split_models(ids, 0.2, seed=2) != a
+    limited = split_models(ids, 0.25, seed=1, limit=8)
+    assert len(limited["train"]) + len(limited["test"]) == 8 and len(limited["test"]) == 2
+    shards = [shard_of(ids, s, 3) for s in range(3)]
+    assert sorted(sum(shards, [])) == ids
+
+
+@pytest.mark.parametrize("content,match", [(None, "no such mesh file"), ("", "no triangles"),
+                                           ("v 0 0 0\nv 1 0 0\nf 1 2 7 9\n", "cannot read|no triangles")])
+def test_broken_meshes_raise_naming_the_file(tmp_path, content, match):
+    path = tmp_path / "model_normalized.obj"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(MeshError, match=match) as info:
+        load_mesh(path)
+    assert str(path) in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Shard-level normalization with broken input
+# ------------------------------------------------------------------------------------------------------------
+def _shapenet_like(root, n_good=4):
+    for i in range(n_good):
+        path = mesh_path(root, "chair", f"good{i}")
+        path.parent.mkdir(parents=True)
+        trimesh.creation.box([1 + i, 1, 1]).export(path)
+    for name, text in [("corrupt", "v 1 2\nf x y z\n"), ("empty", "")]:
+        path = mesh_path(root, "chair", name)
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+
+
+def _cfg(skip_invalid):
+    return Config.from_dict({
+        "dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 100, "test_fraction": 0.25,
+                    "skip_invalid": skip_invalid},
+        "sdf": {}, "grid": {}, "persistence": {}, "shards": 1,
+    })
+
+
+def test_skip_invalid_records_skips_in_the_manifest(tmp_path):
+    _shapenet_like(tmp_path / "shapenet")
+    cfg = _cfg(True)
+    split = make_split(cfg, "chair", tmp_path / "shapenet")
+    assert len(split["train"]) + len(split["test"]) == 6
+    records = normalize_shard(split, 0, 1, tmp_path / "out" / "0.json", 1.03, skip_invalid=True)
+    status = {r["model_id"]: r["status"] for r in records}
+    assert status == {"corrupt": "skipped", "empty": "skipped", **{f"good{i}": "ok" for i in range(4)}}
+    manifest = read_json(tmp_path / "out" / "0.json")
+    reasons = {r["model_id"]: r["reason"] for r in manifest["shapes"]}
+    assert "corrupt" in reasons["corrupt"] and "no triangles" in reasons["empty"]
+
+
+def test_a_broken_mesh_fails_the_shard_but_keeps_the_other_shapes(tmp_path):
+    _shapenet_like(tmp_path / "shapenet")
+    split = make_split(_cfg(False), "chair", tmp_path / "shapenet")
+    out = tmp_path / "out" / "0.json"
+    with pytest.raises(MeshError) as info:
+        normalize_shard(split, 0, 1, out, 1.03, skip_invalid=False)
+    message = str(info.value)
+    assert "2 mesh(es)" in message and "corrupt" in message and "empty" in message and "skip_invalid" in message
+    assert not out.exists()
+    kept = sorted(p.name for p in out.parent.glob("*.obj"))
+    assert kept == [f"good{i}.obj" for i in range(4)]
+    # After the user removes the broken models, the rerun reuses the normalized meshes it already has.
+    before = {p.name: p.stat().st_mtime_ns for p in out.parent.glob("*.obj")}
+    for bad in ("corrupt", "empty"):
+        mesh_path(tmp_path / "shapenet", "chair", bad).unlink()
+    split = make_split(_cfg(False), "chair", tmp_path / "shapenet")
+    records = normalize_shard(split, 0, 1, out, 1.03, skip_invalid=False)
+    assert [r["status"] for r in records] == ["ok"] * 4
+    assert {p.name: p.stat().st_mtime_ns for p in out.parent.glob("*.obj")} == before
+
+
+def test_shards_cover_the_split_once():
+    split = {"train": ["a", "c", "d"], "test": ["b", "e"]}
+    got = [m for s in range(2) for m in shard_models(split, s, 2)]
+    assert sorted(got) == [("a", "train"), ("b", "test"), ("c", "train"), ("d", "train"), ("e", "test")]

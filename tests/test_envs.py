@@ -1,0 +1,56 @@
+"""The conda environments of the rules pin the same versions as pyproject.toml."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ENVS = sorted((ROOT / "envs").glob("*.yaml"))
+
+
+def _pyproject_pins() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    pins = {}
+    for dep in deps:
+        name, sep, version = dep.partition("==")
+        assert sep, f"pyproject.toml: {dep!r} is not pinned with =="
+        pins[name.lower()] = version
+    return pins
+
+
+def _env_pins(path: Path) -> dict[str, str]:
+    env = yaml.safe_load(path.read_text())
+    pins = {}
+    for dep in env["dependencies"]:
+        entries = dep["pip"] if isinstance(dep, dict) else [dep]
+        for entry in entries:
+            m = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(==|=)?\s*([^\s]*)", entry)
+            assert m, f"{path.name}: cannot read {entry!r}"
+            pins[m.group(1).lower()] = m.group(3)
+    return pins
+
+
+def test_there_is_an_env_per_rule_group():
+    assert {p.stem for p in ENVS} >= {"data", "topology", "plot"}
+
+
+@pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
+def test_env_pins_agree_with_pyproject(env):
+    project = _pyproject_pins()
+    pins = _env_pins(env)
+    python = pins.pop("python")
+    pins.pop("pip")
+    assert python == "3.11"
+    for name, version in pins.items():
+        assert name in project, f"{env.name}: {name} is not a dependency in pyproject.toml"
+        assert version == project[name], f"{env.name}: {name}=={version}, pyproject.toml pins {project[name]}"
+
+
+def test_every_rule_names_an_existing_env():
+    for smk in (ROOT / "rules").glob("*.smk"):
+        for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', smk.read_text()):
+            assert (smk.parent / env).resolve().is_file(), f"{smk.name}: {env} does not exist"

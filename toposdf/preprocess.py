@@ -1,0 +1,255 @@
+"""The preprocessing stages of the workflow, one function per rule: split, normalize, sample, grid, persistence.
+
+Each stage processes one *shard* of a category (every ``n_shards``-th shape of the sorted split), so a
+ShapeNet category of thousands of meshes is a few dozen jobs, not thousands.
+
+Normalized meshes are written one file per shape next to the shard's manifest and reused by a rerun, so a shard
+that stops on a broken mesh keeps the work it did for the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import trimesh
+from tqdm import tqdm
+
+from toposdf.config import Config
+from toposdf.data import (
+    MeshError,
+    list_models,
+    load_mesh,
+    mesh_path,
+    normalize_mesh,
+    sample_sdf,
+    sdf_grid,
+    shard_of,
+    split_models,
+    synset_of,
+)
+from toposdf.io import atomic_open, atomic_savez, atomic_write_json, read_json
+from toposdf.topology import batch_cubical_diagrams, betti_numbers, load_diagrams, save_diagrams
+
+log = logging.getLogger(__name__)
+
+
+def shape_seed(seed: int, model_id: str) -> int:
+    """A per-shape seed that depends on the model id only (not on its shard or position)."""
+    return (int(seed) * 1_000_003 + zlib.crc32(model_id.encode())) % 2**32
+
+
+def _progress(items: Sequence, desc: str) -> tqdm:
+    return tqdm(items, desc=desc, unit="shape", leave=False, mininterval=1.0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# split
+# --------------------------------------------------------------------------------------------------------------
+def make_split(cfg: Config, category: str, root: str | Path) -> dict:
+    """The train/test split of a category under a ShapeNet-layout root, as a JSON-able dict."""
+    models = list_models(root, category)
+    if len(models) < 2:
+        raise ValueError(f"{category}: found {len(models)} models under {Path(root) / synset_of(category)}; need >= 2")
+    split = split_models(models, cfg.dataset.test_fraction, cfg.dataset.seed, cfg.dataset.shapes_per_category)
+    log.info("%s: %d models found, %d train / %d test", category, len(models), len(split["train"]), len(split["test"]))
+    return {
+        "category": category,
+        "synset": synset_of(category),
+        "root": str(Path(root).resolve()),
+        "seed": cfg.dataset.seed,
+        "test_fraction": cfg.dataset.test_fraction,
+        "n_found": len(models),
+        **split,
+    }
+
+
+def shard_models(split: dict, shard: int, n_shards: int) -> list[tuple[str, str]]:
+    """``(model_id, "train" | "test")`` for the shapes of one shard."""
+    which = {m: "train" for m in split["train"]} | {m: "test" for m in split["test"]}
+    return [(m, which[m]) for m in shard_of(list(which), shard, n_shards)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# normalize
+# --------------------------------------------------------------------------------------------------------------
+def normalize_shard(
+    split: dict, shard: int, n_shards: int, manifest_path: str | Path, margin: float, skip_invalid: bool
+) -> list[dict]:
+    """Normalize the meshes of one shard; write ``{model_id}.obj`` beside the manifest, then the manifest.
+
+    A mesh that cannot be read is recorded as ``status: skipped`` with the reason when ``skip_invalid``;
+    otherwise every other mesh of the shard is still processed (and kept on disk for the rerun), and then a
+    :class:`MeshError` naming each bad file is raised and no manifest is written.
+    """
+    out_dir = Path(manifest_path).parent
+    records, failures = [], []
+    for model_id, subset in _progress(shard_models(split, shard, n_shards), f"normalize {split['category']}"):
+        source = mesh_path(split["root"], split["category"], model_id)
+        record = {"model_id": model_id, "split": subset, "shard": shard, "source": str(source)}
+        target, meta_path = out_dir / f"{model_id}.obj", out_dir / f"{model_id}.json"
+        if meta_path.exists() and target.exists():
+            meta = read_json(meta_path)
+            if meta.get("margin") == margin and meta.get("source_mtime") == source.stat().st_mtime:
+                records.append(record | meta["record"])
+                continue
+        try:
+            mesh = load_mesh(source)
+        except MeshError as exc:
+            if not skip_invalid:
+                log.error("%s", exc)
+                failures.append(str(exc))
+                continue
+            log.warning("skipping %s: %s", model_id, exc)
+            records.append(record | {"status": "skipped", "reason": str(exc)})
+            continue
+        normalized, norm = normalize_mesh(mesh, margin)
+        with atomic_open(target, "w") as fh:
+            fh.write(trimesh.exchange.obj.export_obj(normalized, include_normals=False, include_texture=False))
+        info = {
+            "status": "ok",
+            "reason": "",
+            "mesh": target.name,
+            "offset": norm.offset.tolist(),
+            "scale": norm.scale,
+            "n_vertices": int(len(normalized.vertices)),
+            "n_faces": int(len(normalized.faces)),
+            "watertight": bool(normalized.is_watertight),
+        }
+        atomic_write_json(meta_path, {"margin": margin, "source_mtime": source.stat().st_mtime, "record": info})
+        records.append(record | info)
+    if failures:
+        raise MeshError(
+            f"{len(failures)} mesh(es) of shard {shard} could not be used (set dataset.skip_invalid: true to skip "
+            "them; the other shapes of the shard are kept for the rerun):\n  " + "\n  ".join(failures)
+        )
+    atomic_write_json(manifest_path, {"category": split["category"], "shard": shard, "shapes": records})
+    return records
+
+
+def ok_shapes(manifest_path: str | Path) -> list[tuple[dict, Path]]:
+    """The usable shapes of a shard manifest with the paths of their normalized meshes."""
+    manifest_path = Path(manifest_path)
+    shapes = read_json(manifest_path)["shapes"]
+    return [(r, manifest_path.parent / r["mesh"]) for r in shapes if r["status"] == "ok"]
+
+
+def _load_normalized(path: Path) -> trimesh.Trimesh:
+    return trimesh.load(path, force="mesh", process=False)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SDF samples and grids
+# --------------------------------------------------------------------------------------------------------------
+def sample_sdf_shard(manifest_path: str | Path, out_path: str | Path, cfg: Config) -> None:
+    """DeepSDF samples of every usable shape of a shard, in one ``.npz``.
+
+    Layout: ``ids`` (n,), ``split`` (n,), ``points`` (n, P, 3) float32, ``sdf`` (n, P) float32.
+    """
+    shapes = ok_shapes(manifest_path)
+    P = cfg.sdf.n_points
+    points = np.zeros((len(shapes), P, 3), np.float32)
+    sdf = np.zeros((len(shapes), P), np.float32)
+    for i, (record, path) in enumerate(_progress(shapes, "sample SDF")):
+        points[i], sdf[i] = sample_sdf(
+            _load_normalized(path),
+            P,
+            cfg.sdf.variances,
+            cfg.sdf.uniform_fraction,
+            seed=shape_seed(cfg.dataset.seed, record["model_id"]),
+        )
+    atomic_savez(
+        out_path,
+        ids=np.array([r["model_id"] for r, _ in shapes], dtype=str),
+        split=np.array([r["split"] for r, _ in shapes], dtype=str),
+        points=points,
+        sdf=sdf,
+    )
+
+
+def grid_shard(manifest_path: str | Path, out_path: str | Path, resolution: int) -> None:
+    """SDF grids of every usable shape of a shard: ``ids``, ``split``, ``grids`` (n, N, N, N) float32."""
+    shapes = ok_shapes(manifest_path)
+    grids = np.zeros((len(shapes),) + (resolution,) * 3, np.float32)
+    for i, (_, path) in enumerate(_progress(shapes, f"SDF grid {resolution}^3")):
+        grids[i] = sdf_grid(_load_normalized(path), resolution)
+    atomic_savez(
+        out_path,
+        ids=np.array([r["model_id"] for r, _ in shapes], dtype=str),
+        split=np.array([r["split"] for r, _ in shapes], dtype=str),
+        grids=grids,
+        resolution=np.asarray(resolution),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# persistence
+# --------------------------------------------------------------------------------------------------------------
+def diagrams_shard(grids_path: str | Path, out_path: str | Path, cfg: Config, workers: int = 1) -> None:
+    """Ground-truth diagrams (with critical vertices) of a shard's grids; see :func:`toposdf.topology.save_diagrams`."""
+    with np.load(grids_path) as f:
+        ids, grids = [str(i) for i in f["ids"]], f["grids"]
+    results = batch_cubical_diagrams(
+        list(grids), cfg.persistence.tau, cfg.persistence.min_persistence, workers=workers, with_critical=True
+    )
+    for model_id, (diagrams, _) in zip(ids, results):
+        log.info("%s: %s pairs, Betti numbers %s", model_id, [len(d) for d in diagrams], betti_numbers(diagrams))
+    save_diagrams(
+        out_path,
+        ids,
+        [d for d, _ in results],
+        [c for _, c in results],
+        tau=cfg.persistence.tau,
+        min_persistence=cfg.persistence.min_persistence,
+        resolution=int(grids.shape[1]) if len(grids) else 0,
+    )
+
+
+def load_category_diagrams(paths: Sequence[str | Path]) -> tuple[list[str], list[list[np.ndarray]], dict]:
+    """Concatenate the diagram shards of a category: ``(ids, diagrams, metadata)``, sorted by id."""
+    ids, diagrams, meta = [], [], {}
+    for path in paths:
+        shard_ids, shard_diagrams, meta = load_diagrams(path)
+        ids += shard_ids
+        diagrams += shard_diagrams
+    order = np.argsort(ids, kind="stable")
+    return [ids[i] for i in order], [diagrams[i] for i in order], meta
+
+
+def category_manifest(manifest_paths: Sequence[str | Path], diagram_paths: Sequence[str | Path]) -> "pd.DataFrame":
+    """One row per shape of a category: split, shard, status (ok/skipped) and reason, mesh statistics, and the
+    Betti numbers and pair counts of its ground-truth diagrams."""
+    import pandas as pd
+
+    rows = [r for p in manifest_paths for r in read_json(p)["shapes"]]
+    table = pd.DataFrame(rows).drop(columns=["mesh"], errors="ignore")
+    ids, diagrams, _ = load_category_diagrams(diagram_paths)
+    topo = pd.DataFrame(
+        [
+            {"model_id": i, **{f"b{k}": b for k, b in enumerate(betti_numbers(d))}, **{f"n_pd{k}": len(x) for k, x in enumerate(d)}}
+            for i, d in zip(ids, diagrams)
+        ],
+        columns=["model_id", "b0", "b1", "b2", "n_pd0", "n_pd1", "n_pd2"],
+    )
+    table = table.merge(topo, on="model_id", how="left").sort_values("model_id").reset_index(drop=True)
+    for column in ["b0", "b1", "b2", "n_pd0", "n_pd1", "n_pd2"]:
+        table[column] = table[column].astype("Int64")
+    return table
+
+
+def contact_sheet_items(
+    manifest_paths: Sequence[str | Path], diagram_paths: Sequence[str | Path], n_shapes: int
+) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """``(vertices, faces, label)`` of the first ``n_shapes`` usable shapes, labelled with their Betti numbers."""
+    ids, diagrams, _ = load_category_diagrams(diagram_paths)
+    betti = dict(zip(ids, (betti_numbers(d) for d in diagrams)))
+    shapes = sorted((s for p in manifest_paths for s in ok_shapes(p)), key=lambda s: s[0]["model_id"])
+    items = []
+    for record, path in shapes[:n_shapes]:
+        mesh = _load_normalized(path)
+        label = f"{record['model_id']}\nβ = {betti.get(record['model_id'], '?')}"
+        items.append((np.asarray(mesh.vertices), np.asarray(mesh.faces), label))
+    return items

@@ -1,0 +1,9 @@
+"""SDF grids of one shard."""
+
+from toposdf.config import Config
+from toposdf.io import setup_logging
+from toposdf.preprocess import grid_shard
+
+setup_logging(snakemake.log[0])
+cfg = Config.from_dict(snakemake.config)
+grid_shard(snakemake.input.manifest, snakemake.output.grids, cfg.grid_resolution)

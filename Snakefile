@@ -16,9 +16,12 @@ include: "rules/persistence.smk"
 
 
 rule all:
+    default_target: True
     input:
         expand(
-            "results/{dataset}/{category}/manifest.csv", dataset=DATASET, category=CATEGORIES
+            "results/{dataset}/{category}/manifest.csv",
+            dataset=DATASET,
+            category=CATEGORIES,
         ),
         expand(
             "results/{dataset}/{category}/sdf/{shard}.npz",
@@ -32,4 +35,3 @@ rule all:
             category=CATEGORIES,
             figure=["diagrams", "contact_sheet"],
         ),
-    default_target: True

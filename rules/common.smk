@@ -1,16 +1,9 @@
 # Validation, shape lists and input functions. The logic lives in the toposdf package.
-import os
-
 from toposdf.config import validate_config
 from toposdf.data import SYNSETS
 
 # Validate once, before any job runs: an invalid key stops here with a message naming it.
 config.update(validate_config(config))
-
-# Jobs import the toposdf package of this checkout, also inside --sdm conda environments.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p
-)
 
 DATASET = config["dataset"]["name"]
 CATEGORIES = config["dataset"]["categories"]

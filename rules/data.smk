@@ -8,11 +8,11 @@ rule synthesize:
         "results/{dataset}/logs/synthesize/{synset}.log",
     benchmark:
         "results/{dataset}/benchmarks/synthesize/{synset}.tsv"
-    params:
-        category=lambda wildcards: CATEGORY_OF_SYNSET[wildcards.synset],
-    threads: 1
     conda:
         "../envs/data.yaml"
+    threads: 1
+    params:
+        category=lambda wildcards: CATEGORY_OF_SYNSET[wildcards.synset],
     script:
         "../workflow_scripts/synthesize.py"
 
@@ -24,9 +24,9 @@ rule split:
         split="results/{dataset}/{category}/split.json",
     log:
         "results/{dataset}/logs/split/{category}.log",
-    threads: 1
     conda:
         "../envs/data.yaml"
+    threads: 1
     script:
         "../workflow_scripts/split.py"
 
@@ -40,9 +40,9 @@ rule normalize:
         "results/{dataset}/logs/normalize/{category}/{shard}.log",
     benchmark:
         "results/{dataset}/benchmarks/normalize/{category}/{shard}.tsv"
-    threads: 1
     conda:
         "../envs/data.yaml"
+    threads: 1
     script:
         "../workflow_scripts/normalize.py"
 
@@ -56,9 +56,9 @@ rule sample_sdf:
         "results/{dataset}/logs/sample_sdf/{category}/{shard}.log",
     benchmark:
         "results/{dataset}/benchmarks/sample_sdf/{category}/{shard}.tsv"
-    threads: 2  # libigl's distance queries are multithreaded
     conda:
         "../envs/data.yaml"
+    threads: 2  # libigl's distance queries are multithreaded
     script:
         "../workflow_scripts/sample_sdf.py"
 
@@ -72,8 +72,8 @@ rule sdf_grid:
         "results/{dataset}/logs/sdf_grid/{category}/{shard}.log",
     benchmark:
         "results/{dataset}/benchmarks/sdf_grid/{category}/{shard}.tsv"
-    threads: 2
     conda:
         "../envs/data.yaml"
+    threads: 2
     script:
         "../workflow_scripts/sdf_grid.py"

@@ -10,9 +10,9 @@ rule persistence:
         "results/{dataset}/logs/persistence/{category}/{shard}.log",
     benchmark:
         "results/{dataset}/benchmarks/persistence/{category}/{shard}.tsv"
-    threads: 2
     conda:
         "../envs/topology.yaml"
+    threads: 2
     script:
         "../workflow_scripts/persistence.py"
 
@@ -25,9 +25,9 @@ rule category_manifest:
         manifest="results/{dataset}/{category}/manifest.csv",
     log:
         "results/{dataset}/logs/category_manifest/{category}.log",
-    threads: 1
     conda:
         "../envs/plot.yaml"
+    threads: 1
     script:
         "../workflow_scripts/category_manifest.py"
 
@@ -44,9 +44,9 @@ rule plot_diagrams:
         ),
     log:
         "results/{dataset}/logs/plot_diagrams/{category}.log",
-    threads: 1
     conda:
         "../envs/plot.yaml"
+    threads: 1
     script:
         "../workflow_scripts/plot_diagrams.py"
 
@@ -64,8 +64,8 @@ rule contact_sheet:
         ),
     log:
         "results/{dataset}/logs/contact_sheet/{category}.log",
-    threads: 1
     conda:
         "../envs/plot.yaml"
+    threads: 1
     script:
         "../workflow_scripts/contact_sheet.py"

@@ -1,0 +1,51 @@
+"""Eq. 1: toposdf.pd_distance (lap.lapjv on the augmented matrix) vs scipy's linear_sum_assignment vs hera."""
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from _common import parse_args, table, timeit, write
+from toposdf.topology import hera_distance, pd_distance
+
+
+def random_diagram(rng, n):
+    birth = rng.uniform(-0.1, 0.1, n)
+    return np.stack([birth, birth + rng.uniform(0, 0.1, n)], axis=1)
+
+
+def scipy_distance(a, b):
+    """The same augmented matrix, solved by scipy (the matrix construction is timed too)."""
+    n1, n2 = len(a), len(b)
+    c = np.zeros((n1 + n2, n1 + n2))
+    c[:n1, :n2] = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    c[:n1, n2:] = (0.5 * (a[:, 1] - a[:, 0]) ** 2)[:, None]
+    c[n1:, :n2] = (0.5 * (b[:, 1] - b[:, 0]) ** 2)[None, :]
+    rows, cols = linear_sum_assignment(c)
+    return c[rows, cols].sum()
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    sizes = [10, 30, 100] if args.quick else [10, 30, 100, 300, 1000]
+    rng = np.random.default_rng(0)
+    cases, rows = [], []
+    for n in sizes:
+        a, b = random_diagram(rng, n), random_diagram(rng, int(0.9 * n))
+        ours, ref_scipy, ref_hera = pd_distance(a, b), scipy_distance(a, b), hera_distance(a, b)
+        assert np.isclose(ours, ref_scipy, rtol=1e-9) and np.isclose(ours, ref_hera, rtol=1e-5), (ours, ref_scipy, ref_hera)
+        repeats = 3 if n >= 1000 else (5 if args.quick else 20)
+        t = {name: timeit(fn, repeats) for name, fn in
+             [("ours", lambda: pd_distance(a, b)), ("scipy", lambda: scipy_distance(a, b)),
+              ("hera", lambda: hera_distance(a, b))]}
+        case = {"n": n, "m": len(b), **t,
+                "ratio_scipy_over_ours": t["scipy"]["median_s"] / t["ours"]["median_s"],
+                "ratio_hera_over_ours": t["hera"]["median_s"] / t["ours"]["median_s"]}
+        cases.append(case)
+        rows.append([f"{n}x{len(b)}", f"{t['ours']['median_s'] * 1e3:.3f}", f"{t['scipy']['median_s'] * 1e3:.3f}",
+                     f"{t['hera']['median_s'] * 1e3:.3f}", f"{case['ratio_scipy_over_ours']:.1f}",
+                     f"{case['ratio_hera_over_ours']:.1f}"])
+    table(rows, ["points", "ours ms", "scipy ms", "hera ms", "scipy/ours", "hera/ours"])
+    write("pd_distance", {"cases": cases}, args.out, args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable
@@ -37,17 +38,30 @@ def timeit(fn: Callable[[], object], repeats: int) -> dict:
 
 def machine() -> dict:
     versions = {}
-    for package in ["numpy", "scipy", "cripser", "gudhi", "lap", "libigl", "trimesh", "torch"]:
+    for package in ["numpy", "scipy", "cripser", "gudhi", "lap", "libigl", "trimesh", "rtree", "torch"]:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*cmd: str) -> str | None:
+        try:
+            return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "python": platform.python_version(),
         "versions": versions,
+        # what was measured: the commit, and whether toposdf/ had uncommitted changes at the time
+        "git_commit": git("rev-parse", "HEAD"),
+        "toposdf_dirty": bool(git("status", "--porcelain", "--", "toposdf")),
+        # other processes on the machine distort timings; the 1-minute load average at the end of the run
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 

@@ -231,6 +231,19 @@ def test_pd_lap_matches_brute_force(processes):
     assert sorted(result.assignment) == list(range(6))
 
 
+def test_pd_lap_with_empty_diagrams_matches_brute_force():
+    rng = np.random.default_rng(11)
+    A, B = _random_shapes(rng, 5), _random_shapes(rng, 5)
+    for shapes, holes in ((A, [(0, 2), (3, 1), (3, 2)]), (B, [(1, 2), (2, 0), (4, 2)])):
+        for i, k in holes:
+            shapes[i][k] = np.zeros((0, 2))
+    result = pd_lap(A, B, processes=1)
+    assert result.value == pytest.approx(_brute_force_pd_lap(A, B))
+    for i in range(5):
+        for j in range(5):
+            assert result.W[i, j] == pytest.approx(sum(pd_distance(p, q) for p, q in zip(A[i], B[j])), abs=1e-15)
+
+
 def test_pd_lap_pool_matches_serial():
     rng = np.random.default_rng(5)
     A, B = _random_shapes(rng, 20), _random_shapes(rng, 20)

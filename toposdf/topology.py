@@ -310,8 +310,8 @@ def _pool_rows(rows: range) -> tuple[range, np.ndarray]:
     out = np.empty((len(rows), n_b, MAX_DIM + 1))
     flat_rows: dict[int, np.ndarray] = {}
     for k, (points_b, diag_b, offsets) in enumerate(_POOL["b"]):
-        diag_sum_b = np.add.reduceat(diag_b, offsets[:-1]) if len(diag_b) else np.zeros(n_b)
-        diag_sum_b[offsets[:-1] == offsets[1:]] = 0.0  # reduceat gives a value, not 0, for empty slices
+        cumulative = np.concatenate([[0.0], np.cumsum(diag_b)])
+        diag_sum_b = cumulative[offsets[1:]] - cumulative[offsets[:-1]]  # per column shape; 0 when empty
         for r, i in enumerate(rows):
             a, diag_a = _POOL["a"][i][k]
             n1 = len(a)

@@ -72,8 +72,9 @@ def cubical_diagrams_with_critical(
     Returns:
         ``(diagrams, critical)``: ``diagrams[k]`` is the ``(n_k, 2)`` float64 array of (birth, death) for
         k = 0, 1, 2 (for 2D grids, PD2 is empty), and ``critical[k]`` the ``(n_k, 2)`` int64 array of flat
-        C-order indices of the birth and death vertices, with ``clamped.ravel()[critical[k]] == diagrams[k]``.
-        The essential class's death vertex is a vertex of maximal (clamped) value. Pairs are sorted by
+        C-order indices of the birth and death vertices, with ``clamped.ravel()[critical[k]] == diagrams[k]``,
+        except for the essential class's death: its vertex is one of maximal value, which equals ``tau`` only
+        when the grid reaches ``tau`` (its death is ``tau`` regardless, a constant). Pairs are sorted by
         decreasing persistence within each dimension.
     """
     grid = _check_grid(grid)

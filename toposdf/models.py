@@ -1,0 +1,157 @@
+"""The networks: a DeepSDF auto-decoder with variational latent codes, and PD generators (paper Sec. 5.2).
+
+Shapes: ``z`` is ``(B, L)`` latent codes, ``x`` ``(B, P, 3)`` query points in ``[-1, 1]^3``; the decoder returns
+``(B, P)`` signed distances (negative inside). A PD generator maps ``(B, L)`` codes to ``(B, n_k, 2)`` diagram
+points with birth <= death.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """DeepSDF's defaults: 8 layers of 512, latent 256, ``[z, x]`` re-injected at the middle layer."""
+
+    latent_size: int = 256
+    hidden: int = 512
+    n_layers: int = 8
+    weight_norm: bool = True
+    softplus_beta: float = 100.0
+    geometric_init: bool = False
+    init_radius: float = 0.5
+    output_tanh: bool = True
+
+
+class SDFDecoder(nn.Module):
+    """DeepSDF's MLP ``f(x, z)`` with softplus activations (twice differentiable, for the StEik term).
+
+    Layer ``n_layers // 2`` takes ``[h, z, x]``: the preceding layer is narrowed so its width stays ``hidden``.
+    With ``geometric_init`` (IGR), the network starts close to the SDF of a sphere of ``init_radius``.
+    """
+
+    def __init__(self, cfg: DecoderConfig = DecoderConfig()) -> None:
+        super().__init__()
+        if cfg.n_layers < 2:
+            raise ValueError(f"n_layers must be >= 2, got {cfg.n_layers}")
+        self.cfg = cfg
+        d_in = cfg.latent_size + 3
+        self.skip = cfg.n_layers // 2
+        layers = []
+        for i in range(cfg.n_layers):
+            fan_in = d_in if i == 0 else cfg.hidden
+            if i == self.skip:
+                fan_in = cfg.hidden  # (hidden - d_in) from the previous layer plus d_in re-injected
+            fan_out = 1 if i == cfg.n_layers - 1 else (cfg.hidden - d_in if i + 1 == self.skip else cfg.hidden)
+            linear = nn.Linear(fan_in, fan_out)
+            if cfg.geometric_init:
+                _geometric_init(linear, last=i == cfg.n_layers - 1, radius=cfg.init_radius, first=i == 0,
+                                skip=i == self.skip, d_in=d_in)
+            layers.append(nn.utils.parametrizations.weight_norm(linear) if cfg.weight_norm else linear)
+        self.layers = nn.ModuleList(layers)
+        self.activation = nn.Softplus(beta=cfg.softplus_beta)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``z`` ``(B, L)`` and ``x`` ``(B, P, 3)`` give ``(B, P)`` signed distances."""
+        if z.ndim != 2 or x.ndim != 3 or x.shape[-1] != 3 or x.shape[0] != z.shape[0]:
+            raise ValueError(f"expected z (B, L) and x (B, P, 3), got {tuple(z.shape)} and {tuple(x.shape)}")
+        inputs = torch.cat([z[:, None, :].expand(-1, x.shape[1], -1), x], dim=-1)
+        h = inputs
+        for i, layer in enumerate(self.layers):
+            if i == self.skip:
+                h = torch.cat([h, inputs], dim=-1)
+                if self.cfg.geometric_init:
+                    h = h / math.sqrt(2)
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = self.activation(h)
+        out = h[..., 0]
+        return torch.tanh(out) if self.cfg.output_tanh else out
+
+
+def _geometric_init(linear: nn.Linear, *, last: bool, radius: float, first: bool, skip: bool, d_in: int) -> None:
+    """IGR/SAL's geometric initialization: the network starts near ``||x|| - radius``.
+
+    The latent inputs start disconnected (zero weights) so every code gives the same sphere.
+    """
+    out_dim, in_dim = linear.weight.shape
+    with torch.no_grad():
+        if last:
+            nn.init.normal_(linear.weight, mean=math.sqrt(math.pi) / math.sqrt(in_dim), std=1e-5)
+            nn.init.constant_(linear.bias, -radius)
+            return
+        nn.init.normal_(linear.weight, 0.0, math.sqrt(2) / math.sqrt(out_dim))
+        nn.init.zeros_(linear.bias)
+        if first:
+            linear.weight[:, : d_in - 3] = 0.0  # latent part of [z, x]
+        if skip:
+            linear.weight[:, -d_in : -3] = 0.0  # re-injected latent part
+
+
+class LatentCodes(nn.Module):
+    """Variational auto-decoder codes: a mean and a log-variance per training shape."""
+
+    def __init__(self, n_shapes: int, latent_size: int, init_std: float = 0.01, init_logvar: float = -6.0) -> None:
+        super().__init__()
+        self.mu = nn.Parameter(torch.randn(n_shapes, latent_size) * init_std)
+        self.logvar = nn.Parameter(torch.full((n_shapes, latent_size), float(init_logvar)))
+
+    def sample(self, index: torch.Tensor) -> torch.Tensor:
+        """Reparameterized ``z_i = mu_i + exp(logvar_i / 2) * eps``: ``(B, L)``."""
+        mu, logvar = self.mu[index], self.logvar[index]
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def kl(self, index: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of ``KL(N(mu_i, diag(exp(logvar_i))) || N(0, I))``."""
+        mu, logvar = self.mu[index], self.logvar[index]
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1).mean()
+
+
+def rectify(raw: torch.Tensor) -> torch.Tensor:
+    """The rectification layer ``R(x, y) = (x, x + relu(y))``: ``(..., 2)`` to points with birth <= death.
+
+    Points with ``y <= 0`` land on the diagonal: those are the unused slots.
+    """
+    birth = raw[..., 0]
+    return torch.stack([birth, birth + torch.relu(raw[..., 1])], dim=-1)
+
+
+class PDGenerator(nn.Module):
+    """A point-cloud decoder ``z -> n_points`` diagram points: a shared MLP over ``[z, e_j]`` with a learned
+    embedding ``e_j`` per output slot, followed by :func:`rectify`."""
+
+    def __init__(self, latent_size: int, n_points: int, hidden: int = 256, n_layers: int = 3, embed_size: int = 32):
+        super().__init__()
+        if n_points < 1:
+            raise ValueError(f"a PD generator needs at least one slot, got n_points={n_points}")
+        self.n_points = n_points
+        self.embedding = nn.Parameter(torch.randn(n_points, embed_size))
+        dims = [latent_size + embed_size] + [hidden] * (n_layers - 1) + [2]
+        blocks: list[nn.Module] = []
+        for i in range(len(dims) - 1):
+            blocks.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < len(dims) - 2:
+                blocks.append(nn.ReLU())
+        self.mlp = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` codes to ``(B, n_points, 2)`` points with birth <= death."""
+        e = self.embedding[None].expand(z.shape[0], -1, -1)
+        h = torch.cat([z[:, None, :].expand(-1, self.n_points, -1), e], dim=-1)
+        return rectify(self.mlp(h))
+
+
+class PDGenerators(nn.Module):
+    """One :class:`PDGenerator` per homology dimension; ``n_points[k]`` is the largest training ``|PD_k|``."""
+
+    def __init__(self, latent_size: int, n_points: tuple[int, int, int], **kwargs) -> None:
+        super().__init__()
+        self.generators = nn.ModuleList(PDGenerator(latent_size, max(1, n), **kwargs) for n in n_points)
+
+    def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
+        return [g(z) for g in self.generators]

@@ -24,6 +24,8 @@ rule split:
         split="results/{dataset}/{category}/split.json",
     log:
         "results/{dataset}/logs/split/{category}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/split/{category}.tsv"
     conda:
         "../envs/data.yaml"
     threads: 1

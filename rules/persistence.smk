@@ -25,6 +25,8 @@ rule category_manifest:
         manifest="results/{dataset}/{category}/manifest.csv",
     log:
         "results/{dataset}/logs/category_manifest/{category}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/category_manifest/{category}.tsv"
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -44,6 +46,8 @@ rule plot_diagrams:
         ),
     log:
         "results/{dataset}/logs/plot_diagrams/{category}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/plot_diagrams/{category}.tsv"
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -64,6 +68,8 @@ rule contact_sheet:
         ),
     log:
         "results/{dataset}/logs/contact_sheet/{category}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/contact_sheet/{category}.tsv"
     conda:
         "../envs/plot.yaml"
     threads: 1

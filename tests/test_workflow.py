@@ -19,6 +19,7 @@ pytestmark = pytest.mark.workflow
 
 
 def _copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
@@ -85,3 +86,31 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
     assert run.returncode != 0
     assert "persistence.tau" in run.stdout + run.stderr
     assert not (workdir / "results").exists()
+
+
+def test_shapenet_layout_with_a_broken_mesh_is_skipped_and_recorded(tmp_path):
+    """dataset.kind: shapenet on a ShapeNetCore.v2-layout folder, one corrupt model, skip_invalid: true."""
+    from toposdf.data import mesh_path
+    from toposdf.synthetic import write_synthetic_dataset
+
+    root = tmp_path / "ShapeNetCore.v2"
+    write_synthetic_dataset(root, "chair", 5, seed=3, progress=False)
+    broken = mesh_path(root, "chair", "broken_model")
+    broken.parent.mkdir(parents=True)
+    broken.write_text("v 0 0 0\nf 1 2 3 4 5\n")
+    workdir = _copy_workflow(tmp_path / "wf")
+    (workdir / "shapenet_test.yaml").write_text(
+        f"dataset:\n  kind: shapenet\n  name: sn\n  root: {root}\n  categories: [chair]\n"
+        "  shapes_per_category: null\n  test_fraction: 0.2\n  skip_invalid: true\n"
+        "sdf:\n  n_points: 1000\ngrid:\n  resolution: 24\nshards: 2\npreview:\n  n_shapes: 4\n"
+    )
+    run = subprocess.run(SNAKEMAKE + ["--cores", "2", "--configfile", "shapenet_test.yaml"], cwd=workdir,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-5000:]
+    manifest = pd.read_csv(workdir / "results" / "sn" / "chair" / "manifest.csv")
+    assert len(manifest) == 6
+    skipped = manifest[manifest["status"] == "skipped"]
+    assert list(skipped["model_id"]) == ["broken_model"] and "broken_model" in skipped["reason"].iloc[0]
+    assert manifest.loc[manifest["status"] == "ok", "b0"].notna().all()
+    log = (workdir / "results" / "sn" / "logs" / "category_manifest" / "chair.log").read_text()
+    assert "skipped broken_model" in log

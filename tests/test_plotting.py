@@ -41,15 +41,13 @@ def test_contact_sheet_size_labels_and_empty_mesh(tmp_path):
     assert mpimg.imread(tmp_path / "none.png").size > 0
 
 
-def test_contact_sheet_of_24_meshes_is_fast(tmp_path):
-    import time
-
+def test_contact_sheet_of_24_meshes(tmp_path):
+    """A full default-sized sheet (its speed is a benchmark matter, not asserted here)."""
     torus = trimesh.creation.torus(0.6, 0.2, major_sections=40, minor_sections=25)  # 2,000 faces
     assert len(torus.faces) == 2000
-    start = time.perf_counter()
     mesh_contact_sheet(tmp_path / "24.png", [(torus.vertices, torus.faces, f"shape {i}") for i in range(24)])
-    assert time.perf_counter() - start < 10  # about 2 s on a laptop core
-    _not_blank(tmp_path / "24.png")
+    image = _not_blank(tmp_path / "24.png")
+    assert image.shape[0] > 3 * image.shape[1] / 6  # four rows of six panels
 
 
 def test_render_mesh_shades_per_face_and_maps_y_up():

@@ -46,7 +46,7 @@ def main() -> None:
     table([[f"{n}x{n}", "1", f"{t1['median_s']:.2f}", f"{t1['median_s'] / pairs * 1e6:.1f}"],
            [f"{n}x{n}", "2", f"{t2['median_s']:.2f}", f"{t2['median_s'] / pairs * 1e6:.1f}"]],
           ["shapes", "processes", "s", "us per diagram pair"])
-    print(f"checks: W equals pd_distance, 90 sampled entries equal hera (rel 1e-5), assignment optimal (scipy)")
+    print("checks: W equals pd_distance, 90 sampled entries equal hera (rel 1e-5), assignment optimal (scipy)")
     target = {"description": "350 x 350 in at most 10 s on 2 cores", "seconds": t2["median_s"],
               "met": bool(t2["median_s"] <= 10.0) if n == 350 else None}
     print(f"target: {target}  (PD-LAP value {pooled.value:.5f})")

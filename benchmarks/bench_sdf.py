@@ -61,7 +61,7 @@ def main() -> None:
         rows.append(["trimesh signed_distance", "-", trimesh_note])
     table(rows, ["method", f"s for {n_points} points", "note"])
     print(ratios, f"max |ours - pseudonormal| = {max_diff:.2e}")
-    write("sdf", {"n_points": n_points, "mesh": f"toposdf.synthetic chair (seed 0), normalized, subdivided",
+    write("sdf", {"n_points": n_points, "mesh": "toposdf.synthetic chair (seed 0), normalized, subdivided",
                   "mesh_faces": len(F), "mesh_watertight": bool(mesh.is_watertight),
                   "points": "surface samples + N(0, 0.03^2) noise", "max_abs_diff_vs_pseudonormal": max_diff,
                   "timings": t, "trimesh_extrapolated_s": trimesh_extrapolated, "trimesh_note": trimesh_note,

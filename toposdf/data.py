@@ -6,16 +6,13 @@ inside the sphere of radius ``1 / margin`` (DeepSDF's 1/1.03). Signed distances 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import igl
 import numpy as np
 import trimesh
-
-log = logging.getLogger(__name__)
 
 #: ShapeNetCore.v2 synset ids of the categories the paper uses.
 SYNSETS: dict[str, str] = {"chair": "03001627", "table": "04379243", "sofa": "04256520"}
@@ -203,8 +200,3 @@ def sdf_grid(mesh: trimesh.Trimesh, resolution: int) -> np.ndarray:
     """Signed distance of a mesh on the ``resolution^3`` grid over ``[-1, 1]^3``: ``(N, N, N)`` float32."""
     sdf = signed_distance(grid_points(resolution), mesh.vertices, mesh.faces)
     return sdf.reshape((resolution,) * 3).astype(np.float32)
-
-
-def iter_ok(manifest: Iterable[dict]) -> list[dict]:
-    """The records of a shard manifest whose mesh was normalized successfully."""
-    return [m for m in manifest if m["status"] == "ok"]

@@ -1,0 +1,75 @@
+"""Stage-1 trainer: finite losses, exact resume after an interruption, and a clear stop on NaN."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from toposdf.models import DecoderConfig, LatentCodes, SDFDecoder
+from toposdf.training import ImplicitTrainConfig, ImplicitTrainer, TrainingDiverged
+
+CFG = ImplicitTrainConfig(epochs=3, batch_shapes=2, points_per_shape=64, regularizer_shapes=2,
+                          regularizer_points=32, lambda_steik=0.01, seed=5)
+
+
+def _spheres(n=4, p=256):
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 1, (n, p, 3)).astype(np.float32)
+    radii = np.linspace(0.3, 0.6, n)[:, None]
+    return points, (np.linalg.norm(points, axis=-1) - radii).astype(np.float32)
+
+
+def _trainer(tmp_path, name="run", cfg=CFG, sdf=None):
+    torch.manual_seed(0)
+    decoder = SDFDecoder(DecoderConfig(latent_size=8, hidden=32, n_layers=4))
+    codes = LatentCodes(4, 8)
+    points, target = _spheres()
+    return ImplicitTrainer(decoder, codes, points, target if sdf is None else sdf, cfg,
+                           checkpoint=tmp_path / name / "ckpt.pt", log_csv=tmp_path / name / "log.csv", device="cpu")
+
+
+def test_training_reduces_the_data_loss_and_logs_every_term(tmp_path):
+    trainer = _trainer(tmp_path)
+    trainer.fit(progress=False)
+    with open(tmp_path / "run" / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert set(rows[0]) == {"epoch", "sdf", "kl", "eikonal", "steik", "loss"}
+    assert all(np.isfinite(float(v)) for r in rows for v in r.values())
+    assert float(rows[-1]["sdf"]) < float(rows[0]["sdf"])
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    straight = _trainer(tmp_path, "straight")
+    straight.fit(progress=False)
+    first = _trainer(tmp_path, "resumed")
+    first.fit(epochs=1, progress=False)  # the job is killed after epoch 1 ...
+    del first
+    second = _trainer(tmp_path, "resumed")  # ... and rerun: it resumes from the checkpoint
+    assert second.epoch == 1
+    second.fit(progress=False)
+    for a, b in zip(straight.decoder.state_dict().values(), second.decoder.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
+    with open(tmp_path / "resumed" / "log.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = _trainer(tmp_path)
+    trainer.fit(epochs=1, progress=False)
+    good = {k: v.clone() for k, v in trainer.decoder.state_dict().items()}
+    trainer.sdf[:] = float("nan")  # the data turn bad in epoch 2
+    with pytest.raises(TrainingDiverged, match="non-finite loss at epoch 2.*last good checkpoint"):
+        trainer.fit(progress=False)
+    saved = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
+    assert saved["epoch"] == 1
+    for key, value in good.items():
+        torch.testing.assert_close(saved["decoder"][key], value)
+
+
+def test_mismatched_samples_are_rejected(tmp_path):
+    points, sdf = _spheres()
+    with pytest.raises(ValueError, match=r"points \(n, P, 3\)"):
+        _trainer(tmp_path, sdf=sdf[:, :10])

@@ -16,6 +16,7 @@ wildcard_constraints:
     category="|".join(SYNSETS),
     synset=r"\d{8}",
     shard=r"\d+",
+    method="|".join(config["methods"]),
 
 
 def split_inputs(wildcards):

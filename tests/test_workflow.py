@@ -14,6 +14,7 @@ from toposdf.topology import load_diagrams
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "envs", "report", "presets"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+STAGE1_CHECKPOINT = "results/tiny/chair/train/deepsdf_se_vad/implicit.pt"
 
 pytestmark = pytest.mark.workflow
 
@@ -28,7 +29,7 @@ def _copy_workflow(dest: Path) -> Path:
 
 def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
-        SNAKEMAKE + ["--cores", "2", "--configfile", "presets/tiny.yaml", *args],
+        SNAKEMAKE + [*args, "--cores", "2", "--configfile", "presets/tiny.yaml"],  # --configfile takes several
         cwd=workdir, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -36,7 +37,7 @@ def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     workdir = _copy_workflow(tmp_path_factory.mktemp("tiny"))
-    run = _snakemake(workdir)
+    run = _snakemake(workdir, "all", STAGE1_CHECKPOINT)
     assert run.returncode == 0, run.stderr[-5000:]
     return workdir, run
 
@@ -72,9 +73,22 @@ def test_tiny_preset_runs_through_persistence(tiny_run):
         assert (results / "logs" / "persistence" / category / "0.log").read_text().strip()
 
 
+def test_stage1_training_rule_writes_a_checkpoint_and_its_curve(tiny_run):
+    import torch
+
+    workdir, _ = tiny_run
+    state = torch.load(workdir / STAGE1_CHECKPOINT, weights_only=False)
+    assert state["epoch"] == 2 and state["method"] == "deepsdf_se_vad" and state["config"]["lambda_steik"] > 0
+    manifest = pd.read_csv(workdir / "results" / "tiny" / "chair" / "manifest.csv")
+    assert state["ids"] == sorted(manifest.loc[manifest["split"] == "train", "model_id"])
+    curve = pd.read_csv(workdir / "results" / "tiny" / "chair" / "train" / "deepsdf_se_vad" / "implicit_log.csv")
+    assert list(curve["epoch"]) == [1, 2] and np.isfinite(curve.drop(columns="epoch").to_numpy()).all()
+    assert not list((workdir / "results" / "tiny" / "chair" / "train" / "deepsdf_se_vad").glob(".*work"))
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     workdir, _ = tiny_run
-    run = _snakemake(workdir, "--dry-run")
+    run = _snakemake(workdir, "--dry-run", "all", STAGE1_CHECKPOINT)
     assert run.returncode == 0 and "Nothing to be done" in run.stdout + run.stderr
 
 

@@ -103,6 +103,16 @@ class Config:
     persistence: PersistenceConfig
     shards: int
     preview_shapes: int
+    model: dict
+    train_seed: int
+    implicit: dict
+    methods: dict
+
+    def method(self, name: str) -> dict:
+        """The weights of one method (a row of Table 1)."""
+        if name not in self.methods:
+            raise ConfigError(f"methods.{name}: not configured; configured methods: {sorted(self.methods)}")
+        return self.methods[name]
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Config":
@@ -132,6 +142,10 @@ class Config:
             ),
             shards=int(c["shards"]),
             preview_shapes=int(c["preview"]["n_shapes"]),
+            model=dict(c["model"]),
+            train_seed=int(c["train"]["seed"]),
+            implicit=dict(c["train"]["implicit"]),
+            methods={name: dict(block) for name, block in c["methods"].items()},
         )
 
 

@@ -18,8 +18,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from toposdf.config import Config
+from toposdf.io import read_json
 from toposdf.losses import eikonal_loss, normal_laplacian_loss, sdf_data_loss, spatial_gradient
-from toposdf.models import LatentCodes, SDFDecoder
+from toposdf.models import DecoderConfig, LatentCodes, SDFDecoder
 
 log = logging.getLogger(__name__)
 
@@ -197,3 +199,47 @@ class ImplicitTrainer:
                     writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
                     writer.writeheader()
                     writer.writerows(rows[: self.epoch])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Workflow entry points
+# --------------------------------------------------------------------------------------------------------------
+def load_training_samples(sdf_paths, split_path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The SDF samples of a category's training shapes from its shards: ``(ids, points, sdf)``, sorted by id."""
+    train = set(read_json(split_path)["train"])
+    ids, points, sdf = [], [], []
+    for path in sdf_paths:
+        with np.load(path) as f:
+            for i, model_id in enumerate(f["ids"]):
+                if str(model_id) in train:
+                    ids.append(str(model_id))
+                    points.append(f["points"][i])
+                    sdf.append(f["sdf"][i])
+    if not ids:
+        raise ValueError(f"no training shapes with SDF samples in {list(map(str, sdf_paths))}")
+    order = np.argsort(ids)
+    return [ids[i] for i in order], np.stack(points)[order], np.stack(sdf)[order]
+
+
+def pretrain_implicit(cfg: Config, method: str, sdf_paths, split_path, output: str | Path, log_csv: str | Path,
+                      threads: int = 1) -> None:
+    """Stage 1 for one category and method; resumable.
+
+    The working checkpoint lives beside ``output`` (``.{name}.work``) so that a killed job's progress survives
+    Snakemake's removal of incomplete outputs; the finished one is renamed onto ``output``.
+    """
+    torch.set_num_threads(max(1, threads))
+    ids, points, sdf = load_training_samples(sdf_paths, split_path)
+    weights = cfg.method(method)
+    train_cfg = ImplicitTrainConfig(**cfg.implicit, lambda_steik=float(weights["lambda_steik"]), seed=cfg.train_seed)
+    torch.manual_seed(cfg.train_seed)
+    decoder = SDFDecoder(DecoderConfig(**cfg.model))
+    codes = LatentCodes(len(ids), cfg.model["latent_size"])
+    output = Path(output)
+    work = output.with_name(f".{output.name}.work")
+    trainer = ImplicitTrainer(decoder, codes, points, sdf, train_cfg, checkpoint=work, log_csv=log_csv)
+    log.info("%s: %d training shapes, %s on %s", method, len(ids), train_cfg, trainer.device)
+    trainer.fit()
+    state = trainer.state() | {"ids": ids, "method": method, "model": dict(cfg.model)}
+    atomic_torch_save(state, output)
+    work.unlink(missing_ok=True)

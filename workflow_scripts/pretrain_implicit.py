@@ -1,0 +1,16 @@
+"""Stage 1 (eq. 11): pretrain the implicit generator of one category with one method's weights."""
+
+from toposdf.config import Config
+from toposdf.io import setup_logging
+from toposdf.training import pretrain_implicit
+
+setup_logging(snakemake.log[0])
+pretrain_implicit(
+    Config.from_dict(snakemake.config),
+    snakemake.wildcards.method,
+    snakemake.input.samples,
+    snakemake.input.split,
+    snakemake.output.checkpoint,
+    snakemake.params.curve,
+    threads=snakemake.threads,
+)

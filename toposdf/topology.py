@@ -184,28 +184,46 @@ def _diagonal_cost(d: np.ndarray) -> np.ndarray:
     return 0.5 * (d[:, 1] - d[:, 0]) ** 2
 
 
-def _augmented_cost(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
-    """The ``(n1 + n2) x (n1 + n2)`` matrix of eq. 1. Rows: the points of a, then one diagonal slot per point of
-    b. Columns: the points of b, then one diagonal slot per point of a. The diagonal blocks are row- (resp.
-    column-) constant, so any slot does, and diagonal-to-diagonal costs nothing."""
-    n1, n2 = len(a), len(b)
-    cost = np.zeros((n1 + n2, n1 + n2))
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(n1, n2)`` squared Euclidean distances between the points of two diagrams."""
     d0 = a[:, 0, None] - b[None, :, 0]
     d1 = a[:, 1, None] - b[None, :, 1]
-    cost[:n1, :n2] = d0 * d0 + d1 * d1
+    return d0 * d0 + d1 * d1
+
+
+def _augmented_cost(dist: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """The ``(n1 + n2) x (n1 + n2)`` matrix of eq. 1 from the ``(n1, n2)`` squared distances and both diagrams'
+    diagonal costs. Rows: the points of a, then one diagonal slot per point of b. Columns: the points of b, then
+    one diagonal slot per point of a. The diagonal blocks are row- (resp. column-) constant, so any slot does,
+    and diagonal-to-diagonal costs nothing."""
+    n1, n2 = dist.shape
+    cost = np.zeros((n1 + n2, n1 + n2))
+    cost[:n1, :n2] = dist
     cost[:n1, n2:] = ca[:, None]
     cost[n1:, :n2] = cb
     return cost
 
 
+_FLAT_DIAGONAL: dict[int, np.ndarray] = {}
+
+
+def _solve(cost: np.ndarray) -> float:
+    """Optimal value of the square assignment problem ``cost`` (Jonker-Volgenant, ``lap``).
+
+    The sum is taken here: lap's ``return_cost=True`` adds ~9 us per call, a third of the time at 10-20 points.
+    """
+    n = len(cost)
+    row_to_col = lap.lapjv(cost, extend_cost=False, return_cost=False)[0]
+    if n not in _FLAT_DIAGONAL:
+        _FLAT_DIAGONAL[n] = np.arange(n) * n
+    return float(cost.ravel().take(_FLAT_DIAGONAL[n] + row_to_col).sum())
+
+
 def _pd_cost(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> float:
-    """Eq. 1 for validated diagrams with their diagonal costs precomputed: the hot loop of :func:`pd_lap`."""
+    """Eq. 1 for validated diagrams with their diagonal costs precomputed."""
     if len(a) == 0 or len(b) == 0:
         return float(ca.sum() + cb.sum())
-    cost = _augmented_cost(a, b, ca, cb)
-    # lap's return_cost=True adds ~9 us per call (a third of the time for 10-20 points): sum it here instead.
-    row_to_col = lap.lapjv(cost, extend_cost=False, return_cost=False)[0]
-    return float(cost[np.arange(len(cost)), row_to_col].sum())
+    return _solve(_augmented_cost(_squared_distances(a, b), ca, cb))
 
 
 def pd_distance(a: np.ndarray, b: np.ndarray, return_matching: bool = False):
@@ -230,7 +248,7 @@ def pd_distance(a: np.ndarray, b: np.ndarray, return_matching: bool = False):
         return _pd_cost(a, b, ca, cb)
     n1, n2 = len(a), len(b)
     if n1 and n2:
-        cost_matrix = _augmented_cost(a, b, ca, cb)
+        cost_matrix = _augmented_cost(_squared_distances(a, b), ca, cb)
         row_to_col = lap.lapjv(cost_matrix, extend_cost=False, return_cost=False)[0][:n1].astype(np.int64)
     else:
         row_to_col = np.full(n1, n2, dtype=np.int64)
@@ -304,40 +322,26 @@ def _pool_init(a: list[Diagrams], b: list[Diagrams]) -> None:
 def _pool_rows(rows: range) -> tuple[range, np.ndarray]:
     """``W_k[i, j]`` for the rows ``i`` given and every column ``j``: the hot loop of :func:`pd_lap`.
 
-    Same matrices as :func:`_augmented_cost`, built from slices of one distance block per row diagram; the
-    per-pair numpy overhead, not the solver, dominates for diagrams of 10-20 points.
+    The distances of a row diagram to every column point are computed in one block and sliced per pair: for
+    diagrams of 10-20 points the per-pair numpy overhead, not the solver, dominates.
     """
     n_b = _POOL["n_b"]
     out = np.empty((len(rows), n_b, MAX_DIM + 1))
-    flat_rows: dict[int, np.ndarray] = {}
     for k, (points_b, diag_b, offsets) in enumerate(_POOL["b"]):
         cumulative = np.concatenate([[0.0], np.cumsum(diag_b)])
         diag_sum_b = cumulative[offsets[1:]] - cumulative[offsets[:-1]]  # per column shape; 0 when empty
         for r, i in enumerate(rows):
             a, diag_a = _POOL["a"][i][k]
-            n1 = len(a)
-            if n1 == 0:
+            if len(a) == 0:
                 out[r, :, k] = diag_sum_b
                 continue
-            d0 = a[:, 0, None] - points_b[None, :, 0]
-            d1 = a[:, 1, None] - points_b[None, :, 1]
-            dist = d0 * d0 + d1 * d1
-            diag_a_col = diag_a[:, None]
+            dist = _squared_distances(a, points_b)
             for j in range(n_b):
                 lo, hi = offsets[j], offsets[j + 1]
-                n2 = hi - lo
-                if n2 == 0:
+                if hi == lo:
                     out[r, j, k] = diag_a.sum()
                     continue
-                n = n1 + n2
-                cost = np.zeros((n, n))
-                cost[:n1, :n2] = dist[:, lo:hi]
-                cost[:n1, n2:] = diag_a_col
-                cost[n1:, :n2] = diag_b[lo:hi]
-                row_to_col = lap.lapjv(cost, extend_cost=False, return_cost=False)[0]
-                if n not in flat_rows:
-                    flat_rows[n] = np.arange(n) * n
-                out[r, j, k] = cost.ravel().take(flat_rows[n] + row_to_col).sum()
+                out[r, j, k] = _solve(_augmented_cost(dist[:, lo:hi], diag_a, diag_b[lo:hi]))
     return rows, out
 
 

@@ -73,3 +73,78 @@ def test_mismatched_samples_are_rejected(tmp_path):
     points, sdf = _spheres()
     with pytest.raises(ValueError, match=r"points \(n, P, 3\)"):
         _trainer(tmp_path, sdf=sdf[:, :10])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Stage 1b: PD generators (eq. 12)
+# ------------------------------------------------------------------------------------------------------------
+def _pd_problem():
+    rng = np.random.default_rng(2)
+    diagrams = []
+    for i in range(4):
+        pd0 = np.array([[-0.08 + 0.01 * i, 0.1]])
+        births = rng.uniform(-0.06, -0.02, i % 3)
+        pd1 = np.stack([births, births + 0.05 + 0.02 * i], axis=1)
+        diagrams.append([pd0, pd1, np.zeros((0, 2))])
+    return rng.normal(size=(4, 6)).astype(np.float32), diagrams
+
+
+def _pd_trainer(tmp_path, name, epochs=40):
+    from toposdf.models import PDGenerators
+    from toposdf.training import PDGeneratorTrainConfig, PDGeneratorTrainer, generator_sizes
+
+    torch.manual_seed(0)
+    means, diagrams = _pd_problem()
+    sizes = generator_sizes(diagrams, max_points=8)
+    gens = PDGenerators(6, sizes, hidden=32)
+    gens.initialize_from(diagrams)
+    cfg = PDGeneratorTrainConfig(epochs=epochs, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
+    return PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / name / "pd.pt", tmp_path / name / "pd.csv",
+                              device="cpu")
+
+
+def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
+    """Why PDGenerators.initialize_from exists: from a default init this problem stalls (all slots dead)."""
+    from toposdf.models import PDGenerators
+    from toposdf.training import PDGeneratorTrainConfig, PDGeneratorTrainer, generator_sizes
+
+    torch.manual_seed(0)
+    means, diagrams = _pd_problem()
+    gens = PDGenerators(6, generator_sizes(diagrams, max_points=8), hidden=32)
+    cfg = PDGeneratorTrainConfig(epochs=40, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
+    trainer = PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / "pd.pt", tmp_path / "pd.csv", device="cpu")
+    trainer.fit(progress=False)
+    with torch.no_grad():
+        out = trainer.generators(trainer.latent_means)
+    assert all(torch.equal(o[..., 0], o[..., 1]) for o in out)  # every slot on the diagonal
+
+
+def test_generator_sizes_follow_the_largest_training_diagram():
+    from toposdf.training import generator_sizes
+
+    _, diagrams = _pd_problem()
+    assert generator_sizes(diagrams, max_points=8) == (1, 2, 1)  # PD2 is empty everywhere: one (diagonal) slot
+    assert generator_sizes(diagrams, max_points=1) == (1, 1, 1)
+
+
+def test_pd_generators_learn_the_training_diagrams(tmp_path):
+    trainer = _pd_trainer(tmp_path, "fit")
+    trainer.fit(progress=False)
+    curve = list(csv.DictReader(open(tmp_path / "fit" / "pd.csv")))
+    assert set(curve[0]) == {"epoch", "pd", "smoothness", "loss"}
+    assert float(curve[-1]["pd"]) < 0.05 * float(curve[0]["pd"])
+    with torch.no_grad():
+        out = trainer.generators(trainer.latent_means)
+    assert all(torch.all(o[..., 0] <= o[..., 1]) for o in out)
+
+
+def test_pd_generator_training_resumes_exactly(tmp_path):
+    straight = _pd_trainer(tmp_path, "straight", epochs=4)
+    straight.fit(progress=False)
+    part = _pd_trainer(tmp_path, "resumed", epochs=4)
+    part.fit(epochs=2, progress=False)
+    resumed = _pd_trainer(tmp_path, "resumed", epochs=4)
+    assert resumed.epoch == 2
+    resumed.fit(progress=False)
+    for a, b in zip(straight.generators.state_dict().values(), resumed.generators.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -1,8 +1,8 @@
 """Training: a Trainer with a ``train_step``, per-epoch CSV logs, atomic checkpoints and exact resume.
 
-This module holds stage 1 of the paper (eq. 11): the variational auto-decoder trained on SDF samples with the
-KL prior and the geometric regularizer on synthetic shapes ``f(., z), z ~ N(0, I)``. The PD-generator and joint
-stages (eqs. 12-15) build on the same Trainer.
+Stage 1 of the paper (eq. 11): the variational auto-decoder trained on SDF samples with the KL prior and the
+geometric regularizer on synthetic shapes ``f(., z), z ~ N(0, I)``. Stage 1b (eq. 12): the PD generators fitted
+to the training diagrams with the latent means fixed. The joint stage (eqs. 13-15) builds on the same base.
 """
 
 from __future__ import annotations
@@ -20,8 +20,16 @@ from tqdm import tqdm
 
 from toposdf.config import Config
 from toposdf.io import read_json
-from toposdf.losses import eikonal_loss, normal_laplacian_loss, sdf_data_loss, spatial_gradient
-from toposdf.models import DecoderConfig, LatentCodes, SDFDecoder
+from toposdf.losses import (
+    eikonal_loss,
+    matched_diagram_loss,
+    normal_laplacian_loss,
+    sdf_data_loss,
+    smoothness_loss,
+    spatial_gradient,
+)
+from toposdf.models import DecoderConfig, LatentCodes, PDGenerators, SDFDecoder
+from toposdf.topology import pd_distance
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +78,109 @@ def atomic_torch_save(obj: dict, path: str | Path) -> None:
             tmp.unlink()
 
 
-class ImplicitTrainer:
-    """Stage 1: trains ``decoder`` and ``codes`` on SDF samples.
+class _Trainer:
+    """What every stage shares: an epoch loop over random batches of training shapes, a per-epoch CSV of every
+    loss term, an atomic checkpoint after each epoch, exact resume (weights, optimizer and random states), and a
+    clear stop on a non-finite loss.
+
+    Subclasses set ``modules`` (name -> module), ``optimizer`` and ``n_shapes``, and implement :meth:`train_step`.
+    """
+
+    desc = "train"
+    modules: dict[str, torch.nn.Module]
+    optimizer: torch.optim.Optimizer
+    n_shapes: int
+
+    def _start(self, seed: int, batch_shapes: int, checkpoint: str | Path, log_csv: str | Path) -> None:
+        self.batch_shapes = batch_shapes
+        self.generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        self.epoch = 0
+        self.checkpoint, self.log_csv = Path(checkpoint), Path(log_csv)
+        if self.checkpoint.exists():
+            self.load(self.checkpoint)
+            log.info("resumed from %s at epoch %d", self.checkpoint, self.epoch)
+
+    def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> dict[str, float]:
+        """Check the loss, take one optimizer step, and return the terms as floats."""
+        values = {k: float(v.detach()) for k, v in terms.items()} | {"loss": float(loss.detach())}
+        if not math.isfinite(values["loss"]):
+            raise TrainingDiverged(
+                f"non-finite loss at epoch {self.epoch + 1}: {values}; the last good checkpoint "
+                f"({self.checkpoint if self.checkpoint.exists() else 'none yet'}) is kept"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return values
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training shapes in random batches; returns the mean of every term."""
+        batches = torch.randperm(self.n_shapes, generator=self.generator).split(self.batch_shapes)
+        sums: dict[str, float] = {}
+        for batch in batches:
+            for key, value in self.train_step(batch).items():
+                sums[key] = sums.get(key, 0.0) + value
+        return {key: value / len(batches) for key, value in sums.items()}
+
+    def fit(self, epochs: int, progress: bool = True) -> None:
+        """Train up to ``epochs`` epochs in total, resuming where the checkpoint stopped; after every epoch the CSV
+        gets a row and the checkpoint is replaced atomically."""
+        bar = tqdm(range(self.epoch, epochs), desc=self.desc, unit="epoch", disable=not progress,
+                   initial=self.epoch, total=epochs)
+        for _ in bar:
+            means = self.train_epoch()
+            self.epoch += 1
+            self._append_csv({"epoch": self.epoch, **means})
+            self.save(self.checkpoint)
+            bar.set_postfix(loss=f"{means['loss']:.4g}")
+
+    def _append_csv(self, row: dict) -> None:
+        self.log_csv.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.log_csv.exists()
+        with open(self.log_csv, "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def state(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            **{name: module.state_dict() for name, module in self.modules.items()},
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "config": asdict(self.cfg),
+        }
+
+    def save(self, path: str | Path) -> None:
+        atomic_torch_save(self.state(), path)
+
+    def load(self, path: str | Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        for name, module in self.modules.items():
+            module.load_state_dict(state[name])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch = int(state["epoch"])
+        # A CSV row written after the checkpoint (a job killed between the two) is dropped, so rows match epochs.
+        if self.log_csv.exists():
+            with open(self.log_csv) as fh:
+                rows = list(csv.DictReader(fh))
+            if len(rows) > self.epoch:
+                with open(self.log_csv, "w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                    writer.writerows(rows[: self.epoch])
+
+
+class ImplicitTrainer(_Trainer):
+    """Stage 1 (eq. 11): trains ``decoder`` and ``codes`` on SDF samples.
 
     Args:
         decoder, codes: the networks (moved to ``device``).
@@ -81,29 +190,26 @@ class ImplicitTrainer:
         log_csv: per-epoch CSV of every loss term.
     """
 
+    desc = "pretrain implicit"
+
     def __init__(self, decoder: SDFDecoder, codes: LatentCodes, points, sdf, cfg: ImplicitTrainConfig,
                  checkpoint: str | Path, log_csv: str | Path, device: torch.device | str | None = None) -> None:
         self.cfg = cfg
         self.device = pick_device(str(device) if device is not None else None)
         self.decoder, self.codes = decoder.to(self.device), codes.to(self.device)
+        self.modules = {"decoder": self.decoder, "codes": self.codes}
         self.points = torch.as_tensor(np.asarray(points), dtype=torch.float32)
         self.sdf = torch.as_tensor(np.asarray(sdf), dtype=torch.float32)
         if self.points.ndim != 3 or self.points.shape[:2] != self.sdf.shape or len(self.points) != len(codes.mu):
             raise ValueError(f"expected points (n, P, 3) and sdf (n, P) for {len(codes.mu)} shapes, got "
                              f"{tuple(self.points.shape)} and {tuple(self.sdf.shape)}")
+        self.n_shapes = len(self.points)
         self.optimizer = torch.optim.Adam([
             {"params": self.decoder.parameters(), "lr": cfg.lr_decoder},
             {"params": self.codes.parameters(), "lr": cfg.lr_codes},
         ])
-        self.generator = torch.Generator().manual_seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
-        self.epoch = 0
-        self.checkpoint, self.log_csv = Path(checkpoint), Path(log_csv)
-        if self.checkpoint.exists():
-            self.load(self.checkpoint)
-            log.info("resumed from %s at epoch %d", self.checkpoint, self.epoch)
+        self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
-    # ----------------------------------------------------------------------------------------------------------
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on a batch of shapes; returns every loss term (floats)."""
         cfg, dev = self.cfg, self.device
@@ -122,83 +228,76 @@ class ImplicitTrainer:
         terms["steik"] = normal_laplacian_loss(grad, x_syn) if cfg.lambda_steik > 0 else grad.new_zeros(())
         loss = (terms["sdf"] + cfg.lambda_kl * terms["kl"] + cfg.lambda_eikonal * terms["eikonal"]
                 + cfg.lambda_steik * terms["steik"])
-        values = {k: float(v.detach()) for k, v in terms.items()} | {"loss": float(loss.detach())}
-        if not math.isfinite(values["loss"]):
-            raise TrainingDiverged(
-                f"non-finite loss at epoch {self.epoch + 1}: {values}; the last good checkpoint "
-                f"({self.checkpoint if self.checkpoint.exists() else 'none yet'}) is kept"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return values
-
-    def train_epoch(self) -> dict[str, float]:
-        """One pass over the training shapes in random batches; returns the mean of every term."""
-        order = torch.randperm(len(self.points), generator=self.generator)
-        batches = order.split(self.cfg.batch_shapes)
-        sums: dict[str, float] = {}
-        for batch in batches:
-            for key, value in self.train_step(batch).items():
-                sums[key] = sums.get(key, 0.0) + value
-        return {key: value / len(batches) for key, value in sums.items()}
+        return self._step(terms, loss)
 
     def fit(self, epochs: int | None = None, progress: bool = True) -> None:
-        """Train up to ``epochs`` (default: the config's) epochs in total, resuming where the checkpoint stopped.
+        super().fit(self.cfg.epochs if epochs is None else epochs, progress)
 
-        After every epoch the CSV gets a row and the checkpoint is replaced atomically.
-        """
-        total = self.cfg.epochs if epochs is None else epochs
-        bar = tqdm(range(self.epoch, total), desc="pretrain implicit", unit="epoch", disable=not progress,
-                   initial=self.epoch, total=total)
-        for _ in bar:
-            means = self.train_epoch()
-            self.epoch += 1
-            self._append_csv({"epoch": self.epoch, **means})
-            self.save(self.checkpoint)
-            bar.set_postfix(loss=f"{means['loss']:.4g}", sdf=f"{means['sdf']:.4g}")
 
-    # ----------------------------------------------------------------------------------------------------------
-    def _append_csv(self, row: dict) -> None:
-        self.log_csv.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.log_csv.exists()
-        with open(self.log_csv, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+@dataclass(frozen=True)
+class PDGeneratorTrainConfig:
+    """Stage 1b (eq. 12): PD generators fitted to the training diagrams with the latent means fixed."""
 
-    def state(self) -> dict:
-        return {
-            "epoch": self.epoch,
-            "decoder": self.decoder.state_dict(),
-            "codes": self.codes.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "config": asdict(self.cfg),
-        }
+    epochs: int = 200
+    batch_shapes: int = 16
+    lr: float = 1e-3
+    lambda_pd: float = 1.0
+    lambda_smooth: float = 1e-4
+    smooth_eps: float = 1e-2
+    smooth_shapes: int = 8
+    max_points: int = 64
+    hidden: int = 256
+    seed: int = 0
 
-    def save(self, path: str | Path) -> None:
-        atomic_torch_save(self.state(), path)
 
-    def load(self, path: str | Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        self.decoder.load_state_dict(state["decoder"])
-        self.codes.load_state_dict(state["codes"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        self.epoch = int(state["epoch"])
-        # A CSV row written after the checkpoint (a job killed between the two) is dropped, so rows match epochs.
-        if self.log_csv.exists():
-            with open(self.log_csv) as fh:
-                rows = list(csv.DictReader(fh))
-            if len(rows) > self.epoch:
-                with open(self.log_csv, "w", newline="") as fh:
-                    writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                    writer.writeheader()
-                    writer.writerows(rows[: self.epoch])
+class PDGeneratorTrainer(_Trainer):
+    """Stage 1b (eq. 12): ``lambda_PD * mean_i sum_k d_PD(PD_k,phi(mu_i), P_i^k) + lambda_s * l_s(phi)``.
+
+    Args:
+        generators: the PD generators (one per homology dimension).
+        latent_means: ``(n, L)`` the training shapes' latent means from stage 1 (fixed).
+        diagrams: the n training shapes' ground-truth ``[PD0, PD1, PD2]``.
+    """
+
+    desc = "pretrain PD generators"
+
+    def __init__(self, generators: PDGenerators, latent_means, diagrams, cfg: PDGeneratorTrainConfig,
+                 checkpoint: str | Path, log_csv: str | Path, device: torch.device | str | None = None) -> None:
+        self.cfg = cfg
+        self.device = pick_device(str(device) if device is not None else None)
+        self.generators = generators.to(self.device)
+        self.modules = {"pd_generators": self.generators}
+        self.latent_means = torch.as_tensor(np.asarray(latent_means), dtype=torch.float32)
+        if len(self.latent_means) != len(diagrams):
+            raise ValueError(f"{len(self.latent_means)} latent codes for {len(diagrams)} diagrams")
+        self.diagrams = [[np.asarray(d, np.float64).reshape(-1, 2) for d in shape] for shape in diagrams]
+        self.n_shapes = len(self.diagrams)
+        self.optimizer = torch.optim.Adam(self.generators.parameters(), lr=cfg.lr)
+        self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
+
+    def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
+        cfg, dev = self.cfg, self.device
+        z = self.latent_means[shape_index].to(dev)
+        generated = self.generators(z)
+        fit = z.new_zeros(())
+        for b, i in enumerate(shape_index.tolist()):
+            for k, gen in enumerate(generated):
+                target = self.diagrams[i][k]
+                _, matching = pd_distance(gen[b].detach().cpu().double().numpy(), target, return_matching=True)
+                fit = fit + matched_diagram_loss(gen[b], torch.as_tensor(target, dtype=gen.dtype, device=dev), matching)
+        terms = {"pd": fit / len(shape_index)}
+        z_prior = torch.randn(cfg.smooth_shapes, z.shape[1], generator=self.generator).to(dev)
+        terms["smoothness"] = (smoothness_loss(self.generators, z_prior, cfg.smooth_eps)
+                               if cfg.lambda_smooth > 0 else z.new_zeros(()))
+        return self._step(terms, cfg.lambda_pd * terms["pd"] + cfg.lambda_smooth * terms["smoothness"])
+
+    def fit(self, epochs: int | None = None, progress: bool = True) -> None:
+        super().fit(self.cfg.epochs if epochs is None else epochs, progress)
+
+
+def generator_sizes(diagrams, max_points: int) -> tuple[int, int, int]:
+    """``n_k``: the largest ``|PD_k|`` among the training shapes, capped at ``max_points`` (at least 1)."""
+    return tuple(max(1, min(max_points, max((len(shape[k]) for shape in diagrams), default=0))) for k in range(3))
 
 
 # --------------------------------------------------------------------------------------------------------------

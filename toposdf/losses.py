@@ -56,11 +56,6 @@ def smoothness_loss(pd_generators, z: torch.Tensor, eps: float = 1e-2, n_directi
     return total / n_directions
 
 
-def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Mean over shapes of ``KL(N(mu, diag(exp(logvar))) || N(0, I))``."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1).mean()
-
-
 def matched_diagram_loss(
     generated: torch.Tensor, target: torch.Tensor, matching: np.ndarray
 ) -> torch.Tensor:

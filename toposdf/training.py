@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from toposdf.config import Config
-from toposdf.io import read_json
+from toposdf.io import atomic_open, read_json
 from toposdf.losses import (
     eikonal_loss,
     matched_diagram_loss,
@@ -65,17 +64,10 @@ def pick_device(preferred: str | None = None) -> torch.device:
 
 
 def atomic_torch_save(obj: dict, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then an atomic rename: a killed job leaves either the
+    """``torch.save`` written atomically (:func:`toposdf.io.atomic_open`): a killed job leaves either the
     previous checkpoint or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 class _Trainer:
@@ -126,9 +118,10 @@ class _Trainer:
                 sums[key] = sums.get(key, 0.0) + value
         return {key: value / len(batches) for key, value in sums.items()}
 
-    def fit(self, epochs: int, progress: bool = True) -> None:
-        """Train up to ``epochs`` epochs in total, resuming where the checkpoint stopped; after every epoch the CSV
-        gets a row and the checkpoint is replaced atomically."""
+    def fit(self, epochs: int | None = None, progress: bool = True) -> None:
+        """Train up to ``epochs`` (default: the config's) epochs in total, resuming where the checkpoint stopped;
+        after every epoch the CSV gets a row and the checkpoint is replaced atomically."""
+        epochs = self.cfg.epochs if epochs is None else epochs
         bar = tqdm(range(self.epoch, epochs), desc=self.desc, unit="epoch", disable=not progress,
                    initial=self.epoch, total=epochs)
         for _ in bar:
@@ -230,10 +223,6 @@ class ImplicitTrainer(_Trainer):
                 + cfg.lambda_steik * terms["steik"])
         return self._step(terms, loss)
 
-    def fit(self, epochs: int | None = None, progress: bool = True) -> None:
-        super().fit(self.cfg.epochs if epochs is None else epochs, progress)
-
-
 @dataclass(frozen=True)
 class PDGeneratorTrainConfig:
     """Stage 1b (eq. 12): PD generators fitted to the training diagrams with the latent means fixed."""
@@ -290,10 +279,6 @@ class PDGeneratorTrainer(_Trainer):
         terms["smoothness"] = (smoothness_loss(self.generators, z_prior, cfg.smooth_eps)
                                if cfg.lambda_smooth > 0 else z.new_zeros(()))
         return self._step(terms, cfg.lambda_pd * terms["pd"] + cfg.lambda_smooth * terms["smoothness"])
-
-    def fit(self, epochs: int | None = None, progress: bool = True) -> None:
-        super().fit(self.cfg.epochs if epochs is None else epochs, progress)
-
 
 def generator_sizes(diagrams, max_points: int) -> tuple[int, int, int]:
     """``n_k``: the largest ``|PD_k|`` among the training shapes, capped at ``max_points`` (at least 1)."""

@@ -14,6 +14,7 @@ from toposdf.losses import (
     sdf_data_loss,
     smoothness_loss,
     spatial_gradient,
+    topological_prior_loss,
 )
 from toposdf.models import DecoderConfig, LatentCodes, PDGenerator, PDGenerators, SDFDecoder, rectify
 
@@ -126,3 +127,41 @@ def test_consistency_is_zero_when_the_generator_reproduces_the_diagrams():
     exact = [torch.as_tensor(d, dtype=torch.float64)[None] for d in computed.diagrams[0]]
     loss = consistency_loss(decoder, z, exact, computed, 10, 0.3)
     assert loss.item() == pytest.approx(0.0, abs=1e-20)
+
+
+def test_topological_prior_is_the_topology_layers_E():
+    pd0 = torch.tensor([[-0.05, 0.0], [-0.1, 0.1], [-0.02, 0.01]], dtype=torch.float64)  # persistence .05 .2 .03
+    points = [[pd0, torch.zeros(0, 2, dtype=torch.float64), torch.zeros(0, 2, dtype=torch.float64)]]
+    # i0 = 2 leaves the most persistent component alone: E(1, 0, 2) = .05 + .03
+    assert topological_prior_loss(points, dim=0, p=1, q=0, i0=2).item() == pytest.approx(0.08)
+    assert topological_prior_loss(points, dim=0, p=1, q=0, i0=1).item() == pytest.approx(0.28)
+    assert topological_prior_loss(points, dim=0, p=2, q=1, i0=2).item() == pytest.approx(
+        0.05**2 * -0.025 + 0.03**2 * -0.005)
+    assert topological_prior_loss(points, dim=1).item() == 0.0
+    with pytest.raises(ValueError, match="i0 counts from 1"):
+        topological_prior_loss(points, i0=0)
+
+
+def test_prior_gradient_shrinks_the_second_component():
+    """Minimizing E(1, 0, 2; PD0) through the critical vertices lowers the persistence of every component but
+    the first: a network whose zero set has two pieces moves towards one."""
+    from toposdf.losses import diagram_points
+
+    decoder = tiny_decoder(output_tanh=False)
+    torch.manual_seed(4)
+    z = torch.randn(1, 4, dtype=torch.float64)
+    grids = evaluate_grid(decoder, z, 10)
+    computed = grid_diagrams(grids, tau=0.3, min_persistence=0.0)
+    assert len(computed.diagrams[0][0]) == 3  # three components: the prior has two to shrink
+
+    points = diagram_points(decoder, z, computed, 10, 0.3)
+    loss = topological_prior_loss(points)
+    assert loss.item() > 0
+    loss.backward()
+    params = [p for p in decoder.parameters() if p.grad is not None]
+    step = 0.1 * loss.item() / sum(p.grad.pow(2).sum() for p in params).item()  # a small first-order step
+    with torch.no_grad():
+        for p in params:
+            p -= step * p.grad
+    after = topological_prior_loss(diagram_points(decoder, z, computed, 10, 0.3))
+    assert after.item() < loss.item()

@@ -5,6 +5,7 @@ Shapes: ``pred``/``target`` ``(B, P)`` signed distances; ``x`` ``(B, P, 3)`` poi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +76,14 @@ def matched_diagram_loss(
     return loss
 
 
+@functools.lru_cache(maxsize=4)
+def grid_points_cached(resolution: int) -> np.ndarray:
+    """:func:`toposdf.data.grid_points`, computed once per resolution (read-only): the training loop's hot path."""
+    points = grid_points(resolution)
+    points.flags.writeable = False
+    return points
+
+
 @dataclass
 class GridDiagrams:
     """Diagrams of the network's shapes on the grid, with critical vertices (flat C-order indices)."""
@@ -86,7 +95,7 @@ class GridDiagrams:
 @torch.no_grad()
 def evaluate_grid(decoder, z: torch.Tensor, resolution: int, chunk: int = 65536) -> np.ndarray:
     """``f(., z)`` on the ``resolution^3`` grid over ``[-1, 1]^3`` without autograd: ``(B, N, N, N)`` float64."""
-    points = torch.as_tensor(grid_points(resolution), dtype=z.dtype, device=z.device)
+    points = torch.tensor(grid_points_cached(resolution), dtype=z.dtype, device=z.device)
     out = torch.empty(z.shape[0], len(points), dtype=z.dtype, device=z.device)
     for start in range(0, len(points), chunk):
         block = points[start : start + chunk]
@@ -100,6 +109,60 @@ def grid_diagrams(grids: np.ndarray, tau: float, min_persistence: float, workers
     return GridDiagrams([d for d, _ in results], [c for _, c in results])
 
 
+def diagram_points(
+    decoder, z: torch.Tensor, computed: GridDiagrams, resolution: int, tau: float
+) -> list[list[torch.Tensor]]:
+    """The diagrams of ``f(., z)`` as differentiable functions of the network, through the critical vertices.
+
+    ``computed`` holds the diagrams and critical vertices of ``f(., z)`` on the grid (from :func:`evaluate_grid`
+    and :func:`grid_diagrams`, no autograd, possibly from slightly older weights). The network is re-evaluated,
+    with autograd, at those vertices alone: a diagram point is ``(f(v_birth), f(v_death))`` clamped to
+    ``[-tau, tau]``. Deaths at ``tau`` (the essential class, and features outliving the clamp) are the constant
+    ``tau``: the essential class's death vertex is only the grid maximum, which may lie below ``tau``.
+
+    Returns ``points[b][k]``, an ``(n_k, 2)`` tensor per shape and dimension, in the order of ``computed``.
+    """
+    coords = grid_points_cached(resolution)
+    points: list[list[torch.Tensor]] = []
+    for b in range(z.shape[0]):
+        vertices = np.unique(np.concatenate([c.ravel() for c in computed.critical[b]] + [np.zeros(0, np.int64)]))
+        x = torch.as_tensor(coords[vertices], dtype=z.dtype, device=z.device)
+        values = decoder(z[b : b + 1], x[None])[0].clamp(-tau, tau)
+        shape_points = []
+        for k, crit in enumerate(computed.critical[b]):
+            index = torch.as_tensor(np.searchsorted(vertices, crit.ravel()), dtype=torch.long, device=z.device)
+            pairs = values[index].reshape(-1, 2)
+            dies_at_tau = torch.as_tensor(computed.diagrams[b][k][:, 1] >= tau, device=z.device)
+            death = torch.where(dies_at_tau, torch.full_like(pairs[:, 1], tau), pairs[:, 1])
+            shape_points.append(torch.stack([pairs[:, 0], death], 1))
+        points.append(shape_points)
+    return points
+
+
+def match_diagrams(generated: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The optimal matching of eq. 1 between two diagrams (``-1`` = the diagonal), from :func:`pd_distance`."""
+    return pd_distance(np.asarray(generated, np.float64), np.asarray(target, np.float64), return_matching=True)[1]
+
+
+def diagram_fit_loss(generated: list[torch.Tensor], targets, matchings=None) -> torch.Tensor:
+    """``mean_b sum_k d_PD(generated[k][b], targets[b][k])`` (eq. 12's data term, and eq. 14's consistency
+    term with the network fixed), differentiable in ``generated``.
+
+    ``generated[k]`` is ``(B, n_k, 2)``; ``targets[b][k]`` an ``(m, 2)`` array or tensor (a constant, or
+    differentiable as from :func:`diagram_points`). ``matchings[b][k]``, when given, is used instead of solving
+    eq. 1 again (it must come from the same diagrams).
+    """
+    batch = generated[0].shape[0]
+    total = generated[0].new_zeros(())
+    for b in range(batch):
+        for k, gen in enumerate(generated):
+            target = torch.as_tensor(targets[b][k], dtype=gen.dtype, device=gen.device).reshape(-1, 2)
+            matching = (matchings[b][k] if matchings is not None
+                        else match_diagrams(gen[b].detach().cpu().numpy(), target.detach().cpu().numpy()))
+            total = total + matched_diagram_loss(gen[b], target, matching)
+    return total / batch
+
+
 def consistency_loss(
     decoder,
     z: torch.Tensor,
@@ -107,32 +170,38 @@ def consistency_loss(
     computed: GridDiagrams,
     resolution: int,
     tau: float,
+    matchings=None,
 ) -> torch.Tensor:
-    """Eq. 8: ``mean_b sum_k d_PD(PD_k,phi(z_b), PD_k(f(., z_b)))``, differentiable in the network and the
-    generators, through the critical vertices only.
+    """Eq. 8: ``mean_b sum_k d_PD(PD_k,phi(z_b), PD_k(f(., z_b)))``, differentiable in the network (through the
+    critical vertices only, see :func:`diagram_points`) and in the generators. The whole grid is never
+    backpropagated through.
 
-    ``computed`` holds the diagrams of ``f(., z)`` on the grid (from :func:`evaluate_grid` and
-    :func:`grid_diagrams`, no autograd). Each shape's generator output is matched to them, and the network is
-    re-evaluated, with autograd, at the matched pairs' birth and death vertices alone: a diagram point is
-    ``(f(v_birth), f(v_death))`` clamped to ``[-tau, tau]``. The whole grid is never backpropagated through.
-
-    ``generated[k]`` is ``(B, n_k, 2)``.
+    ``generated[k]`` is ``(B, n_k, 2)``. ``matchings[b][k]`` (generator output against ``computed``'s diagrams),
+    when given, saves solving eq. 1 here: the training loop computes them in its persistence workers.
     """
-    coords = torch.as_tensor(grid_points(resolution), dtype=z.dtype, device=z.device)
-    total = z.new_zeros(())
-    for b in range(z.shape[0]):
-        vertices = np.unique(np.concatenate([c.ravel() for c in computed.critical[b]] + [np.zeros(0, np.int64)]))
-        values = decoder(z[b : b + 1], coords[torch.as_tensor(vertices, device=z.device)][None])[0]
-        values = values.clamp(-tau, tau)
-        lookup = {int(v): i for i, v in enumerate(vertices)}
-        for k, gen in enumerate(generated):
-            crit = computed.critical[b][k]
-            index = torch.as_tensor([lookup[int(v)] for v in crit.ravel()], dtype=torch.long, device=z.device)
-            target = values[index].reshape(-1, 2)
-            # Deaths at tau (the essential class, and features outliving the clamp) are the constant tau: the
-            # essential class's death vertex is only the grid maximum, which may lie below tau.
-            dies_at_tau = torch.as_tensor(computed.diagrams[b][k][:, 1] >= tau, device=z.device)
-            target = torch.stack([target[:, 0], torch.where(dies_at_tau, torch.full_like(target[:, 1], tau), target[:, 1])], 1)
-            _, matching = pd_distance(gen[b].detach().cpu().numpy(), computed.diagrams[b][k], return_matching=True)
-            total = total + matched_diagram_loss(gen[b], target, matching)
-    return total / z.shape[0]
+    targets = diagram_points(decoder, z, computed, resolution, tau)
+    return diagram_fit_loss(generated, targets, matchings)
+
+
+def topological_prior_loss(
+    points: list[list[torch.Tensor]], dim: int = 0, p: float = 1.0, q: int = 0, i0: int = 2
+) -> torch.Tensor:
+    """The topology layer's fixed prior ``E(p, q, i0; PD_dim) = sum_{i >= i0} |d_i - b_i|^p ((d_i + b_i) / 2)^q``
+    (Brüel-Gabrielsson et al., eq. 1), points ordered by decreasing persistence, averaged over shapes.
+
+    ``i0`` counts from 1, as in the paper: ``E(1, 0, 2; PD0)`` leaves the most persistent component alone and
+    shrinks every other one, promoting a single connected component. ``points`` from :func:`diagram_points`.
+    """
+    if i0 < 1:
+        raise ValueError(f"i0 counts from 1, got {i0}")
+    total = points[0][dim].new_zeros(())
+    for shape in points:
+        d = shape[dim]
+        persistence = d[:, 1] - d[:, 0]
+        order = torch.argsort(persistence.detach(), descending=True, stable=True)
+        rest = d[order[i0 - 1 :]]
+        term = (rest[:, 1] - rest[:, 0]).abs().pow(p)
+        if q:
+            term = term * ((rest[:, 1] + rest[:, 0]) / 2).pow(q)
+        total = total + term.sum()
+    return total / len(points)

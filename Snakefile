@@ -36,3 +36,9 @@ rule all:
             category=CATEGORIES,
             figure=["diagrams", "contact_sheet"],
         ),
+        expand(
+            "results/{dataset}/{category}/train/{method}/model.pt",
+            dataset=DATASET,
+            category=CATEGORIES,
+            method=config["methods"],
+        ),

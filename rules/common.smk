@@ -17,6 +17,7 @@ wildcard_constraints:
     synset=r"\d{8}",
     shard=r"\d+",
     method="|".join(config["methods"]),
+    geometry="|".join(config["geometry"]),
 
 
 def split_inputs(wildcards):
@@ -34,4 +35,21 @@ def category_shards(pattern):
     def inputs(wildcards):
         return expand(pattern, shard=SHARDS, **wildcards)
 
+    return inputs
+
+
+def stage1_checkpoint(wildcards):
+    """The stage-1 checkpoint a method starts from: the one of its geometric regularizer."""
+    geometry = config["methods"][wildcards.method]["geometry"]
+    return f"results/{wildcards.dataset}/{wildcards.category}/train/stage1/{geometry}/implicit.pt"
+
+
+def joint_inputs(wildcards):
+    """Stage 2's checkpoints: stage 1, and stage 1b for methods with pretrained PD generators."""
+    method = config["methods"][wildcards.method]
+    inputs = {"implicit": stage1_checkpoint(wildcards)}
+    if method["topology"] == "learned" and method["pretrain_pdgen"]:
+        inputs["pdgen"] = (
+            f"results/{wildcards.dataset}/{wildcards.category}/train/{wildcards.method}/pdgen.pt"
+        )
     return inputs

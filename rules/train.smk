@@ -1,4 +1,5 @@
-# Training (issue 3, in progress): stage 1, the implicit generator (eq. 11), per category and method.
+# Training (paper Sec. 5.4), per category: stage 1 (eq. 11) once per geometric regularizer, stage 1b (eq. 12)
+# and stage 2 (eqs. 13-15) per method. Every checkpoint is written atomically; a killed job resumes on rerun.
 
 
 rule pretrain_implicit:
@@ -6,19 +7,67 @@ rule pretrain_implicit:
         split="results/{dataset}/{category}/split.json",
         samples=category_shards("results/{dataset}/{category}/sdf/{shard}.npz"),
     output:
-        checkpoint="results/{dataset}/{category}/train/{method}/implicit.pt",
+        checkpoint="results/{dataset}/{category}/train/stage1/{geometry}/implicit.pt",
     log:
-        "results/{dataset}/logs/pretrain_implicit/{category}/{method}.log",
+        "results/{dataset}/logs/pretrain_implicit/{category}/{geometry}.log",
     benchmark:
-        "results/{dataset}/benchmarks/pretrain_implicit/{category}/{method}.tsv"
-    params:
-        curve="results/{dataset}/{category}/train/{method}/implicit_log.csv",
+        "results/{dataset}/benchmarks/pretrain_implicit/{category}/{geometry}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         gpu=1,
         runtime=720,
         mem_mb=16000,
-    conda:
-        "../envs/train.yaml"
+    params:
+        curve="results/{dataset}/{category}/train/stage1/{geometry}/implicit_log.csv",
     script:
         "../workflow_scripts/pretrain_implicit.py"
+
+
+rule pretrain_pdgen:
+    input:
+        implicit=stage1_checkpoint,
+        diagrams=category_shards("results/{dataset}/{category}/diagrams/{shard}.npz"),
+    output:
+        checkpoint="results/{dataset}/{category}/train/{method}/pdgen.pt",
+    log:
+        "results/{dataset}/logs/pretrain_pdgen/{category}/{method}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/pretrain_pdgen/{category}/{method}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=120,
+        mem_mb=8000,
+    params:
+        curve="results/{dataset}/{category}/train/{method}/pdgen_log.csv",
+    script:
+        "../workflow_scripts/pretrain_pdgen.py"
+
+
+rule joint_train:
+    input:
+        unpack(joint_inputs),
+        split="results/{dataset}/{category}/split.json",
+        samples=category_shards("results/{dataset}/{category}/sdf/{shard}.npz"),
+        diagrams=category_shards("results/{dataset}/{category}/diagrams/{shard}.npz"),
+    output:
+        checkpoint="results/{dataset}/{category}/train/{method}/model.pt",
+    log:
+        "results/{dataset}/logs/joint_train/{category}/{method}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/joint_train/{category}/{method}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=1440,
+        mem_mb=24000,
+    params:
+        curve="results/{dataset}/{category}/train/{method}/joint_log.csv",
+    script:
+        "../workflow_scripts/joint_train.py"

@@ -148,3 +148,150 @@ def test_pd_generator_training_resumes_exactly(tmp_path):
     resumed.fit(progress=False)
     for a, b in zip(straight.generators.state_dict().values(), resumed.generators.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Stage 2: joint training (eqs. 13-15), every method of Table 1
+# ------------------------------------------------------------------------------------------------------------
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _methods_config():
+    """The shipped config.yaml's methods with the tiny preset's sizes (what a user's run uses)."""
+    import yaml
+
+    from toposdf.config import Config
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    raw["model"] = {"latent_size": 8, "hidden": 32, "n_layers": 4}
+    raw["train"]["joint"] |= {"batch_shapes": 2, "points_per_shape": 64, "synthetic_shapes": 2, "grid_resolution": 12,
+                              "workers": 2}
+    raw["train"]["implicit"] |= {"regularizer_shapes": 2, "regularizer_points": 32}
+    raw["train"]["pdgen"] |= {"smooth_shapes": 2, "max_points": 4, "hidden": 16}
+    raw["persistence"] = {"tau": 0.3, "min_persistence": 0.0}
+    return Config.from_dict(raw)
+
+
+def _shape_diagrams(n=4, resolution=12, tau=0.3):
+    """Spheres and tori: their SDF samples and ground-truth diagrams (a torus has one loop)."""
+    from toposdf.data import grid_points
+    from toposdf.topology import cubical_diagrams
+
+    def sdf(x, i):
+        if i % 2 == 0:
+            return np.linalg.norm(x, axis=-1) - (0.4 + 0.05 * i)
+        q = np.stack([np.linalg.norm(x[..., :2], axis=-1) - 0.5, x[..., 2]], axis=-1)
+        return np.linalg.norm(q, axis=-1) - 0.2
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 1, (n, 256, 3)).astype(np.float32)
+    values = np.stack([sdf(points[i], i) for i in range(n)]).astype(np.float32)
+    grid = grid_points(resolution)
+    diagrams = [cubical_diagrams(sdf(grid, i).reshape((resolution,) * 3), tau) for i in range(n)]
+    return points, values, diagrams
+
+
+def _joint_trainer(tmp_path, method, name="run", rounds=1):
+    from dataclasses import replace
+
+    from toposdf.training import JointTrainer, _new_generators, joint_train_config
+
+    cfg = _methods_config()
+    points, values, diagrams = _shape_diagrams()
+    torch.manual_seed(0)
+    decoder = SDFDecoder(DecoderConfig(**cfg.model))
+    codes = LatentCodes(len(points), cfg.model["latent_size"])
+    weights = cfg.method(method)
+    generators = _new_generators(cfg, weights, diagrams) if weights["topology"] == "learned" else None
+    train_cfg = replace(joint_train_config(cfg, method), rounds=rounds)
+    return JointTrainer(decoder, codes, generators, points, values, diagrams, train_cfg,
+                        tmp_path / name / "model.pt", tmp_path / name / "log.csv", device="cpu")
+
+
+METHODS = ["deepsdf_vad", "deepsdf_se_vad", "ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness", "no_pd_training",
+           "deepsdf_topoprior"]
+
+
+def test_the_shipped_config_has_every_method_of_table_1():
+    assert sorted(_methods_config().methods) == sorted(METHODS)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains_a_round_with_finite_losses(tmp_path, method):
+    trainer = _joint_trainer(tmp_path, method)
+    before = {k: v.clone() for k, v in trainer.decoder.state_dict().items()}
+    trainer.fit(progress=False)
+    trainer.close()
+    (row,) = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert all(np.isfinite(float(v)) for v in row.values()), row
+    topology = trainer.cfg.topology
+    assert ("theta_consistency" in row) == (topology == "learned")
+    assert ("theta_prior" in row) == (topology == "prior")
+    assert ("phi_pd" in row) == (topology == "learned")
+    assert ("z_pd" in row) == (topology == "learned" and trainer.cfg.lambda_pd > 0)
+    if topology == "learned":
+        assert float(row["theta_consistency"]) > 0 and float(row["seconds_persistence"]) > 0
+    with_steik = method in {"deepsdf_se_vad", "ours_deepsdf_se", "no_pd_smoothness", "no_pd_training"}
+    assert (trainer.cfg.lambda_steik > 0) == with_steik
+    assert (float(row["theta_steik"]) > 0) == with_steik
+    assert any(not torch.equal(before[k], v) for k, v in trainer.decoder.state_dict().items())
+
+
+def test_joint_training_resumes_exactly(tmp_path):
+    straight = _joint_trainer(tmp_path, "ours_deepsdf_se", "straight", rounds=2)
+    straight.fit(progress=False)
+    straight.close()
+    part = _joint_trainer(tmp_path, "ours_deepsdf_se", "resumed", rounds=2)
+    part.fit(epochs=1, progress=False)  # killed after round 1
+    part.close()
+    resumed = _joint_trainer(tmp_path, "ours_deepsdf_se", "resumed", rounds=2)
+    assert resumed.epoch == 1
+    resumed.fit(progress=False)
+    resumed.close()
+    for name in ("decoder", "codes", "pd_generators"):
+        a, b = straight.modules[name].state_dict(), resumed.modules[name].state_dict()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name}.{key}")
+
+
+def test_the_phi_and_z_blocks_leave_the_other_parameters_alone(tmp_path):
+    trainer = _joint_trainer(tmp_path, "ours_deepsdf_se")
+    decoder = {k: v.clone() for k, v in trainer.decoder.state_dict().items()}
+    codes = {k: v.clone() for k, v in trainer.codes.state_dict().items()}
+    generators = {k: v.clone() for k, v in trainer.generators.state_dict().items()}
+    trainer._phi_epoch()
+    assert all(torch.equal(decoder[k], v) for k, v in trainer.decoder.state_dict().items())
+    assert all(torch.equal(codes[k], v) for k, v in trainer.codes.state_dict().items())
+    assert any(not torch.equal(generators[k], v) for k, v in trainer.generators.state_dict().items())
+    generators = {k: v.clone() for k, v in trainer.generators.state_dict().items()}
+    trainer._z_epoch()
+    trainer.close()
+    assert all(torch.equal(decoder[k], v) for k, v in trainer.decoder.state_dict().items())
+    assert all(torch.equal(generators[k], v) for k, v in trainer.generators.state_dict().items())
+    assert any(not torch.equal(codes[k], v) for k, v in trainer.codes.state_dict().items())
+    assert all(p.requires_grad for p in trainer.decoder.parameters())  # unfrozen afterwards
+
+
+def test_synthetic_diagrams_match_a_direct_computation():
+    from toposdf.losses import evaluate_grid, match_diagrams
+    from toposdf.topology import cubical_diagrams_with_critical
+    from toposdf.training import SyntheticDiagrams
+
+    torch.manual_seed(0)
+    decoder = SDFDecoder(DecoderConfig(latent_size=4, hidden=16, n_layers=4))
+    z = torch.randn(3, 4)
+    generated = [torch.rand(3, 2, 2).cumsum(-1) * 0.1 - 0.1 for _ in range(3)]
+    pipeline = SyntheticDiagrams(resolution=10, tau=0.3, min_persistence=0.0, workers=2)
+    pipeline.submit(decoder, z, generated)
+    pipeline.submit(decoder, z[:1])
+    z_out, computed, matchings = pipeline.next()
+    assert torch.equal(z_out, z)
+    for b, grid in enumerate(evaluate_grid(decoder, z, 10)):
+        diagrams, critical = cubical_diagrams_with_critical(grid, 0.3, 0.0)
+        for k in range(3):
+            np.testing.assert_array_equal(computed.diagrams[b][k], diagrams[k])
+            np.testing.assert_array_equal(computed.critical[b][k], critical[k])
+            np.testing.assert_array_equal(matchings[b][k], match_diagrams(generated[k][b].double().numpy(), diagrams[k]))
+    assert pipeline.next()[2] is None
+    assert pipeline.seconds["persistence"] > 0
+    pipeline.close()

@@ -14,7 +14,8 @@ from toposdf.topology import load_diagrams
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "envs", "report", "presets"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-STAGE1_CHECKPOINT = "results/tiny/chair/train/deepsdf_se_vad/implicit.pt"
+METHODS = ["deepsdf_vad", "deepsdf_se_vad", "ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness", "no_pd_training",
+           "deepsdf_topoprior"]
 
 pytestmark = pytest.mark.workflow
 
@@ -37,7 +38,7 @@ def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     workdir = _copy_workflow(tmp_path_factory.mktemp("tiny"))
-    run = _snakemake(workdir, "all", STAGE1_CHECKPOINT)
+    run = _snakemake(workdir, "all")
     assert run.returncode == 0, run.stderr[-5000:]
     return workdir, run
 
@@ -73,22 +74,36 @@ def test_tiny_preset_runs_through_persistence(tiny_run):
         assert (results / "logs" / "persistence" / category / "0.log").read_text().strip()
 
 
-def test_stage1_training_rule_writes_a_checkpoint_and_its_curve(tiny_run):
+def test_training_rules_write_every_methods_checkpoints_and_curves(tiny_run):
     import torch
 
     workdir, _ = tiny_run
-    state = torch.load(workdir / STAGE1_CHECKPOINT, weights_only=False)
-    assert state["epoch"] == 2 and state["method"] == "deepsdf_se_vad" and state["config"]["lambda_steik"] > 0
+    train = workdir / "results" / "tiny" / "chair" / "train"
     manifest = pd.read_csv(workdir / "results" / "tiny" / "chair" / "manifest.csv")
-    assert state["ids"] == sorted(manifest.loc[manifest["split"] == "train", "model_id"])
-    curve = pd.read_csv(workdir / "results" / "tiny" / "chair" / "train" / "deepsdf_se_vad" / "implicit_log.csv")
-    assert list(curve["epoch"]) == [1, 2] and np.isfinite(curve.drop(columns="epoch").to_numpy()).all()
-    assert not list((workdir / "results" / "tiny" / "chair" / "train" / "deepsdf_se_vad").glob(".*work"))
+    train_ids = sorted(manifest.loc[manifest["split"] == "train", "model_id"])
+    # Stage 1: once per geometric regularizer, shared by the methods that name it.
+    for geometry, steik in [("eikonal", False), ("steik", True)]:
+        state = torch.load(train / "stage1" / geometry / "implicit.pt", weights_only=False)
+        assert state["epoch"] == 2 and state["geometry"] == geometry and (state["config"]["lambda_steik"] > 0) == steik
+        assert state["ids"] == train_ids
+        curve = pd.read_csv(train / "stage1" / geometry / "implicit_log.csv")
+        assert list(curve["epoch"]) == [1, 2] and np.isfinite(curve.drop(columns="epoch").to_numpy()).all()
+    # Stage 1b only for methods with pretrained PD generators; stage 2 for every method.
+    pretrained = {"ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness"}
+    for method in METHODS:
+        assert (train / method / "pdgen.pt").exists() == (method in pretrained), method
+        state = torch.load(train / method / "model.pt", weights_only=False)
+        assert state["method"] == method and state["ids"] == train_ids and state["epoch"] == 1
+        assert ("pd_generators" in state) == (method in pretrained | {"no_pd_training"})
+        curve = pd.read_csv(train / method / "joint_log.csv")
+        assert len(curve) == 1 and np.isfinite(curve.drop(columns="epoch").to_numpy()).all()
+        assert not list((train / method).glob(".*work"))
+        assert (workdir / "results" / "tiny" / "benchmarks" / "joint_train" / "chair" / f"{method}.tsv").exists()
 
 
 def test_rerun_has_nothing_to_do(tiny_run):
     workdir, _ = tiny_run
-    run = _snakemake(workdir, "--dry-run", "all", STAGE1_CHECKPOINT)
+    run = _snakemake(workdir, "--dry-run", "all")
     assert run.returncode == 0 and "Nothing to be done" in run.stdout + run.stderr
 
 
@@ -118,7 +133,9 @@ def test_shapenet_layout_with_a_broken_mesh_is_skipped_and_recorded(tmp_path):
         "  shapes_per_category: null\n  test_fraction: 0.2\n  skip_invalid: true\n"
         "sdf:\n  n_points: 1000\ngrid:\n  resolution: 24\nshards: 2\npreview:\n  n_shapes: 4\n"
     )
-    run = subprocess.run(SNAKEMAKE + ["--cores", "2", "--configfile", "shapenet_test.yaml"], cwd=workdir,
+    # Only what preprocessing makes: "all" would train the default config's models on these shapes.
+    target = "results/sn/chair/manifest.csv"
+    run = subprocess.run(SNAKEMAKE + ["--cores", "2", "--configfile", "shapenet_test.yaml", target], cwd=workdir,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-5000:]
     manifest = pd.read_csv(workdir / "results" / "sn" / "chair" / "manifest.csv")

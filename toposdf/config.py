@@ -31,6 +31,11 @@ def _fill_defaults(instance: Any, schema: dict) -> None:
             instance[key] = copy.deepcopy(sub["default"])
         if key in instance:
             _fill_defaults(instance[key], sub)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(value, extra)
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -62,6 +67,11 @@ def validate_config(config: dict) -> dict:
             problems.append(f"  dataset.root: {root!r} is not a folder")
     if not errors and dataset.get("kind") == "synthetic" and dataset.get("shapes_per_category") is None:
         problems.append("  dataset.shapes_per_category: required (an integer) when dataset.kind is 'synthetic'")
+    if not errors:
+        for name, block in config.get("methods", {}).items():
+            if block["geometry"] not in config["geometry"]:
+                problems.append(f"  methods.{name}.geometry: {block['geometry']!r} is not one of the configured "
+                                f"geometry entries {sorted(config['geometry'])}")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(problems))
     if dataset.get("name") is None:
@@ -106,13 +116,22 @@ class Config:
     model: dict
     train_seed: int
     implicit: dict
+    pdgen: dict
+    joint: dict
+    geometries: dict
     methods: dict
 
     def method(self, name: str) -> dict:
-        """The weights of one method (a row of Table 1)."""
+        """The weights and flags of one method (a row of Table 1), defaults filled in."""
         if name not in self.methods:
             raise ConfigError(f"methods.{name}: not configured; configured methods: {sorted(self.methods)}")
         return self.methods[name]
+
+    def geometry(self, name: str) -> dict:
+        """The weights of one geometric regularizer (eq. 5), shared by the methods that name it."""
+        if name not in self.geometries:
+            raise ConfigError(f"geometry.{name}: not configured; configured: {sorted(self.geometries)}")
+        return self.geometries[name]
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Config":
@@ -145,6 +164,9 @@ class Config:
             model=dict(c["model"]),
             train_seed=int(c["train"]["seed"]),
             implicit=dict(c["train"]["implicit"]),
+            pdgen=dict(c["train"]["pdgen"]),
+            joint=dict(c["train"]["joint"]),
+            geometries={name: dict(block) for name, block in c["geometry"].items()},
             methods={name: dict(block) for name, block in c["methods"].items()},
         )
 

@@ -2,7 +2,9 @@
 
 Stage 1 of the paper (eq. 11): the variational auto-decoder trained on SDF samples with the KL prior and the
 geometric regularizer on synthetic shapes ``f(., z), z ~ N(0, I)``. Stage 1b (eq. 12): the PD generators fitted
-to the training diagrams with the latent means fixed. The joint stage (eqs. 13-15) builds on the same base.
+to the training diagrams with the latent means fixed. Stage 2 (eqs. 13-15): rounds of one epoch each for the
+network, the PD generators and the latent codes, with the consistency term between the PD generators and the
+diagrams of synthetic shapes, whose persistence runs in a CPU pool while the network trains.
 """
 
 from __future__ import annotations
@@ -10,8 +12,13 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import time
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -20,15 +27,21 @@ from tqdm import tqdm
 from toposdf.config import Config
 from toposdf.io import atomic_open, read_json
 from toposdf.losses import (
+    GridDiagrams,
+    diagram_fit_loss,
+    diagram_points,
     eikonal_loss,
-    matched_diagram_loss,
+    evaluate_grid,
+    match_diagrams,
     normal_laplacian_loss,
     sdf_data_loss,
     smoothness_loss,
     spatial_gradient,
+    topological_prior_loss,
 )
 from toposdf.models import DecoderConfig, LatentCodes, PDGenerators, SDFDecoder
-from toposdf.topology import pd_distance
+from toposdf.preprocess import load_category_diagrams
+from toposdf.topology import cubical_diagrams_with_critical
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +83,32 @@ def atomic_torch_save(obj: dict, path: str | Path) -> None:
         torch.save(obj, fh)
 
 
+@contextmanager
+def frozen(*modules: torch.nn.Module | None) -> Iterator[None]:
+    """Turn off ``requires_grad`` of the modules' parameters for one block: a step that optimizes one block of
+    eqs. 13-15 computes no gradients for the others (autograd still flows *through* them)."""
+    params = [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 class _Trainer:
     """What every stage shares: an epoch loop over random batches of training shapes, a per-epoch CSV of every
     loss term, an atomic checkpoint after each epoch, exact resume (weights, optimizer and random states), and a
     clear stop on a non-finite loss.
 
-    Subclasses set ``modules`` (name -> module), ``optimizer`` and ``n_shapes``, and implement :meth:`train_step`.
+    Subclasses set ``modules`` (name -> module), ``optimizers`` (name -> optimizer; ``"main"`` for a single one)
+    and ``n_shapes``, and implement :meth:`train_step` (or :meth:`train_epoch`).
     """
 
     desc = "train"
     modules: dict[str, torch.nn.Module]
-    optimizer: torch.optim.Optimizer
+    optimizers: dict[str, torch.optim.Optimizer]
     n_shapes: int
 
     def _start(self, seed: int, batch_shapes: int, checkpoint: str | Path, log_csv: str | Path) -> None:
@@ -96,27 +124,26 @@ class _Trainer:
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         raise NotImplementedError
 
-    def _step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> dict[str, float]:
-        """Check the loss, take one optimizer step, and return the terms as floats."""
+    def _step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor, optimizer: str = "main") -> dict[str, float]:
+        """Check the loss, take one step of ``optimizers[optimizer]``, and return the terms as floats."""
         values = {k: float(v.detach()) for k, v in terms.items()} | {"loss": float(loss.detach())}
         if not math.isfinite(values["loss"]):
             raise TrainingDiverged(
                 f"non-finite loss at epoch {self.epoch + 1}: {values}; the last good checkpoint "
                 f"({self.checkpoint if self.checkpoint.exists() else 'none yet'}) is kept"
             )
-        self.optimizer.zero_grad(set_to_none=True)
+        opt = self.optimizers[optimizer]
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer.step()
+        opt.step()
         return values
+
+    def _batches(self) -> list[torch.Tensor]:
+        return list(torch.randperm(self.n_shapes, generator=self.generator).split(self.batch_shapes))
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training shapes in random batches; returns the mean of every term."""
-        batches = torch.randperm(self.n_shapes, generator=self.generator).split(self.batch_shapes)
-        sums: dict[str, float] = {}
-        for batch in batches:
-            for key, value in self.train_step(batch).items():
-                sums[key] = sums.get(key, 0.0) + value
-        return {key: value / len(batches) for key, value in sums.items()}
+        return _mean_terms(self.train_step(batch) for batch in self._batches())
 
     def fit(self, epochs: int | None = None, progress: bool = True) -> None:
         """Train up to ``epochs`` (default: the config's) epochs in total, resuming where the checkpoint stopped;
@@ -144,7 +171,7 @@ class _Trainer:
         return {
             "epoch": self.epoch,
             **{name: module.state_dict() for name, module in self.modules.items()},
-            "optimizer": self.optimizer.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "config": asdict(self.cfg),
@@ -157,7 +184,8 @@ class _Trainer:
         state = torch.load(path, map_location=self.device, weights_only=False)
         for name, module in self.modules.items():
             module.load_state_dict(state[name])
-        self.optimizer.load_state_dict(state["optimizer"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch = int(state["epoch"])
@@ -172,7 +200,39 @@ class _Trainer:
                     writer.writerows(rows[: self.epoch])
 
 
-class ImplicitTrainer(_Trainer):
+class _ImplicitTerms:
+    """The terms of eq. 11 that stage 2 reuses: the SDF data term of training shapes, and the geometric
+    regularizer (eq. 5) on synthetic shapes ``z ~ N(0, I)`` at uniform points of the domain.
+
+    Needs ``cfg`` (with the fields of :class:`ImplicitTrainConfig`), ``decoder``, ``points``, ``sdf``,
+    ``generator`` and ``device``.
+    """
+
+    def data_term(self, z: torch.Tensor, shape_index: torch.Tensor) -> torch.Tensor:
+        """Clamped L1 of ``f(., z)`` against ``points_per_shape`` random SDF samples of each shape."""
+        cfg, dev = self.cfg, self.device
+        pick = torch.randint(self.points.shape[1], (len(shape_index), cfg.points_per_shape), generator=self.generator)
+        x = torch.gather(self.points[shape_index], 1, pick[..., None].expand(-1, -1, 3)).to(dev)
+        target = torch.gather(self.sdf[shape_index], 1, pick).to(dev)
+        return sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta)
+
+    def regularizer_terms(self, latent_size: int) -> dict[str, torch.Tensor]:
+        """Eikonal and (for ``lambda_steik > 0``) StEik terms of synthetic shapes."""
+        cfg, dev = self.cfg, self.device
+        z_syn = torch.randn(cfg.regularizer_shapes, latent_size, generator=self.generator).to(dev)
+        x_syn = (torch.rand(cfg.regularizer_shapes, cfg.regularizer_points, 3, generator=self.generator) * 2 - 1).to(dev)
+        x_syn.requires_grad_(True)
+        grad = spatial_gradient(self.decoder(z_syn, x_syn), x_syn)
+        return {
+            "eikonal": eikonal_loss(grad, cfg.eikonal_p),
+            "steik": normal_laplacian_loss(grad, x_syn) if cfg.lambda_steik > 0 else grad.new_zeros(()),
+        }
+
+    def regularizer_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.cfg.lambda_eikonal * terms["eikonal"] + self.cfg.lambda_steik * terms["steik"]
+
+
+class ImplicitTrainer(_ImplicitTerms, _Trainer):
     """Stage 1 (eq. 11): trains ``decoder`` and ``codes`` on SDF samples.
 
     Args:
@@ -197,31 +257,20 @@ class ImplicitTrainer(_Trainer):
             raise ValueError(f"expected points (n, P, 3) and sdf (n, P) for {len(codes.mu)} shapes, got "
                              f"{tuple(self.points.shape)} and {tuple(self.sdf.shape)}")
         self.n_shapes = len(self.points)
-        self.optimizer = torch.optim.Adam([
+        self.optimizers = {"main": torch.optim.Adam([
             {"params": self.decoder.parameters(), "lr": cfg.lr_decoder},
             {"params": self.codes.parameters(), "lr": cfg.lr_codes},
-        ])
+        ])}
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on a batch of shapes; returns every loss term (floats)."""
-        cfg, dev = self.cfg, self.device
-        pick = torch.randint(self.points.shape[1], (len(shape_index), cfg.points_per_shape), generator=self.generator)
-        x = torch.gather(self.points[shape_index], 1, pick[..., None].expand(-1, -1, 3)).to(dev)
-        target = torch.gather(self.sdf[shape_index], 1, pick).to(dev)
-        index = shape_index.to(dev)
-        z = self.codes.sample(index)
-        terms = {"sdf": sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta), "kl": self.codes.kl(index)}
-        # Geometric regularizer (eq. 5) on synthetic shapes z ~ N(0, I), at uniform points of the domain.
-        z_syn = torch.randn(cfg.regularizer_shapes, z.shape[1], generator=self.generator).to(dev)
-        x_syn = (torch.rand(cfg.regularizer_shapes, cfg.regularizer_points, 3, generator=self.generator) * 2 - 1).to(dev)
-        x_syn.requires_grad_(True)
-        grad = spatial_gradient(self.decoder(z_syn, x_syn), x_syn)
-        terms["eikonal"] = eikonal_loss(grad, cfg.eikonal_p)
-        terms["steik"] = normal_laplacian_loss(grad, x_syn) if cfg.lambda_steik > 0 else grad.new_zeros(())
-        loss = (terms["sdf"] + cfg.lambda_kl * terms["kl"] + cfg.lambda_eikonal * terms["eikonal"]
-                + cfg.lambda_steik * terms["steik"])
+        z = self.codes.sample(shape_index.to(self.device))
+        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.kl(shape_index.to(self.device))}
+        terms |= self.regularizer_terms(z.shape[1])
+        loss = terms["sdf"] + self.cfg.lambda_kl * terms["kl"] + self.regularizer_loss(terms)
         return self._step(terms, loss)
+
 
 @dataclass(frozen=True)
 class PDGeneratorTrainConfig:
@@ -261,24 +310,311 @@ class PDGeneratorTrainer(_Trainer):
             raise ValueError(f"{len(self.latent_means)} latent codes for {len(diagrams)} diagrams")
         self.diagrams = [[np.asarray(d, np.float64).reshape(-1, 2) for d in shape] for shape in diagrams]
         self.n_shapes = len(self.diagrams)
-        self.optimizer = torch.optim.Adam(self.generators.parameters(), lr=cfg.lr)
+        self.optimizers = {"main": torch.optim.Adam(self.generators.parameters(), lr=cfg.lr)}
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         cfg, dev = self.cfg, self.device
         z = self.latent_means[shape_index].to(dev)
-        generated = self.generators(z)
-        fit = z.new_zeros(())
-        for b, i in enumerate(shape_index.tolist()):
-            for k, gen in enumerate(generated):
-                target = self.diagrams[i][k]
-                _, matching = pd_distance(gen[b].detach().cpu().double().numpy(), target, return_matching=True)
-                fit = fit + matched_diagram_loss(gen[b], torch.as_tensor(target, dtype=gen.dtype, device=dev), matching)
-        terms = {"pd": fit / len(shape_index)}
+        fit = diagram_fit_loss(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()])
+        terms = {"pd": fit}
         z_prior = torch.randn(cfg.smooth_shapes, z.shape[1], generator=self.generator).to(dev)
         terms["smoothness"] = (smoothness_loss(self.generators, z_prior, cfg.smooth_eps)
                                if cfg.lambda_smooth > 0 else z.new_zeros(()))
         return self._step(terms, cfg.lambda_pd * terms["pd"] + cfg.lambda_smooth * terms["smoothness"])
+
+TOPOLOGY_MODES = ("none", "learned", "prior")
+
+
+@dataclass(frozen=True)
+class JointTrainConfig:
+    """Stage 2 (eqs. 13-15): ``rounds`` of one epoch each for the network, the PD generators and the latent codes.
+
+    ``topology`` selects the method family: ``"none"`` (the DeepSDF baselines: the same rounds without topological
+    terms, so every method trains the network for the same number of epochs), ``"learned"`` (ours: consistency
+    with the PD generators) or ``"prior"`` (the topology layer's fixed prior ``E(p, q, i0; PD_dim)`` on synthetic
+    shapes instead of PD generators).
+    """
+
+    rounds: int = 20
+    batch_shapes: int = 16
+    points_per_shape: int = 2048
+    lr_decoder: float = 1e-4
+    lr_codes: float = 1e-3
+    lr_pdgen: float = 1e-4
+    # eq. 11's terms, as in stage 1
+    clamp_delta: float = 0.1
+    lambda_kl: float = 1e-3
+    lambda_eikonal: float = 0.1
+    lambda_steik: float = 0.0
+    eikonal_p: float = 2.0
+    regularizer_shapes: int = 4
+    regularizer_points: int = 1024
+    # the topological terms
+    topology: str = "none"
+    lambda_con: float = 1.0
+    lambda_pd: float = 1.0
+    lambda_smooth: float = 1e-4
+    smooth_eps: float = 1e-2
+    smooth_shapes: int = 8
+    prior_dim: int = 0
+    prior_p: float = 1.0
+    prior_q: int = 0
+    prior_i0: int = 2
+    # synthetic shapes z ~ N(0, I) per step, their grid, and the persistence workers
+    synthetic_shapes: int = 4
+    grid_resolution: int = 48
+    tau: float = 0.1
+    min_persistence: float = 0.02
+    workers: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.topology not in TOPOLOGY_MODES:
+            raise ValueError(f"topology must be one of {TOPOLOGY_MODES}, got {self.topology!r}")
+
+    @property
+    def epochs(self) -> int:
+        return self.rounds
+
+    @property
+    def consistency(self) -> bool:
+        """Whether the rounds need the diagrams of synthetic shapes."""
+        return self.topology != "none" and self.lambda_con > 0
+
+
+class SyntheticDiagrams:
+    """Diagrams of synthetic shapes ``f(., z)``, computed by a CPU worker pool while the caller trains.
+
+    :meth:`submit` evaluates the network on the grid (no autograd, on the training device) and hands each shape's
+    grid to a worker, which computes its diagrams and critical vertices (CubicalRipser releases the GIL) and, when
+    the PD generators' output is given, the optimal matchings of eq. 1 against it. :meth:`next` returns the
+    oldest submitted batch, waiting only if its workers are not done yet. Submitting batch ``t + 1`` before
+    training on batch ``t`` overlaps the persistence with the step; its diagrams are then one step old, but the
+    loss re-evaluates the network at their critical vertices with the current weights.
+
+    ``seconds`` accumulates the time spent per part: ``grid`` (evaluation), ``persistence`` and ``assignment``
+    (worker time, summed over workers), and ``wait`` (the caller blocked on workers).
+    """
+
+    def __init__(self, resolution: int, tau: float, min_persistence: float, workers: int = 1) -> None:
+        self.resolution, self.tau, self.min_persistence = resolution, tau, min_persistence
+        self.workers = max(1, workers)
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="persistence")
+        self.pending: deque[tuple[torch.Tensor, list[Future]]] = deque()
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def _one(self, grid: np.ndarray, generated: list[np.ndarray] | None):
+        start = time.perf_counter()
+        diagrams, critical = cubical_diagrams_with_critical(grid, self.tau, self.min_persistence)
+        middle = time.perf_counter()
+        matchings = None if generated is None else [match_diagrams(g, d) for g, d in zip(generated, diagrams)]
+        return diagrams, critical, matchings, middle - start, time.perf_counter() - middle
+
+    def submit(self, decoder: torch.nn.Module, z: torch.Tensor, generated: list[torch.Tensor] | None = None) -> None:
+        start = time.perf_counter()
+        grids = evaluate_grid(decoder, z, self.resolution)
+        self.seconds["grid"] += time.perf_counter() - start
+        gen = None if generated is None else [g.detach().double().cpu().numpy() for g in generated]
+        futures = [self.pool.submit(self._one, grids[b], None if gen is None else [g[b] for g in gen])
+                   for b in range(len(grids))]
+        self.pending.append((z, futures))
+
+    def next(self) -> tuple[torch.Tensor, GridDiagrams, list | None]:
+        """``(z, computed, matchings)`` of the oldest submitted batch (``matchings`` None without generators)."""
+        z, futures = self.pending.popleft()
+        start = time.perf_counter()
+        results = [f.result() for f in futures]
+        self.seconds["wait"] += time.perf_counter() - start
+        self.seconds["persistence"] += sum(r[3] for r in results)
+        self.seconds["assignment"] += sum(r[4] for r in results)
+        computed = GridDiagrams([r[0] for r in results], [r[1] for r in results])
+        matchings = None if results[0][2] is None else [r[2] for r in results]
+        return z, computed, matchings
+
+    def clear(self) -> None:
+        """Drop the batches not consumed (each sub-epoch starts fresh, so a resumed run repeats it exactly)."""
+        for _, futures in self.pending:
+            for f in futures:
+                f.cancel()
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.clear()
+        self.pool.shutdown(wait=True)
+
+
+class JointTrainer(_ImplicitTerms, _Trainer):
+    """Stage 2 (eqs. 13-15). Each round (one "epoch" of the base trainer) is:
+
+    1. **theta** (eq. 13): the network, with the latent codes and PD generators fixed: SDF data term, geometric
+       regularizer, and ``lambda_con`` times the consistency of synthetic shapes ``f(., z), z ~ N(0, I)`` with the
+       PD generators (``topology="learned"``) or the fixed prior (``"prior"``);
+    2. **phi** (eq. 14, ``"learned"`` only): the PD generators, with the network and codes fixed: ``lambda_pd``
+       times the fit to the training diagrams at the latent means, ``lambda_smooth`` times the smoothness, and
+       ``lambda_con`` times the consistency with the (fixed) diagrams of synthetic shapes;
+    3. **z** (eq. 15): the latent codes, with the rest fixed: SDF data term, ``lambda_pd`` times the PD
+       generators' fit at the sampled codes, and the KL prior.
+
+    The CSV has one row per round, with every term prefixed by its block, and the seconds spent in each part.
+
+    Args:
+        decoder, codes: from stage 1.
+        generators: the PD generators (``topology="learned"``), else None.
+        points, sdf: ``(n, P, 3)`` and ``(n, P)`` SDF samples of the training shapes.
+        diagrams: their ground-truth ``[PD0, PD1, PD2]`` (used with ``lambda_pd > 0``).
+    """
+
+    desc = "joint training"
+
+    def __init__(self, decoder: SDFDecoder, codes: LatentCodes, generators: PDGenerators | None, points, sdf,
+                 diagrams, cfg: JointTrainConfig, checkpoint: str | Path, log_csv: str | Path,
+                 device: torch.device | str | None = None) -> None:
+        self.cfg = cfg
+        if (cfg.topology == "learned") != (generators is not None):
+            raise ValueError(f"topology={cfg.topology!r} {'needs' if generators is None else 'takes no'} PD generators")
+        self.device = pick_device(str(device) if device is not None else None)
+        self.decoder, self.codes = decoder.to(self.device), codes.to(self.device)
+        self.generators = generators.to(self.device) if generators is not None else None
+        self.modules = {"decoder": self.decoder, "codes": self.codes}
+        self.optimizers = {"theta": torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr_decoder),
+                           "z": torch.optim.Adam(self.codes.parameters(), lr=cfg.lr_codes)}
+        if self.generators is not None:
+            self.modules["pd_generators"] = self.generators
+            self.optimizers["phi"] = torch.optim.Adam(self.generators.parameters(), lr=cfg.lr_pdgen)
+        self.points = torch.as_tensor(np.asarray(points), dtype=torch.float32)
+        self.sdf = torch.as_tensor(np.asarray(sdf), dtype=torch.float32)
+        self.diagrams = [[np.asarray(d, np.float64).reshape(-1, 2) for d in shape] for shape in diagrams]
+        if not (len(self.points) == len(self.sdf) == len(self.diagrams) == len(codes.mu)):
+            raise ValueError(f"{len(codes.mu)} latent codes, {len(self.points)} SDF sample sets and "
+                             f"{len(self.diagrams)} diagrams: they must all be of the training shapes")
+        self.n_shapes = len(self.points)
+        self.synthetic = SyntheticDiagrams(cfg.grid_resolution, cfg.tau, cfg.min_persistence, cfg.workers)
+        self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
+
+    def close(self) -> None:
+        """Stop the persistence workers."""
+        self.synthetic.close()
+
+    # -- one round -----------------------------------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, float]:
+        self.synthetic.seconds.clear()
+        timer: dict[str, float] = {}
+        row: dict[str, float] = {}
+        for block, epoch in (("theta", self._theta_epoch), ("phi", self._phi_epoch), ("z", self._z_epoch)):
+            if block == "phi" and self.generators is None:
+                continue
+            start = time.perf_counter()
+            means = epoch()
+            self.synthetic.clear()
+            timer[block] = time.perf_counter() - start
+            row |= {f"{block}_{key}": value for key, value in means.items()}
+        row["loss"] = row["theta_loss"]
+        row |= {f"seconds_{key}": value for key, value in timer.items()}
+        row |= {f"seconds_{key}": value for key, value in sorted(self.synthetic.seconds.items())}
+        return row
+
+    def _draw_synthetic(self) -> torch.Tensor:
+        return torch.randn(self.cfg.synthetic_shapes, self.codes.mu.shape[1], generator=self.generator).to(self.device)
+
+    def _submit(self, with_generated: bool) -> None:
+        z = self._draw_synthetic()
+        generated = None
+        if with_generated:
+            with torch.no_grad():
+                generated = self.generators(z)
+        self.synthetic.submit(self.decoder, z, generated)
+
+    def _theta_epoch(self) -> dict[str, float]:
+        batches = self._batches()
+        learned = self.cfg.topology == "learned"
+        rows = []
+        with frozen(self.codes, self.generators):
+            if self.cfg.consistency:
+                self._submit(learned)
+            for t, batch in enumerate(batches):
+                if self.cfg.consistency and t + 1 < len(batches):
+                    self._submit(learned)  # batch t + 1's persistence runs while this step trains
+                rows.append(self._theta_step(batch, self.synthetic.next() if self.cfg.consistency else None))
+        return _mean_terms(rows)
+
+    def _theta_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
+        cfg = self.cfg
+        z = self.codes.sample(shape_index.to(self.device)).detach()
+        terms = {"sdf": self.data_term(z, shape_index)} | self.regularizer_terms(z.shape[1])
+        loss = terms["sdf"] + self.regularizer_loss(terms)
+        if synthetic is not None:
+            z_syn, computed, matchings = synthetic
+            start = time.perf_counter()
+            points = diagram_points(self.decoder, z_syn, computed, cfg.grid_resolution, cfg.tau)
+            if cfg.topology == "learned":
+                with torch.no_grad():
+                    generated = self.generators(z_syn)
+                terms["consistency"] = diagram_fit_loss(generated, points, matchings)
+            else:
+                terms["prior"] = topological_prior_loss(points, cfg.prior_dim, cfg.prior_p, cfg.prior_q, cfg.prior_i0)
+            loss = loss + cfg.lambda_con * terms.get("consistency", terms.get("prior"))
+            self.synthetic.seconds["critical_forward"] += time.perf_counter() - start
+        return self._step(terms, loss, "theta")
+
+    def _phi_epoch(self) -> dict[str, float]:
+        batches = self._batches()
+        rows = []
+        with frozen(self.decoder, self.codes):
+            # The network is fixed for the whole epoch: every synthetic batch can be computed ahead.
+            lookahead = max(2, self.synthetic.workers)
+            for t, batch in enumerate(batches):
+                while self.cfg.consistency and len(self.synthetic.pending) < min(lookahead, len(batches) - t):
+                    self._submit(False)
+                rows.append(self._phi_step(batch, self.synthetic.next() if self.cfg.consistency else None))
+        return _mean_terms(rows)
+
+    def _phi_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
+        cfg, dev = self.cfg, self.device
+        mu = self.codes.mu[shape_index.to(dev)].detach()
+        terms = {"pd": self._pd_fit(mu, shape_index) if cfg.lambda_pd > 0 else mu.new_zeros(())}
+        prior_z = torch.randn(cfg.smooth_shapes, mu.shape[1], generator=self.generator).to(dev)
+        terms["smoothness"] = (smoothness_loss(self.generators, prior_z, cfg.smooth_eps)
+                               if cfg.lambda_smooth > 0 else mu.new_zeros(()))
+        loss = cfg.lambda_pd * terms["pd"] + cfg.lambda_smooth * terms["smoothness"]
+        if synthetic is not None:
+            z_syn, computed, _ = synthetic
+            start = time.perf_counter()
+            terms["consistency"] = diagram_fit_loss(self.generators(z_syn), computed.diagrams)
+            self.synthetic.seconds["assignment"] += time.perf_counter() - start
+            loss = loss + cfg.lambda_con * terms["consistency"]
+        return self._step(terms, loss, "phi")
+
+    def _pd_fit(self, z: torch.Tensor, shape_index: torch.Tensor) -> torch.Tensor:
+        """``mean_i sum_k d_PD(PD_k,phi(z_i), P_i^k)`` against the training diagrams."""
+        return diagram_fit_loss(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()])
+
+    def _z_epoch(self) -> dict[str, float]:
+        with frozen(self.decoder, self.generators):
+            return _mean_terms(self._z_step(batch) for batch in self._batches())
+
+    def _z_step(self, shape_index: torch.Tensor) -> dict[str, float]:
+        cfg = self.cfg
+        index = shape_index.to(self.device)
+        z = self.codes.sample(index)
+        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.kl(index)}
+        loss = terms["sdf"] + cfg.lambda_kl * terms["kl"]
+        if self.generators is not None and cfg.lambda_pd > 0:
+            terms["pd"] = self._pd_fit(z, shape_index)
+            loss = loss + cfg.lambda_pd * terms["pd"]
+        return self._step(terms, loss, "z")
+
+
+def _mean_terms(rows) -> dict[str, float]:
+    """The mean of every key over an iterable of term dicts (keys missing from a row count as absent)."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        for key, value in row.items():
+            sums[key] += value
+            counts[key] += 1
+    return {key: sums[key] / counts[key] for key in sums}
+
 
 def generator_sizes(diagrams, max_points: int) -> tuple[int, int, int]:
     """``n_k``: the largest ``|PD_k|`` among the training shapes, capped at ``max_points`` (at least 1)."""
@@ -305,25 +641,142 @@ def load_training_samples(sdf_paths, split_path) -> tuple[list[str], np.ndarray,
     return [ids[i] for i in order], np.stack(points)[order], np.stack(sdf)[order]
 
 
-def pretrain_implicit(cfg: Config, method: str, sdf_paths, split_path, output: str | Path, log_csv: str | Path,
-                      threads: int = 1) -> None:
-    """Stage 1 for one category and method; resumable.
+def _work_path(output: Path) -> Path:
+    """The working checkpoint beside ``output``: it survives Snakemake's removal of a killed job's outputs, so a
+    rerun resumes from it; the finished checkpoint is renamed onto ``output``."""
+    return output.with_name(f".{output.name}.work")
 
-    The working checkpoint lives beside ``output`` (``.{name}.work``) so that a killed job's progress survives
-    Snakemake's removal of incomplete outputs; the finished one is renamed onto ``output``.
+
+def _finish(trainer: _Trainer, output: str | Path, **extra) -> None:
+    output = Path(output)
+    atomic_torch_save(trainer.state() | extra, output)
+    _work_path(output).unlink(missing_ok=True)
+
+
+def _build_decoder_and_codes(model: dict, state: dict | None, n_shapes: int) -> tuple[SDFDecoder, LatentCodes]:
+    decoder = SDFDecoder(DecoderConfig(**model))
+    codes = LatentCodes(n_shapes, model["latent_size"])
+    if state is not None:
+        decoder.load_state_dict(state["decoder"])
+        codes.load_state_dict(state["codes"])
+    return decoder, codes
+
+
+def _load_checkpoint(path: str | Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def training_diagrams(diagram_paths, ids: list[str]) -> list[list[np.ndarray]]:
+    """The ground-truth diagrams of the shapes ``ids`` (the training shapes of a checkpoint), in that order."""
+    all_ids, diagrams, _ = load_category_diagrams(diagram_paths)
+    by_id = dict(zip(all_ids, diagrams))
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ValueError(f"no ground-truth diagrams for {len(missing)} training shapes, e.g. {missing[:3]}")
+    return [by_id[i] for i in ids]
+
+
+def _pdgen_config(cfg: Config, method: dict) -> PDGeneratorTrainConfig:
+    return PDGeneratorTrainConfig(**cfg.pdgen, lambda_pd=float(method["lambda_pd"]),
+                                  lambda_smooth=float(method["lambda_smooth"]), seed=cfg.train_seed)
+
+
+def _new_generators(cfg: Config, method: dict, diagrams) -> PDGenerators:
+    """PD generators sized by the training diagrams (``n_k`` = the largest ``|PD_k|``, capped), started at their
+    centroid (see :meth:`PDGenerators.initialize_from`)."""
+    sizes = generator_sizes(diagrams, cfg.pdgen["max_points"])
+    generators = PDGenerators(cfg.model["latent_size"], sizes, hidden=cfg.pdgen["hidden"])
+    generators.initialize_from(diagrams)
+    return generators
+
+
+def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output: str | Path, log_csv: str | Path,
+                      threads: int = 1) -> None:
+    """Stage 1 (eq. 11) for one category and geometric regularizer; resumable.
+
+    Stage 1 depends on nothing but the geometric regularizer, so the methods that share one (``geometry`` in
+    their config block) share this checkpoint, and the ablations start from the same network.
     """
     torch.set_num_threads(max(1, threads))
     ids, points, sdf = load_training_samples(sdf_paths, split_path)
-    weights = cfg.method(method)
-    train_cfg = ImplicitTrainConfig(**cfg.implicit, lambda_steik=float(weights["lambda_steik"]), seed=cfg.train_seed)
+    train_cfg = ImplicitTrainConfig(**cfg.implicit, lambda_steik=float(cfg.geometry(geometry)["lambda_steik"]),
+                                    seed=cfg.train_seed)
     torch.manual_seed(cfg.train_seed)
-    decoder = SDFDecoder(DecoderConfig(**cfg.model))
-    codes = LatentCodes(len(ids), cfg.model["latent_size"])
-    output = Path(output)
-    work = output.with_name(f".{output.name}.work")
-    trainer = ImplicitTrainer(decoder, codes, points, sdf, train_cfg, checkpoint=work, log_csv=log_csv)
-    log.info("%s: %d training shapes, %s on %s", method, len(ids), train_cfg, trainer.device)
+    decoder, codes = _build_decoder_and_codes(cfg.model, None, len(ids))
+    trainer = ImplicitTrainer(decoder, codes, points, sdf, train_cfg, checkpoint=_work_path(Path(output)),
+                              log_csv=log_csv)
+    log.info("stage 1 (%s): %d training shapes, %s on %s", geometry, len(ids), train_cfg, trainer.device)
     trainer.fit()
-    state = trainer.state() | {"ids": ids, "method": method, "model": dict(cfg.model)}
-    atomic_torch_save(state, output)
-    work.unlink(missing_ok=True)
+    _finish(trainer, output, ids=ids, geometry=geometry, model=dict(cfg.model))
+
+
+def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, output: str | Path, log_csv: str | Path,
+                   threads: int = 1) -> None:
+    """Stage 1b (eq. 12) for one category and method: the PD generators fitted to the training diagrams at the
+    latent means of the stage-1 checkpoint; resumable."""
+    torch.set_num_threads(max(1, threads))
+    weights = cfg.method(method)
+    stage1 = _load_checkpoint(implicit_path)
+    diagrams = training_diagrams(diagram_paths, stage1["ids"])
+    torch.manual_seed(cfg.train_seed)
+    generators = _new_generators(cfg, weights, diagrams)
+    train_cfg = _pdgen_config(cfg, weights)
+    trainer = PDGeneratorTrainer(generators, stage1["codes"]["mu"], diagrams, train_cfg,
+                                 checkpoint=_work_path(Path(output)), log_csv=log_csv)
+    sizes = [g.n_points for g in generators.generators]
+    log.info("stage 1b (%s): %d training shapes, n_k = %s, %s on %s", method, len(diagrams), sizes, train_cfg,
+             trainer.device)
+    trainer.fit()
+    _finish(trainer, output, ids=stage1["ids"], method=method, n_points=sizes)
+
+
+def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrainConfig:
+    """Stage 2's hyperparameters for one method: ``train.joint``, stage 1's loss weights, the method's geometric
+    regularizer and topological weights, and the persistence settings."""
+    weights = cfg.method(method)
+    joint = dict(cfg.joint)
+    workers = joint.pop("workers") or max(1, threads - 1)
+    resolution = joint.pop("grid_resolution") or cfg.grid_resolution
+    stage1_terms = ("clamp_delta", "lambda_kl", "lambda_eikonal", "eikonal_p", "regularizer_shapes",
+                    "regularizer_points")
+    return JointTrainConfig(
+        **joint, **{key: cfg.implicit[key] for key in stage1_terms},
+        lambda_steik=float(cfg.geometry(weights["geometry"])["lambda_steik"]),
+        topology=weights["topology"], lambda_con=float(weights["lambda_con"]), lambda_pd=float(weights["lambda_pd"]),
+        lambda_smooth=float(weights["lambda_smooth"]), smooth_eps=float(cfg.pdgen["smooth_eps"]),
+        smooth_shapes=int(cfg.pdgen["smooth_shapes"]), **{f"prior_{k}": v for k, v in weights["prior"].items()},
+        grid_resolution=resolution, tau=cfg.persistence.tau, min_persistence=cfg.persistence.min_persistence,
+        workers=workers, seed=cfg.train_seed,
+    )
+
+
+def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, split_path, diagram_paths,
+                output: str | Path, log_csv: str | Path, threads: int = 1) -> None:
+    """Stage 2 (eqs. 13-15) for one category and method, from its stage-1 (and, when pretrained, stage-1b)
+    checkpoints; resumable. Writes the final model: decoder, latent codes and (for learned topology) PD
+    generators."""
+    threads = max(1, threads)
+    torch.set_num_threads(threads)
+    weights = cfg.method(method)
+    stage1 = _load_checkpoint(implicit_path)
+    ids, points, sdf = load_training_samples(sdf_paths, split_path)
+    if ids != list(stage1["ids"]):
+        raise ValueError(f"{implicit_path} was trained on other shapes than the split's training shapes")
+    diagrams = training_diagrams(diagram_paths, ids)
+    torch.manual_seed(cfg.train_seed)
+    decoder, codes = _build_decoder_and_codes(cfg.model, stage1, len(ids))
+    generators = None
+    if weights["topology"] == "learned":
+        generators = _new_generators(cfg, weights, diagrams)
+        if pdgen_path is not None:
+            generators.load_state_dict(_load_checkpoint(pdgen_path)["pd_generators"])
+    train_cfg = joint_train_config(cfg, method, threads)
+    trainer = JointTrainer(decoder, codes, generators, points, sdf, diagrams, train_cfg,
+                           checkpoint=_work_path(Path(output)), log_csv=log_csv)
+    log.info("stage 2 (%s): %d training shapes, %s on %s", method, len(ids), train_cfg, trainer.device)
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    extra = {"n_points": [g.n_points for g in generators.generators]} if generators is not None else {}
+    _finish(trainer, output, ids=ids, method=method, model=dict(cfg.model), **extra)

@@ -1,4 +1,4 @@
-"""Stage 1 (eq. 11): pretrain the implicit generator of one category with one method's weights."""
+"""Stage 1 (eq. 11): pretrain the implicit generator of one category with one geometric regularizer."""
 
 from toposdf.config import Config
 from toposdf.io import setup_logging
@@ -7,7 +7,7 @@ from toposdf.training import pretrain_implicit
 setup_logging(snakemake.log[0])
 pretrain_implicit(
     Config.from_dict(snakemake.config),
-    snakemake.wildcards.method,
+    snakemake.wildcards.geometry,
     snakemake.input.samples,
     snakemake.input.split,
     snakemake.output.checkpoint,

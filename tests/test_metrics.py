@@ -1,0 +1,312 @@
+"""toposdf.metrics against naive double loops, hand-computed cases and analytic shapes."""
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from scipy.spatial.distance import cdist
+
+from toposdf.data import grid_points
+from toposdf.metrics import (
+    cd_mean,
+    chamfer_distance,
+    deepsdf_learning_rate,
+    extract_mesh,
+    latent_fit_loss,
+    mmd_cov_1nna,
+    one_nn_accuracy,
+    pairwise_chamfer,
+    pd_lap_summary,
+    reconstruct_latent,
+    reconstruction_chamfer,
+    sample_surface,
+)
+from toposdf.models import DecoderConfig, SDFDecoder
+
+
+def sphere_grid(n: int, center=(0.0, 0.0, 0.0), radius: float = 0.5) -> np.ndarray:
+    """The SDF of a sphere on the project's grid (toposdf.data.grid_points), so the test shares its convention."""
+    points = grid_points(n)
+    return (np.linalg.norm(points - np.asarray(center), axis=1) - radius).reshape(n, n, n)
+
+
+def naive_chamfer(a, b) -> float:
+    """Mean squared nearest-neighbour distance both ways, by a double loop."""
+    def one_way(p, q):
+        return np.mean([min(np.sum((x - y) ** 2) for y in q) for x in p])
+    return one_way(a, b) + one_way(b, a)
+
+
+def random_clouds(rng, count: int, shift: float = 0.0):
+    return [rng.normal(size=(int(rng.integers(5, 12)), 3)) * 0.3 + shift for _ in range(count)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Chamfer distance
+# --------------------------------------------------------------------------------------------------------------
+def test_chamfer_matches_double_loop():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(30, 3)), rng.normal(size=(45, 3)) + 0.2
+    assert chamfer_distance(a, b) == pytest.approx(naive_chamfer(a, b), rel=1e-12)
+    assert chamfer_distance(a, b) == pytest.approx(chamfer_distance(b, a), rel=1e-12)
+
+
+def test_chamfer_hand_computed():
+    # Two single points at distance 3: 3^2 each way.
+    assert chamfer_distance([[0.0, 0.0, 0.0]], [[1.0, 2.0, 2.0]]) == pytest.approx(18.0)
+    # A unit lattice against itself shifted by t (|t| < 1/2): every nearest neighbour is the shifted copy.
+    lattice = np.stack(np.meshgrid(*[np.arange(4.0)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    t = np.array([0.1, -0.2, 0.05])
+    assert chamfer_distance(lattice, lattice + t) == pytest.approx(2 * np.sum(t**2))
+    assert chamfer_distance(lattice, lattice) == 0.0
+
+
+def test_chamfer_with_an_empty_set_is_nan_and_cd_mean_counts_it():
+    points = np.ones((4, 3))
+    assert np.isnan(chamfer_distance(np.zeros((0, 3)), points))
+    assert np.isnan(chamfer_distance(points, np.zeros((0, 3))))
+    assert cd_mean([1.0, float("nan"), 3.0]) == (2.0, 1)
+    mean, failures = cd_mean([float("nan")])
+    assert np.isnan(mean) and failures == 1
+
+
+def test_chamfer_rejects_mismatched_dimensions():
+    with pytest.raises(ValueError, match="same dimension"):
+        chamfer_distance(np.zeros((3, 3)), np.zeros((3, 2)))
+
+
+def test_pairwise_chamfer_matches_chamfer_distance():
+    rng = np.random.default_rng(1)
+    sets_a = random_clouds(rng, 4) + [np.zeros((0, 3))]
+    sets_b = random_clouds(rng, 3, shift=0.5)
+    expected = np.array([[chamfer_distance(a, b) for b in sets_b] for a in sets_a])
+    np.testing.assert_allclose(pairwise_chamfer(sets_a, sets_b), expected, rtol=1e-12)
+    # Against itself (sets_b=None): only the upper triangle is computed, the rest mirrored.
+    expected_self = np.array([[chamfer_distance(a, b) for b in sets_a] for a in sets_a])
+    np.testing.assert_allclose(pairwise_chamfer(sets_a), expected_self, rtol=1e-12)
+    assert np.isnan(pairwise_chamfer(sets_a)[-1]).all()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# MMD, COV, 1-NNA
+# --------------------------------------------------------------------------------------------------------------
+def naive_generation_metrics(samples, references) -> dict[str, float]:
+    """PointFlow's definitions, one shape at a time (no ties in random data)."""
+    mmd = np.mean([min(naive_chamfer(s, r) for s in samples) for r in references])
+    covered = {int(np.argmin([naive_chamfer(s, r) for r in references])) for s in samples}
+    shapes = [(r, 1) for r in references] + [(s, 0) for s in samples]
+    correct = 0
+    for i, (x, label) in enumerate(shapes):
+        distances = [naive_chamfer(x, y) if j != i else np.inf for j, (y, _) in enumerate(shapes)]
+        correct += shapes[int(np.argmin(distances))][1] == label
+    return {"MMD-CD": mmd, "COV-CD": len(covered) / len(references), "1-NNA-CD": correct / len(shapes)}
+
+
+def test_generation_metrics_match_naive_definitions():
+    rng = np.random.default_rng(2)
+    samples, references = random_clouds(rng, 6), random_clouds(rng, 5, shift=0.1)
+    got = mmd_cov_1nna(samples, references)
+    expected = naive_generation_metrics(samples, references)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+    assert got["empty_samples"] == 0
+
+
+def test_one_nn_accuracy_extremes_and_coverage_of_identical_sets():
+    rng = np.random.default_rng(3)
+    references = random_clouds(rng, 5)
+    same = mmd_cov_1nna([r.copy() for r in references], references)
+    # Every shape's nearest other shape is its copy in the other set: all misclassified (memorization).
+    assert same["1-NNA-CD"] == 0.0
+    assert same["COV-CD"] == 1.0 and same["MMD-CD"] == 0.0
+    far = mmd_cov_1nna(random_clouds(rng, 5, shift=100.0), references)
+    assert far["1-NNA-CD"] == 1.0
+    assert far["MMD-CD"] > 1e4
+
+
+def test_one_nn_accuracy_is_near_half_for_two_samples_of_one_distribution():
+    # Single-point "shapes": the Chamfer distance is 2 |p - q|^2, so the classifier is Euclidean 1-NN.
+    rng = np.random.default_rng(4)
+    references, samples = rng.normal(size=(150, 3)), rng.normal(size=(150, 3))
+
+    def cd(p, q):
+        return 2 * cdist(p, q, "sqeuclidean")
+
+    as_sets = pairwise_chamfer(references[:3, None], samples[:2, None])  # each point as a one-point cloud
+    np.testing.assert_allclose(cd(references[:3], samples[:2]), as_sets)
+    accuracy = one_nn_accuracy(cd(references, references), cd(references, samples), cd(samples, samples))
+    assert 0.4 < accuracy < 0.6
+
+
+def test_an_empty_sample_covers_nothing_and_scores_a_coin_flip():
+    rng = np.random.default_rng(5)
+    samples, references = random_clouds(rng, 4), random_clouds(rng, 5, shift=0.1)
+    without = mmd_cov_1nna(samples, references)
+    with_empty = mmd_cov_1nna(samples + [np.zeros((0, 3))], references)
+    assert with_empty["empty_samples"] == 1
+    assert with_empty["MMD-CD"] == without["MMD-CD"]
+    assert with_empty["COV-CD"] == without["COV-CD"]
+    # It is nobody's nearest neighbour, and its own neighbours are all tied at +inf: it scores the share of
+    # samples among the other shapes.
+    n = len(samples) + len(references)
+    expected = (without["1-NNA-CD"] * n + len(samples) / n) / (n + 1)
+    assert with_empty["1-NNA-CD"] == pytest.approx(expected)
+
+
+def test_empty_reference_is_an_error():
+    with pytest.raises(ValueError, match="reference point clouds must not be empty"):
+        mmd_cov_1nna([np.ones((3, 3))], [np.zeros((0, 3))])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Meshes and surface samples
+# --------------------------------------------------------------------------------------------------------------
+def test_extract_mesh_of_a_sphere_in_world_coordinates():
+    n, center, radius = 33, np.array([0.2, -0.1, 0.3]), 0.4
+    vertices, faces = extract_mesh(sphere_grid(n, center, radius))
+    voxel = 2.0 / (n - 1)
+    assert len(faces) > 100 and faces.dtype == np.int64
+    # An off-centre sphere catches swapped axes and a wrong origin or spacing.
+    assert np.abs(np.linalg.norm(vertices - center, axis=1) - radius).max() < voxel
+    assert np.allclose(vertices.mean(axis=0), center, atol=voxel / 4)
+    # Normals point outwards (towards increasing SDF).
+    tri = vertices[faces]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    assert np.all(np.sum(normals * (tri.mean(axis=1) - center), axis=1) > 0)
+
+
+def test_extract_mesh_respects_bounds():
+    vertices, _ = extract_mesh(sphere_grid(21, radius=0.5), bounds=(-2.0, 2.0))  # the same grid on a 2x domain
+    assert np.abs(np.linalg.norm(vertices, axis=1) - 1.0).max() < 4.0 / 20
+
+
+@pytest.mark.parametrize("grid", [np.ones((8, 8, 8)), -np.ones((8, 8, 8)), np.full((8, 8, 8), np.nan),
+                                  np.where(np.arange(512).reshape(8, 8, 8) == 7, np.nan, sphere_grid(8))])
+def test_extract_mesh_without_surface_is_empty_and_its_cd_is_nan(grid):
+    vertices, faces = extract_mesh(grid)
+    assert vertices.shape == (0, 3) and faces.shape == (0, 3)
+    points = sample_surface(vertices, faces, 100, seed=0)
+    assert points.shape == (0, 3)
+    assert np.isnan(chamfer_distance(points, np.zeros((5, 3))))
+
+
+def test_extract_mesh_rejects_non_3d_grids():
+    with pytest.raises(ValueError, match="3D grid"):
+        extract_mesh(np.zeros((8, 8)))
+
+
+def test_sample_surface_lies_on_the_mesh_and_is_area_weighted():
+    box = trimesh.creation.box(extents=(1.0, 1.0, 4.0))
+    points = sample_surface(box.vertices, box.faces, 20_000, seed=0)
+    assert points.shape == (20_000, 3)
+    # On the surface of the box: some coordinate sits on its face.
+    on_face = np.isclose(np.abs(points), [0.5, 0.5, 2.0]).any(axis=1)
+    assert on_face.all()
+    assert np.all(np.abs(points) <= [0.5 + 1e-12, 0.5 + 1e-12, 2.0 + 1e-12])
+    # The two 1x1 caps are 2 of the 18 units of area.
+    assert np.mean(np.isclose(np.abs(points[:, 2]), 2.0)) == pytest.approx(2 / 18, abs=0.01)
+
+
+def test_sample_surface_is_deterministic_for_a_seed_and_lies_on_a_sphere():
+    vertices, faces = extract_mesh(sphere_grid(25, radius=0.6))
+    a = sample_surface(vertices, faces, 500, seed=7)
+    np.testing.assert_array_equal(a, sample_surface(vertices, faces, 500, seed=7))
+    assert not np.array_equal(a, sample_surface(vertices, faces, 500, seed=8))
+    assert np.abs(np.linalg.norm(a, axis=1) - 0.6).max() < 2.0 / 24
+
+
+def test_sample_surface_is_uniform_within_a_triangle():
+    # Uniform on the triangle: the mean is the centroid, and a quarter of the points fall in the corner triangle
+    # cut off by the midpoints of the edges at vertex 0 (a naive barycentric draw crowds one vertex).
+    vertices = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    points = sample_surface(vertices, [[0, 1, 2]], 40_000, seed=1)
+    np.testing.assert_allclose(points.mean(axis=0), vertices.mean(axis=0), atol=0.005)
+    assert np.mean(points[:, 0] + points[:, 1] < 0.5) == pytest.approx(0.25, abs=0.01)
+
+
+def test_sample_surface_of_a_zero_area_mesh_is_empty():
+    vertices = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]])  # collinear
+    assert sample_surface(vertices, [[0, 1, 2]], 10, seed=0).shape == (0, 3)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# PD-LAP over draws
+# --------------------------------------------------------------------------------------------------------------
+def one_shape(pd0, pd1=()):
+    return [np.array(pd0, float).reshape(-1, 2), np.array(pd1, float).reshape(-1, 2), np.zeros((0, 2))]
+
+
+def test_pd_lap_summary_on_hand_made_diagrams():
+    reference = [one_shape([[0.0, 1.0]])]
+    # Draw 1: PD0 off by 0.1 in death (cost 0.01), an extra PD1 point of persistence 0.2 (cost 0.2^2 / 2 = 0.02).
+    # Draw 2: PD0 off by 0.3 (0.09), nothing in PD1.
+    draws = [[one_shape([[0.0, 1.1]], [[0.0, 0.2]])], [one_shape([[0.0, 1.3]])]]
+    summary = pd_lap_summary(draws, reference, processes=1)
+    np.testing.assert_allclose(summary.values, [0.03, 0.09])
+    np.testing.assert_allclose(summary.per_dimension, [[0.01, 0.02, 0.0], [0.09, 0.0, 0.0]])
+    stats = summary.stats()
+    assert set(stats) == {"total", "H0", "H1", "H2"}
+    assert stats["total"] == pytest.approx((0.06, 0.03))
+    assert stats["H0"] == pytest.approx((0.05, 0.04))
+    assert stats["H1"] == pytest.approx((0.01, 0.01))
+    assert stats["H2"] == (0.0, 0.0)
+
+
+def test_pd_lap_summary_of_identical_draws_has_zero_spread():
+    reference = [one_shape([[0.0, 1.0]]), one_shape([[-0.5, 1.0]], [[0.1, 0.4]])]
+    draw = [one_shape([[0.1, 1.0]]), one_shape([[-0.3, 1.0]], [[0.1, 0.5]])]
+    stats = pd_lap_summary([draw] * 3, reference, processes=1).stats()
+    assert stats["total"][1] == 0.0 and stats["total"][0] > 0
+    assert all(std == 0.0 for _, std in stats.values())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Test-time reconstruction
+# --------------------------------------------------------------------------------------------------------------
+def test_reconstruct_latent_fits_a_known_code_with_the_network_frozen():
+    torch.manual_seed(1)
+    decoder = SDFDecoder(DecoderConfig(latent_size=4, hidden=32, n_layers=4))
+    z_star = torch.randn(4)
+    x = torch.rand(1000, 3) * 2 - 1
+    with torch.no_grad():
+        sdf = decoder(z_star[None], x[None])[0]
+        initial = float(latent_fit_loss(decoder, torch.zeros(4), x, sdf, clamp=1.0, reg=0.0))
+    before = {k: v.clone() for k, v in decoder.state_dict().items()}
+    z, loss = reconstruct_latent(decoder, x.numpy(), sdf.numpy(), latent_size=4, iterations=100, lr=0.1,
+                                 clamp=1.0, reg=0.0, seed=0)
+    assert z.shape == (4,) and not z.requires_grad
+    assert loss < 0.05 * initial
+    with torch.no_grad():
+        assert loss == pytest.approx(float(latent_fit_loss(decoder, z, x, sdf, clamp=1.0, reg=0.0)), rel=1e-5)
+    for key, value in decoder.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert all(p.grad is None and p.requires_grad for p in decoder.parameters())
+
+
+def test_deepsdf_learning_rate_drops_tenfold_at_half_the_iterations():
+    rates = [deepsdf_learning_rate(5e-3, step, 800) for step in (0, 399, 400, 799)]
+    assert rates == pytest.approx([5e-3, 5e-3, 5e-4, 5e-4])
+    assert deepsdf_learning_rate(1.0, 0, 1) == 1.0
+
+
+class SphereDecoder(torch.nn.Module):
+    """``f(x, z) = ||x|| - radius``, whatever z: a decoder with a known surface."""
+
+    def __init__(self, radius: float) -> None:
+        super().__init__()
+        self.radius = torch.nn.Parameter(torch.tensor(radius))
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x.norm(dim=-1) - self.radius
+
+
+def test_reconstruction_chamfer_of_a_known_surface():
+    rng = np.random.default_rng(6)
+    on_sphere = rng.normal(size=(3000, 3))
+    on_sphere = 0.5 * on_sphere / np.linalg.norm(on_sphere, axis=1, keepdims=True)
+    z = torch.zeros(1, 2)
+    cd = reconstruction_chamfer(SphereDecoder(0.5), z, on_sphere, resolution=24, n_points=3000)
+    assert 0 < cd < 2 * (2.0 / 23) ** 2  # within the squared voxel size both ways
+    far = reconstruction_chamfer(SphereDecoder(0.3), z, on_sphere, resolution=24, n_points=3000)
+    assert far == pytest.approx(2 * 0.2**2, rel=0.1)
+    assert np.isnan(reconstruction_chamfer(SphereDecoder(-1.0), z, on_sphere, resolution=24))  # no surface

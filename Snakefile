@@ -14,6 +14,9 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/persistence.smk"
 include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/figures.smk"
+include: "rules/study.smk"
 
 
 rule all:
@@ -37,8 +40,21 @@ rule all:
             figure=["diagrams", "contact_sheet"],
         ),
         expand(
-            "results/{dataset}/{category}/train/{method}/model.pt",
+            "results/{dataset}/tables/{table}.{ext}",
+            dataset=DATASET,
+            table=["table1", "table2", "generation"],
+            ext=["csv", "md", "tex"],
+        ),
+        expand(
+            "results/{dataset}/figures/{figure}.png",
+            dataset=DATASET,
+            figure=["fig1_samples", "fig4_methods"],
+        ),
+        expand(
+            "results/{dataset}/{category}/figures/{figure}.png",
             dataset=DATASET,
             category=CATEGORIES,
-            method=config["methods"],
+            figure=["fig2_interpolation", "fig3_pd_matrices", "training_curves"],
         ),
+        "results/study_1d/study_1d.csv",
+        "results/study_1d/study_1d.png",

@@ -30,7 +30,9 @@ def _copy_workflow(dest: Path) -> Path:
 
 def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
-        SNAKEMAKE + [*args, "--cores", "2", "--configfile", "presets/tiny.yaml"],  # --configfile takes several
+        # --max-threads 1: two single-threaded jobs at a time instead of one with two threads; the tiny jobs'
+        # time is mostly Python start-up, so this halves the run. --configfile takes several values, so it comes last.
+        SNAKEMAKE + [*args, "--cores", "2", "--max-threads", "1", "--configfile", "presets/tiny.yaml"],
         cwd=workdir, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -101,6 +103,49 @@ def test_training_rules_write_every_methods_checkpoints_and_curves(tiny_run):
         assert (workdir / "results" / "tiny" / "benchmarks" / "joint_train" / "chair" / f"{method}.tsv").exists()
 
 
+def test_evaluation_writes_metrics_with_provenance_tables_and_figures(tiny_run):
+    import json
+
+    workdir, _ = tiny_run
+    results = workdir / "results" / "tiny"
+    for category in ["chair", "table"]:
+        for method in METHODS:
+            metrics = json.loads((results / category / "eval" / method / "metrics.json").read_text())
+            assert metrics["category"] == category and metrics["method"] == method
+            assert metrics["metrics"]["pd_lap"]["n"] == 2  # the preset's draws
+            assert np.isfinite(metrics["metrics"]["pd_lap"]["mean"]) and metrics["metrics"]["pd_lap"]["mean"] >= 0
+            assert 0 <= metrics["metrics"]["cov_cd"]["mean"] <= 1 and 0 <= metrics["metrics"]["1_nna_cd"]["mean"] <= 1
+            record = metrics["provenance"]
+            assert record["checkpoint"].endswith(f"{category}/train/{method}/model.pt") and record["seed"] == 0
+            assert len(record["config_sha256"]) == 64
+            chamfer = pd.read_csv(results / category / "eval" / method / "reconstruction.csv")
+            assert len(chamfer) == 1 and list(chamfer.columns[:2]) == ["model_id", "chamfer"]
+    table1 = pd.read_csv(results / "tables" / "table1.csv", index_col="method")
+    assert list(table1.index) == METHODS and table1.shape[1] == 2 * 2 * 2  # categories x metrics x (mean, std)
+    assert table1.notna().all().all()
+    for name in ["table1", "table2"]:
+        assert (results / "tables" / f"{name}.md").read_text().count("\n| ") >= len(METHODS) + 1
+        assert "\\begin{tabular}" in (results / "tables" / f"{name}.tex").read_text()
+    figures = [results / "figures" / f"{f}.png" for f in ("fig1_samples", "fig4_methods")]
+    figures += [results / c / "figures" / f"{f}.png" for c in ["chair", "table"]
+                for f in ("fig2_interpolation", "fig3_pd_matrices", "training_curves")]
+    for png in figures:
+        assert png.stat().st_size > 10_000, png
+    values = json.loads((results / "chair" / "figures" / "fig3_pd_matrices.json").read_text())
+    assert values["shapes"] == 5 and values["pd_lap_training_vs_synthetic"] >= 0
+    study = pd.read_csv(workdir / "results" / "study_1d" / "study_1d.csv")
+    assert set(study["decay"]) == {0.0, 2.0} and np.isfinite(study["rel_error"]).all()
+    assert (workdir / "results" / "study_1d" / "study_1d.png").stat().st_size > 10_000
+
+
+def test_report_gathers_tables_and_figures(tiny_run):
+    workdir, _ = tiny_run
+    run = _snakemake(workdir, "--report", "report.html")
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "fig1_samples.png" in html and "table1.md" in html
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     workdir, _ = tiny_run
     run = _snakemake(workdir, "--dry-run", "all")
@@ -135,7 +180,7 @@ def test_shapenet_layout_with_a_broken_mesh_is_skipped_and_recorded(tmp_path):
     )
     # Only what preprocessing makes: "all" would train the default config's models on these shapes.
     target = "results/sn/chair/manifest.csv"
-    run = subprocess.run(SNAKEMAKE + ["--cores", "2", "--configfile", "shapenet_test.yaml", target], cwd=workdir,
+    run = subprocess.run(SNAKEMAKE + [target, "--cores", "2", "--configfile", "shapenet_test.yaml"], cwd=workdir,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-5000:]
     manifest = pd.read_csv(workdir / "results" / "sn" / "chair" / "manifest.csv")

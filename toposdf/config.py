@@ -72,6 +72,15 @@ def validate_config(config: dict) -> dict:
             if block["geometry"] not in config["geometry"]:
                 problems.append(f"  methods.{name}.geometry: {block['geometry']!r} is not one of the configured "
                                 f"geometry entries {sorted(config['geometry'])}")
+        methods, figures = config.get("methods", {}), config.get("figures", {})
+        for role in ("baseline", "ours"):
+            if figures[role] not in methods:
+                problems.append(f"  figures.{role}: {figures[role]!r} is not one of the configured methods {sorted(methods)}")
+        if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":
+            problems.append(f"  figures.ours: {figures['ours']!r} has no PD generators (topology must be 'learned')")
+        study = config.get("study_1d", {})
+        if not any(abs(study["plot_decay"] - s) < 1e-9 for s in study["decays"]):
+            problems.append(f"  study_1d.plot_decay: {study['plot_decay']} is not one of study_1d.decays {study['decays']}")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(problems))
     if dataset.get("name") is None:
@@ -120,6 +129,8 @@ class Config:
     joint: dict
     geometries: dict
     methods: dict
+    evaluation: dict
+    figures: dict
 
     def method(self, name: str) -> dict:
         """The weights and flags of one method (a row of Table 1), defaults filled in."""
@@ -168,6 +179,8 @@ class Config:
             joint=dict(c["train"]["joint"]),
             geometries={name: dict(block) for name, block in c["geometry"].items()},
             methods={name: dict(block) for name, block in c["methods"].items()},
+            evaluation=dict(c["evaluation"]),
+            figures=dict(c["figures"]),
         )
 
 

@@ -1,0 +1,125 @@
+# Evaluation (paper Sec. 6, DESIGN.md Evaluation), per category and method: random draws z ~ N(0, I) with their
+# grids, diagrams and meshes; the interpolation of Fig. 2; DeepSDF's test-shape reconstruction (CD-mean); and
+# every metric of Tables 1 and 2. Number files record the config hash, the checkpoint and the seed.
+
+
+rule generate:
+    input:
+        model="results/{dataset}/{category}/train/{method}/model.pt",
+        split="results/{dataset}/{category}/split.json",
+    output:
+        diagrams="results/{dataset}/{category}/generate/{method}/diagrams.npz",
+        shapes="results/{dataset}/{category}/generate/{method}/shapes.npz",
+    log:
+        "results/{dataset}/logs/generate/{category}/{method}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/generate/{category}/{method}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=60,
+        mem_mb=8000,
+    script:
+        "../workflow_scripts/generate.py"
+
+
+rule interpolate:
+    input:
+        model="results/{dataset}/{category}/train/{method}/model.pt",
+    output:
+        meshes="results/{dataset}/{category}/generate/{method}/interpolation.npz",
+        diagrams="results/{dataset}/{category}/generate/{method}/interpolation.diagrams.npz",
+        generator="results/{dataset}/{category}/generate/{method}/interpolation.generator.npz",
+    log:
+        "results/{dataset}/logs/interpolate/{category}/{method}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        runtime=30,
+        mem_mb=4000,
+    script:
+        "../workflow_scripts/interpolate.py"
+
+
+rule reconstruct:
+    input:
+        model="results/{dataset}/{category}/train/{method}/model.pt",
+        split="results/{dataset}/{category}/split.json",
+        samples=category_shards("results/{dataset}/{category}/sdf/{shard}.npz"),
+        manifests=category_shards("results/{dataset}/{category}/meshes/{shard}.json"),
+    output:
+        chamfer="results/{dataset}/{category}/eval/{method}/reconstruction.csv",
+        meshes="results/{dataset}/{category}/eval/{method}/reconstruction.npz",
+    log:
+        "results/{dataset}/logs/reconstruct/{category}/{method}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/reconstruct/{category}/{method}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=240,
+        mem_mb=8000,
+    script:
+        "../workflow_scripts/reconstruct.py"
+
+
+rule evaluate:
+    input:
+        model="results/{dataset}/{category}/train/{method}/model.pt",
+        split="results/{dataset}/{category}/split.json",
+        generated="results/{dataset}/{category}/generate/{method}/diagrams.npz",
+        shapes="results/{dataset}/{category}/generate/{method}/shapes.npz",
+        chamfer="results/{dataset}/{category}/eval/{method}/reconstruction.csv",
+        diagrams=category_shards("results/{dataset}/{category}/diagrams/{shard}.npz"),
+        manifests=category_shards("results/{dataset}/{category}/meshes/{shard}.json"),
+    output:
+        metrics="results/{dataset}/{category}/eval/{method}/metrics.json",
+    log:
+        "results/{dataset}/logs/evaluate/{category}/{method}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate/{category}/{method}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 2
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    script:
+        "../workflow_scripts/evaluate.py"
+
+
+rule tables:
+    input:
+        metrics=expand(
+            "results/{{dataset}}/{category}/eval/{method}/metrics.json",
+            category=CATEGORIES,
+            method=config["methods"],
+        ),
+    output:
+        table1=report(
+            multiext("results/{dataset}/tables/table1", ".csv", ".md", ".tex"),
+            caption="../report/table1.rst",
+            category="Tables",
+        ),
+        table2=report(
+            multiext("results/{dataset}/tables/table2", ".csv", ".md", ".tex"),
+            caption="../report/table2.rst",
+            category="Tables",
+        ),
+        generation=report(
+            multiext("results/{dataset}/tables/generation", ".csv", ".md", ".tex"),
+            caption="../report/generation.rst",
+            category="Tables",
+        ),
+    log:
+        "results/{dataset}/logs/tables.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../workflow_scripts/tables.py"

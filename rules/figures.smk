@@ -1,0 +1,120 @@
+# The paper's figures and the training curves (matplotlib, headless, CPU). Each is wrapped in report(...), so
+# that `snakemake --report report.html` gathers them, with the tables, into one page.
+
+OURS = config["figures"]["ours"]
+BASELINE = config["figures"]["baseline"]
+SHAPES = "results/{dataset}/{category}/generate/{method}/shapes.npz"
+
+
+rule figure_samples:
+    input:
+        ours=expand(SHAPES, dataset="{dataset}", category=CATEGORIES, method=OURS),
+        baseline=expand(
+            SHAPES, dataset="{dataset}", category=CATEGORIES, method=BASELINE
+        ),
+        splits=expand("results/{{dataset}}/{category}/split.json", category=CATEGORIES),
+        manifests=expand(
+            "results/{{dataset}}/{category}/meshes/{shard}.json",
+            category=CATEGORIES,
+            shard=SHARDS,
+        ),
+    output:
+        report(
+            "results/{dataset}/figures/fig1_samples.png",
+            caption="../report/fig1.rst",
+            category="Figures",
+        ),
+    log:
+        "results/{dataset}/logs/figures/fig1_samples.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        shapes=lambda wildcards: SHAPES,
+    script:
+        "../workflow_scripts/figure_samples.py"
+
+
+rule figure_interpolation:
+    input:
+        meshes=f"results/{{dataset}}/{{category}}/generate/{OURS}/interpolation.npz",
+        diagrams=f"results/{{dataset}}/{{category}}/generate/{OURS}/interpolation.diagrams.npz",
+        generator=f"results/{{dataset}}/{{category}}/generate/{OURS}/interpolation.generator.npz",
+    output:
+        report(
+            "results/{dataset}/{category}/figures/fig2_interpolation.png",
+            caption="../report/fig2.rst",
+            category="Figures",
+            subcategory="{category}",
+        ),
+    log:
+        "results/{dataset}/logs/figures/fig2_interpolation_{category}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../workflow_scripts/figure_interpolation.py"
+
+
+rule figure_pd_matrices:
+    input:
+        model=f"results/{{dataset}}/{{category}}/train/{OURS}/model.pt",
+        diagrams=category_shards("results/{dataset}/{category}/diagrams/{shard}.npz"),
+    output:
+        figure=report(
+            "results/{dataset}/{category}/figures/fig3_pd_matrices.png",
+            caption="../report/fig3.rst",
+            category="Figures",
+            subcategory="{category}",
+        ),
+        values="results/{dataset}/{category}/figures/fig3_pd_matrices.json",
+    log:
+        "results/{dataset}/logs/figures/fig3_pd_matrices_{category}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 2
+    script:
+        "../workflow_scripts/figure_pd_matrices.py"
+
+
+rule figure_methods:
+    input:
+        expand(
+            SHAPES,
+            dataset="{dataset}",
+            category=CATEGORIES,
+            method=config["methods"],
+        ),
+    output:
+        report(
+            "results/{dataset}/figures/fig4_methods.png",
+            caption="../report/fig4.rst",
+            category="Figures",
+        ),
+    log:
+        "results/{dataset}/logs/figures/fig4_methods.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        shapes=lambda wildcards: SHAPES,
+    script:
+        "../workflow_scripts/figure_methods.py"
+
+
+rule training_curves:
+    input:
+        expand(
+            "results/{{dataset}}/{{category}}/train/{method}/model.pt",
+            method=config["methods"],
+        ),
+    output:
+        report(
+            "results/{dataset}/{category}/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Training curves",
+            subcategory="{category}",
+        ),
+    log:
+        "results/{dataset}/logs/figures/training_curves_{category}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../workflow_scripts/training_curves.py"

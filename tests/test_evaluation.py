@@ -1,0 +1,144 @@
+"""Generation, tables and figures: seeded draws, mesh storage, the tables' numbers and formats, and the PNGs."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from toposdf.evaluation import config_hash, provenance
+from toposdf.figures import _off_diagonal, interpolation_figure, mesh_rows, method_curve, pd_matrices_figure, training_curves
+from toposdf.generation import (TrainedModel, draw_seeds, draws_of, generate, interpolate, load_meshes,
+                                sample_latents, save_generation, save_meshes)
+from toposdf.models import PDGenerators
+from toposdf.tables import write_tables
+
+
+class SphereDecoder(torch.nn.Module):
+    """``f(x, z) = |x| - (0.5 + 0.1 z_0)``: a sphere whose radius the code sets (an exact, known generator)."""
+
+    def forward(self, z, x):
+        return x.norm(dim=-1) - (0.5 + 0.1 * z[:, :1])
+
+
+def _model(generators=None) -> TrainedModel:
+    mu = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
+    return TrainedModel(SphereDecoder(), mu, generators, ["a", "b"], "sphere", torch.device("cpu"))
+
+
+def test_draws_are_seeded_independent_and_reproducible():
+    seeds = draw_seeds(0, 10)
+    assert len(set(seeds)) == 10 and seeds == draw_seeds(0, 10) and seeds != draw_seeds(1, 10)
+    torch.testing.assert_close(sample_latents(3, 4, seeds[0]), sample_latents(3, 4, seeds[0]))
+    assert not torch.equal(sample_latents(3, 4, seeds[0]), sample_latents(3, 4, seeds[1]))
+
+
+def test_generation_gives_the_spheres_of_the_codes_and_round_trips(tmp_path):
+    result = generate(_model(), n_shapes=3, draws=2, seed=7, resolution=24, tau=0.1, min_persistence=0.02,
+                      progress=False)
+    assert result.z.shape == (2, 3, 2) and result.grids.shape == (3, 24, 24, 24) and len(result.meshes) == 3
+    for z, (vertices, faces) in zip(result.z[0], result.meshes):
+        radius = 0.5 + 0.1 * z[0]
+        assert len(faces) > 0
+        np.testing.assert_allclose(np.linalg.norm(vertices, axis=1), radius, atol=2.0 / 23)
+    for draw in result.diagrams:  # a ball: one component, no loops or voids
+        assert [[len(d) for d in shape] for shape in draw] == [[1, 0, 0]] * 3
+    save_generation(result, tmp_path / "d.npz", tmp_path / "s.npz", provenance="{}")
+    back = draws_of(tmp_path / "d.npz")
+    assert len(back) == 2 and all(len(draw) == 3 for draw in back)
+    np.testing.assert_array_equal(back[1][2][0], result.diagrams[1][2][0])
+    for (v, f), (v2, f2) in zip(result.meshes, load_meshes(tmp_path / "s.npz")):
+        np.testing.assert_allclose(v, v2, atol=1e-6)
+        np.testing.assert_array_equal(f, f2)
+
+
+def test_mesh_storage_keeps_empty_meshes_in_place(tmp_path):
+    meshes = [(np.eye(3), np.array([[0, 1, 2]])), (np.zeros((0, 3)), np.zeros((0, 3), int)),
+              (np.ones((4, 3)), np.array([[0, 1, 2], [1, 2, 3]]))]
+    save_meshes(tmp_path / "m.npz", meshes)
+    back = load_meshes(tmp_path / "m.npz")
+    assert [len(f) for _, f in back] == [1, 0, 2]
+    np.testing.assert_array_equal(back[2][1], meshes[2][1])
+
+
+def test_interpolation_walks_between_the_two_training_codes():
+    torch.manual_seed(0)
+    generators = PDGenerators(2, (2, 1, 1), hidden=8).eval()
+    result = interpolate(_model(generators), 0, 1, steps=3, resolution=24, tau=0.1, min_persistence=0.02)
+    np.testing.assert_allclose(result.t, [0, 0.5, 1])
+    radii = [np.linalg.norm(v, axis=1).mean() for v, _ in result.meshes]
+    np.testing.assert_allclose(radii, [0.4, 0.5, 0.6], atol=2.0 / 23)
+    assert len(result.generator_diagrams) == 3 and result.generator_diagrams[0][0].shape == (2, 2)
+    with pytest.raises(ValueError, match="2 training shapes"):
+        interpolate(_model(), 0, 5, steps=3, resolution=16, tau=0.1, min_persistence=0.02)
+
+
+def test_off_diagonal_drops_only_parked_slots():
+    kept = _off_diagonal([np.array([[0.0, 0.0], [-0.1, 0.05]]), np.zeros((0, 2)), np.array([[0.2, 0.2]])])
+    assert [len(d) for d in kept] == [1, 0, 0]
+
+
+def _metrics_file(path, category, method, cd, lap):
+    metrics = {"cd_mean": {"mean": cd, "std": cd / 10, "n": 5}, "pd_lap": {"mean": lap, "std": 0.01, "n": 10}}
+    metrics |= {f"pd_lap_h{k}": {"mean": lap / (k + 1), "std": 0.0, "n": 10} for k in range(3)}
+    metrics |= {"mmd_cd": {"mean": cd, "std": None, "n": 1}, "cov_cd": {"mean": lap, "std": None, "n": 1},
+                "1_nna_cd": {"mean": 0.5, "std": None, "n": 1}}
+    path.write_text(json.dumps({"category": category, "method": method, "metrics": metrics}))
+    return path
+
+
+def test_tables_hold_the_numbers_scaled_in_markdown_and_latex_with_the_best_in_bold(tmp_path):
+    paths = [_metrics_file(tmp_path / f"{c}_{m}.json", c, m, cd, lap)
+             for c, m, cd, lap in [("chair", "deepsdf_vad", 0.002, 0.5), ("chair", "ours_deepsdf", 0.001, 0.25),
+                                   ("table", "deepsdf_vad", 0.003, 0.4), ("table", "ours_deepsdf", 0.004, 0.2)]]
+    written = write_tables(paths, ["deepsdf_vad", "ours_deepsdf"], ["chair", "table"], tmp_path / "out", 1000, 10)
+    assert sorted(p.name for p in written) == sorted(f"{t}.{e}" for t in ("generation", "table1", "table2")
+                                                     for e in ("csv", "md", "tex"))
+    raw = pd.read_csv(tmp_path / "out" / "table1.csv", index_col="method")
+    assert raw.loc["ours_deepsdf", "chair/cd_mean/mean"] == 0.001  # raw, unscaled
+    md = (tmp_path / "out" / "table1.md").read_text()
+    assert "×1000" in md and "| Ours-DeepSDF | **1.00 ± 0.10** | **2.50 ± 0.10** | 4.00 ± 0.40 | **2.00 ± 0.10** |" in md
+    tex = (tmp_path / "out" / "table2.tex").read_text()
+    assert "\\begin{tabular}" in tex and "\\textbf{2.50 $\\pm$ 0.00}" in tex and "PD-LAP-H2" in tex
+    generation = (tmp_path / "out" / "generation.md").read_text()
+    # COV: higher is better, and one draw has no std
+    assert "| DeepSDF-VAD | 2.00 | **50.00** | **50.00** | **3.00** | **40.00** | **50.00** |" in generation
+    t2 = pd.read_csv(tmp_path / "out" / "table2.csv", index_col="method")
+    assert list(t2.columns)[:3] == ["chair/pd_lap_h0/mean", "chair/pd_lap_h0/std", "chair/pd_lap_h1/mean"]
+
+
+def test_provenance_names_the_config_checkpoint_and_seed(tmp_path):
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"weights")
+    record = provenance({"a": 1, "b": [2]}, checkpoint, seed=3)
+    assert record["config_sha256"] == config_hash({"b": [2], "a": 1}) != config_hash({"a": 2, "b": [2]})
+    assert record["checkpoint"] == str(checkpoint) and record["seed"] == 3 and len(record["checkpoint_sha256"]) == 64
+
+
+def _png_size(path):
+    with Image.open(path) as image:
+        return image.size
+
+
+def test_figures_write_readable_pngs(tmp_path):
+    sphere = generate(_model(), 2, 1, 0, 16, 0.1, 0.02, progress=False).meshes
+    mesh_rows(tmp_path / "rows.png", [("a", sphere), ("b", sphere[:1] + [(np.zeros((0, 3)), np.zeros((0, 3)))])], "t")
+    diagrams = [[np.array([[-0.1, 0.1]]), np.zeros((0, 2)), np.zeros((0, 2))]] * 2
+    interpolation_figure(tmp_path / "interp.png", np.array([0.0, 1.0]), sphere, diagrams, diagrams, 0.1, "t")
+    w = np.arange(9.0).reshape(3, 3)
+    pd_matrices_figure(tmp_path / "w.png", [("x", w, 1.0, np.array([2, 0, 1])), ("y", w.T, 2.0, np.arange(3))], "t")
+    curve = pd.DataFrame({"epoch": [1, 2], "theta_sdf": [1.0, 0.5], "seconds_theta": [1, 1]})
+    training_curves(tmp_path / "c.png", {"m": curve, "n": curve * 2}, "t")
+    for name in ("rows", "interp", "w", "c"):
+        width, height = _png_size(tmp_path / f"{name}.png")
+        assert width > 200 and height > 150
+
+
+def test_method_curve_continues_stage_one_epochs_with_stage_two_rounds(tmp_path):
+    pd.DataFrame({"epoch": [1, 2], "sdf": [1.0, 0.8], "kl": [3.0, 2.0], "loss": [1.1, 0.9]}).to_csv(tmp_path / "s1.csv", index=False)
+    pd.DataFrame({"epoch": [1], "theta_sdf": [0.7], "loss": [0.7]}).to_csv(tmp_path / "j.csv", index=False)
+    curve = method_curve(tmp_path / "s1.csv", tmp_path / "missing.csv", tmp_path / "j.csv")
+    assert curve["epoch"].tolist() == [1, 2, 3]
+    assert curve["theta_sdf"].tolist() == [1.0, 0.8, 0.7] and curve["z_kl"].tolist()[:2] == [3.0, 2.0]

@@ -1,0 +1,245 @@
+"""The evaluation rules' entry points: generation, interpolation, test-shape reconstruction and the metrics.
+
+Each writes its numbers with their provenance (:func:`provenance`: the config's hash, the checkpoint and its
+hash, the seed, the commit), so that every number in a table or figure can be traced to the run that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from .config import Config
+from .generation import (Generation, draws_of, generate, interpolate, load_meshes, load_model, save_generation,
+                         save_meshes)
+from .io import atomic_open, atomic_write_json, read_json
+from .losses import evaluate_grid
+from .metrics import (cd_mean, chamfer_distance, extract_mesh, mmd_cov_1nna, pd_lap_summary, reconstruct_latent,
+                      sample_surface)
+from .preprocess import _load_normalized, load_category_diagrams, ok_shapes
+from .topology import save_diagrams
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------- provenance
+def config_hash(config: dict) -> str:
+    """SHA-256 of the validated config (canonical JSON): equal hashes mean equal settings."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_hash(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def provenance(config: dict, checkpoint: str | Path | None = None, seed: int | None = None) -> dict:
+    """Where a number came from: ``config_sha256``, ``checkpoint`` and ``checkpoint_sha256``, ``seed``, ``commit``."""
+    out: dict = {"config_sha256": config_hash(config), "commit": _commit()}
+    if checkpoint is not None:
+        out |= {"checkpoint": str(checkpoint), "checkpoint_sha256": file_hash(checkpoint)}
+    if seed is not None:
+        out["seed"] = int(seed)
+    return out
+
+
+def _json_safe(obj):
+    """``nan`` and ``inf`` as ``null`` (strict JSON has neither; :func:`toposdf.tables.collect` reads null as nan)."""
+    if isinstance(obj, dict):
+        return {key: _json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(value) for value in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------- test shapes
+def test_ids(split_path: str | Path) -> list[str]:
+    return sorted(read_json(split_path)["test"])
+
+
+def test_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The SDF samples ``(points, sdf)`` of the shapes ``ids`` found in the shards (skipped shapes are absent)."""
+    wanted, out = set(ids), {}
+    for path in sdf_paths:
+        with np.load(path) as f:
+            for i, model_id in enumerate(f["ids"]):
+                if str(model_id) in wanted:
+                    out[str(model_id)] = (f["points"][i], f["sdf"][i])
+    return out
+
+
+def test_meshes(manifest_paths: Sequence[str | Path], ids: Sequence[str]) -> dict[str, Path]:
+    """The normalized ground-truth meshes of the shapes ``ids``."""
+    wanted = set(ids)
+    return {r["model_id"]: path for m in manifest_paths for r, path in ok_shapes(m) if r["model_id"] in wanted}
+
+
+def test_diagrams(diagram_paths: Sequence[str | Path], ids: Sequence[str]) -> tuple[list[str], list]:
+    all_ids, diagrams, _ = load_category_diagrams(diagram_paths)
+    wanted = set(ids)
+    pairs = [(i, d) for i, d in zip(all_ids, diagrams) if i in wanted]
+    return [i for i, _ in pairs], [d for _, d in pairs]
+
+
+def surface_points(mesh_path: str | Path, n: int, seed: int) -> np.ndarray:
+    mesh = _load_normalized(Path(mesh_path))
+    return sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), n, seed)
+
+
+def _resolution(cfg: Config) -> int:
+    return cfg.evaluation["grid_resolution"] or cfg.grid_resolution
+
+
+# ---------------------------------------------------------------------------------------------- rules
+def run_generate(cfg: Config, raw_config: dict, model_path, split_path, diagrams_out, shapes_out,
+                 threads: int = 1) -> Generation:
+    """``evaluation.draws`` draws of as many shapes as the category has test shapes (or
+    ``evaluation.generated_shapes``), with their diagrams, grids and meshes."""
+    torch.set_num_threads(max(1, threads))
+    ev = cfg.evaluation
+    model = load_model(model_path)
+    n = ev["generated_shapes"] or len(test_ids(split_path))
+    result = generate(model, n, ev["draws"], ev["seed"], _resolution(cfg), cfg.persistence.tau,
+                      cfg.persistence.min_persistence, workers=max(1, threads))
+    empty = sum(len(v) == 0 for v, _ in result.meshes)
+    log.info("%s: %d draws of %d shapes; %d of draw 0 have no surface", model.method, ev["draws"], n, empty)
+    save_generation(result, diagrams_out, shapes_out,
+                    provenance=json.dumps(provenance(raw_config, model_path, ev["seed"])))
+    return result
+
+
+def run_interpolate(cfg: Config, raw_config: dict, model_path, out_path) -> None:
+    """The paper's Fig. 2 path between two training shapes (``figures.interpolation``)."""
+    fig = cfg.figures
+    model = load_model(model_path)
+    a, b = (i % len(model.ids) for i in fig["interpolation_shapes"])
+    result = interpolate(model, a, b, fig["interpolation_steps"], _resolution(cfg), cfg.persistence.tau,
+                         cfg.persistence.min_persistence)
+    diagrams_path = Path(out_path).with_suffix(".diagrams.npz")
+    steps = [f"{i:02d}" for i in range(len(result.t))]
+    save_diagrams(diagrams_path, steps, result.diagrams)
+    extra = {}
+    if result.generator_diagrams is not None:
+        save_diagrams(Path(out_path).with_suffix(".generator.npz"), steps, result.generator_diagrams)
+        extra["generator_diagrams"] = np.asarray(str(Path(out_path).with_suffix(".generator.npz").name))
+    save_meshes(out_path, result.meshes, t=result.t, shape_ids=np.asarray(result.shape_ids),
+                provenance=np.asarray(json.dumps(provenance(raw_config, model_path))), **extra)
+
+
+def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_paths, manifest_paths, csv_out,
+                    meshes_out, threads: int = 1) -> pd.DataFrame:
+    """DeepSDF's CD protocol on every test shape: fit its code with the network frozen, mesh it, and take the
+    Chamfer distance between ``evaluation.surface_points`` points on the reconstruction and on the truth."""
+    torch.set_num_threads(max(1, threads))
+    ev, rec = cfg.evaluation, cfg.evaluation["reconstruct"]
+    model = load_model(model_path)
+    ids = test_ids(split_path)
+    samples, meshes = test_samples(sdf_paths, ids), test_meshes(manifest_paths, ids)
+    rows, recon = [], []
+    for k, shape_id in enumerate(tqdm(ids, desc=f"reconstruct {model.method}", unit="shape")):
+        if shape_id not in samples or shape_id not in meshes:
+            log.warning("test shape %s has no SDF samples or mesh (skipped in preprocessing)", shape_id)
+            continue
+        z, loss = reconstruct_latent(model.decoder, *samples[shape_id], model.latent_size, rec["iterations"],
+                                     rec["lr"], reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],
+                                     seed=ev["seed"] + k)
+        mesh = extract_mesh(evaluate_grid(model.decoder, z[None], _resolution(cfg))[0])
+        truth = surface_points(meshes[shape_id], ev["surface_points"], ev["seed"] + k)
+        cd = chamfer_distance(sample_surface(*mesh, ev["surface_points"], ev["seed"] + k), truth, max(1, threads))
+        rows.append({"model_id": shape_id, "chamfer": cd, "fit_loss": loss, "vertices": len(mesh[0])})
+        recon.append(mesh)
+    table = pd.DataFrame(rows, columns=["model_id", "chamfer", "fit_loss", "vertices"])
+    mean, failed = cd_mean(table["chamfer"])
+    log.info("%s: CD-mean %.5f over %d test shapes (%d without surface)", model.method, mean, len(table), failed)
+    with atomic_open(csv_out, "w") as fh:
+        table.to_csv(fh, index=False)
+    save_meshes(meshes_out, recon, ids=np.asarray(table["model_id"].tolist()),
+                provenance=np.asarray(json.dumps(provenance(raw_config, model_path, ev["seed"]))))
+    return table
+
+
+def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, model_path, split_path,
+                 generated_diagrams, generated_shapes, reconstruction_csv, diagram_paths, manifest_paths, out_path,
+                 threads: int = 1) -> dict:
+    """Table 1 and 2's numbers for one category and method, and the generation metrics, to ``metrics.json``."""
+    ev = cfg.evaluation
+    ids = test_ids(split_path)
+    _, reference = test_diagrams(diagram_paths, ids)
+    summary = pd_lap_summary(draws_of(generated_diagrams), reference, processes=max(1, threads)).stats()
+    chamfers = pd.read_csv(reconstruction_csv)["chamfer"].to_numpy()
+    cd, failed = cd_mean(chamfers)
+    finite = chamfers[np.isfinite(chamfers)]
+    meshes = test_meshes(manifest_paths, ids)
+    references = [surface_points(meshes[i], ev["cloud_points"], ev["seed"] + k) for k, i in enumerate(sorted(meshes))]
+    samples = [sample_surface(v, f, ev["cloud_points"], ev["seed"] + k)
+               for k, (v, f) in enumerate(load_meshes(generated_shapes))]
+    generation = mmd_cov_1nna(samples, references, workers=max(1, threads))
+    draws = len(draws_of(generated_diagrams))
+    metrics = {
+        "cd_mean": {"mean": cd, "std": float(finite.std()) if len(finite) else float("nan"), "n": int(len(finite)),
+                    "failed": failed},
+        "pd_lap": {"mean": summary["total"][0], "std": summary["total"][1], "n": draws},
+        **{f"pd_lap_h{k}": {"mean": summary[f"H{k}"][0], "std": summary[f"H{k}"][1], "n": draws} for k in range(3)},
+        **{key.lower().replace("-", "_"): {"mean": value, "std": None, "n": 1}  # one draw: no std
+           for key, value in generation.items() if key != "empty_samples"},
+    }
+    result = {"category": category, "method": method, "metrics": metrics,
+              "empty_generated_meshes": generation["empty_samples"], "test_shapes": len(ids),
+              "provenance": provenance(raw_config, model_path, ev["seed"])}
+    atomic_write_json(out_path, _json_safe(result))
+    log.info("%s/%s: %s", category, method, {k: round(v["mean"], 5) for k, v in metrics.items()})
+    return result
+
+
+def run_pd_matrices(cfg: Config, raw_config: dict, category: str, model_path, diagram_paths, figure_out,
+                    values_out, threads: int = 1) -> dict:
+    """Fig. 3: ``d_PD`` between the training shapes and as many synthetic shapes ``z ~ N(0, I)``, and between the
+    training shapes and the PD generators' output at the same codes, each with its PD-LAP (eq. 2)."""
+    from .figures import _off_diagonal, pd_matrices_figure
+    from .generation import generator_diagrams, sample_latents, shapes_at
+    from .tables import DISPLAY_NAMES
+    from .topology import pd_lap
+    from .training import training_diagrams
+
+    torch.set_num_threads(max(1, threads))
+    model = load_model(model_path)
+    if model.generators is None:
+        raise ValueError(f"{model_path}: Fig. 3 needs a method with PD generators (figures.ours)")
+    train = training_diagrams(diagram_paths, model.ids)
+    seed = cfg.evaluation["seed"]
+    z = sample_latents(len(train), model.latent_size, seed, model.device)
+    _, synthetic = shapes_at(model, z, _resolution(cfg), cfg.persistence.tau, cfg.persistence.min_persistence,
+                             workers=max(1, threads))
+    generated = [_off_diagonal(d) for d in generator_diagrams(model, z)]
+    implicit, pdgen = pd_lap(train, synthetic, max(1, threads)), pd_lap(train, generated, max(1, threads))
+    name = DISPLAY_NAMES.get(model.method, model.method)
+    pd_matrices_figure(figure_out, [("training vs synthetic shapes", implicit.W, implicit.value, implicit.assignment),
+                                    ("training vs PD-generator output", pdgen.W, pdgen.value, pdgen.assignment)],
+                       f"{category}, {name}: pairwise PD distances ({len(train)} shapes each)")
+    values = {"category": category, "method": model.method, "shapes": len(train),
+              "pd_lap_training_vs_synthetic": implicit.value, "pd_lap_training_vs_pd_generator": pdgen.value,
+              "provenance": provenance(raw_config, model_path, seed)}
+    atomic_write_json(values_out, values)
+    return values

@@ -1,0 +1,130 @@
+"""The paper's Tables 1 and 2 from the per-method metric files, as CSV, Markdown and LaTeX (pandas).
+
+Every metric file (``metrics.json``, written by the ``evaluate`` rule) holds one category and method:
+``cd_mean`` and ``pd_lap`` as ``{"mean", "std"}`` (CD over the test shapes, PD-LAP over the z-draws), the
+per-dimension PD-LAP (``pd_lap_h0`` ...), the generation metrics and the provenance. The CSVs keep the raw
+numbers (mean and std columns, unscaled); Markdown and LaTeX show ``mean ± std`` times the scale that their
+header states, the best (lowest) value of each column in bold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .io import atomic_open, read_json
+
+#: How the methods are called in the paper's tables.
+DISPLAY_NAMES = {
+    "deepsdf_vad": "DeepSDF-VAD",
+    "deepsdf_se_vad": "DeepSDF-SE-VAD",
+    "ours_deepsdf": "Ours-DeepSDF",
+    "ours_deepsdf_se": "Ours-DeepSDF-SE",
+    "no_pd_smoothness": "No PD Smoothness",
+    "no_pd_training": "No PD Training",
+    "deepsdf_topoprior": "DeepSDF-TopoPrior",
+}
+
+
+#: Metrics where more is better (the rest: less is better; for 1-NNA, 50% is ideal and below 50% only happens
+#: when samples copy the references, so less is better in practice, as ShapeGF reports it).
+HIGHER_IS_BETTER = {"cov_cd"}
+
+
+def collect(metrics_paths: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per (category, method, metric) with ``mean``, ``std`` and the provenance's checkpoint."""
+    rows = []
+    for path in metrics_paths:
+        m = read_json(path)
+        for metric, value in m["metrics"].items():
+            rows.append({"category": m["category"], "method": m["method"], "metric": metric,
+                         "mean": _number(value["mean"]), "std": _number(value["std"]), "n": value.get("n")})
+    return pd.DataFrame(rows, columns=["category", "method", "metric", "mean", "std", "n"])
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def wide(long: pd.DataFrame, metrics: Sequence[str], methods: Sequence[str], categories: Sequence[str]) -> pd.DataFrame:
+    """Methods as rows, ``(category, metric, mean|std)`` as columns, in the given orders."""
+    frame = long[long["metric"].isin(metrics)].pivot_table(index="method", columns=["category", "metric"],
+                                                          values=["mean", "std"], dropna=False)
+    frame = frame.reorder_levels([1, 2, 0], axis=1)
+    columns = pd.MultiIndex.from_tuples([(c, m, s) for c in categories for m in metrics for s in ("mean", "std")])
+    return frame.reindex(index=[m for m in methods if m in set(long["method"])], columns=columns)
+
+
+def formatted(frame: pd.DataFrame, scales: dict[str, float], labels: dict[str, str], markup: str) -> pd.DataFrame:
+    """``mean ± std`` strings (scaled; the mean alone where there is no std), the best value of each column in
+    bold (``markup``: ``"md"`` or ``"tex"``)."""
+    out = {}
+    for category, metric in dict.fromkeys((c, m) for c, m, _ in frame.columns):
+        mean, std = frame[(category, metric, "mean")] * scales[metric], frame[(category, metric, "std")] * scales[metric]
+        best = mean.max(skipna=True) if metric in HIGHER_IS_BETTER else mean.min(skipna=True)
+        pm = " ± " if markup == "md" else " $\\pm$ "
+        cells = []
+        for mu, sd in zip(mean, std):
+            text = "n/a" if pd.isna(mu) else f"{mu:.2f}" if pd.isna(sd) else f"{mu:.2f}{pm}{sd:.2f}"
+            if not pd.isna(mu) and mu == best:
+                text = f"**{text}**" if markup == "md" else f"\\textbf{{{text}}}"
+            cells.append(text)
+        out[(category, labels[metric])] = cells
+    result = pd.DataFrame(out, index=[DISPLAY_NAMES.get(m, m) for m in frame.index])
+    result.columns = pd.MultiIndex.from_tuples(result.columns)
+    result.index.name = "method"
+    return result
+
+
+def _markdown(frame: pd.DataFrame, title: str) -> str:
+    header = ["method"] + [f"{c} {m}" for c, m in frame.columns]
+    lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
+    lines += ["| " + " | ".join([name, *row]) + " |" for name, row in zip(frame.index, frame.to_numpy().tolist())]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(frame: pd.DataFrame, scales: dict[str, float], labels: dict[str, str], stem: str | Path,
+                title: str) -> list[Path]:
+    """``stem.csv`` (raw numbers), ``stem.md`` and ``stem.tex`` (scaled ``mean ± std``, the title as caption)."""
+    stem = Path(stem)
+    paths = [stem.with_suffix(s) for s in (".csv", ".md", ".tex")]
+    raw = frame.copy()
+    raw.columns = [f"{c}/{m}/{s}" for c, m, s in raw.columns]
+    with atomic_open(paths[0], "w") as fh:
+        raw.to_csv(fh, index_label="method")
+    with atomic_open(paths[1], "w") as fh:
+        fh.write(_markdown(formatted(frame, scales, labels, "md"), title))
+    latex = formatted(frame, scales, labels, "tex").to_latex(
+        caption=title.replace("±", "$\\pm$").replace("×", "$\\times$").replace("^3", "$^3$").replace("^2", "$^2$"),
+        multicolumn_format="c", escape=False)
+    with atomic_open(paths[2], "w") as fh:
+        fh.write(latex)
+    return paths
+
+
+def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], categories: Sequence[str],
+                 out_dir: str | Path, cd_scale: float, pd_lap_scale: float) -> list[Path]:
+    """Table 1 (CD-mean and PD-LAP), Table 2 (PD-LAP per homology dimension) and the generation metrics
+    (MMD-CD, COV-CD, 1-NNA-CD, ShapeGF's definitions) under ``out_dir``."""
+    long = collect(metrics_paths)
+    out_dir = Path(out_dir)
+    scales = {"cd_mean": cd_scale, "pd_lap": pd_lap_scale, "pd_lap_h0": pd_lap_scale, "pd_lap_h1": pd_lap_scale,
+              "pd_lap_h2": pd_lap_scale, "mmd_cd": cd_scale, "cov_cd": 100, "1_nna_cd": 100}
+    labels = {"cd_mean": "CD-mean", "pd_lap": "PD-LAP", "pd_lap_h0": "PD-LAP-H0", "pd_lap_h1": "PD-LAP-H1",
+              "pd_lap_h2": "PD-LAP-H2", "mmd_cd": "MMD-CD", "cov_cd": "COV-CD (%)", "1_nna_cd": "1-NNA-CD (%)"}
+    lap_note = f"PD-LAP ×{pd_lap_scale:g} (mean ± std over z-draws)"
+    tables = [
+        ("table1", ["cd_mean", "pd_lap"],
+         f"Table 1: CD-mean and PD-LAP (lower is better); CD-mean ×{cd_scale:g} (mean ± std over test shapes), {lap_note}"),
+        ("table2", ["pd_lap_h0", "pd_lap_h1", "pd_lap_h2"],
+         f"Table 2: PD-LAP per homology dimension (lower is better); {lap_note}"),
+        ("generation", ["mmd_cd", "cov_cd", "1_nna_cd"],
+         f"Generation metrics (first z-draw against the test shapes): MMD-CD ×{cd_scale:g} (lower is better), "
+         "COV-CD in % (higher is better), 1-NNA-CD in % (50% is ideal)"),
+    ]
+    paths: list[Path] = []
+    for stem, metrics, title in tables:
+        paths += write_table(wide(long, metrics, methods, categories), scales, labels, out_dir / stem, title)
+    return paths

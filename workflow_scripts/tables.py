@@ -1,0 +1,13 @@
+"""Tables 1 and 2 (CSV, Markdown, LaTeX) from every category's and method's metrics.json."""
+
+from pathlib import Path
+
+from toposdf.config import Config
+from toposdf.io import setup_logging
+from toposdf.tables import write_tables
+
+log = setup_logging(snakemake.log[0])
+cfg = Config.from_dict(snakemake.config)
+paths = write_tables(snakemake.input.metrics, list(cfg.methods), list(cfg.dataset.categories),
+                     Path(snakemake.output.table1[0]).parent, cfg.evaluation["cd_scale"], cfg.evaluation["pd_lap_scale"])
+log.info("wrote %s", ", ".join(map(str, paths)))

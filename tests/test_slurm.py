@@ -1,6 +1,6 @@
 """The tiny preset's GPU rule through profiles/slurm, on a real one-node SLURM (tools/local_slurm.sh).
 
-Preprocessing runs locally, as profiles/CLUSTER.md suggests; only stage 1 of one category goes to SLURM, so
+Preprocessing runs locally, as the README's "Running on a cluster" section suggests; only stage 1 of one category goes to SLURM, so
 this costs about a minute and a half (plus the install of SLURM the first time). Skips where SLURM cannot be had (not root, no apt-get, the install fails) and
 where TOPOSDF_SKIP_SLURM=1.
 """

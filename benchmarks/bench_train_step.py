@@ -1,0 +1,136 @@
+"""Stage 2's network step (eq. 13): the plain step of deepsdf_se_vad against the topological step of ours_deepsdf_se.
+
+Both run ``JointTrainer``'s theta epoch on the same data and network; the topological step adds the consistency
+loss computed the way DESIGN.md describes (grid without autograd, persistence and matching in a worker pool that
+overlaps the step, autograd only at the critical vertices). Reported: seconds per step, the topological step's
+time per part, and peak memory (CUDA's allocator on a GPU, the process's peak RSS on the CPU).
+
+Sizes: ``--full`` is issue 3's GPU measurement (8 x 512, latent 256, 64^3 grids, 300 shapes, 64 shapes x 16,384
+points per step, 8 synthetic shapes); the default is the default config's stage 2 on the CPU, about a minute on
+2 cores. Target: a topological step at most 1.5x the plain one.
+
+The training shapes are spheres of random radii (exact SDF) with small random diagrams: the step's cost does
+not depend on what the shapes are, and the synthetic shapes' diagrams come from the network as in training.
+"""
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import table, write
+from toposdf.models import DecoderConfig, LatentCodes, PDGenerators, SDFDecoder
+from toposdf.training import JointTrainConfig, JointTrainer, generator_sizes, pick_device
+
+SCALES = {
+    # shapes, batch, points, network (hidden, layers, latent), grid, synthetic shapes, max PD points
+    # the default config.yaml's stage 2 (CPU-sized)
+    "cpu": dict(shapes=32, batch=8, points=1024, hidden=128, layers=6, latent=64, grid=32, synthetic=2, max_points=32),
+    "full": dict(shapes=300, batch=64, points=16384, hidden=512, layers=8, latent=256, grid=64, synthetic=8,
+                 max_points=64),
+}
+
+
+def sphere_data(rng: np.random.Generator, shapes: int, points: int):
+    """SDF samples of spheres (half near the surface, half uniform) and small random diagrams per shape."""
+    radius = rng.uniform(0.3, 0.7, (shapes, 1))
+    direction = rng.normal(size=(shapes, points, 3))
+    direction /= np.linalg.norm(direction, axis=2, keepdims=True)
+    near = direction * (radius[:, :, None] + rng.normal(0, 0.05, (shapes, points, 1)))
+    xyz = np.where(np.arange(points)[None, :, None] < points // 2, near, rng.uniform(-1, 1, (shapes, points, 3)))
+    sdf = np.linalg.norm(xyz, axis=2) - radius
+
+    def diagram(k: int, lo: float) -> np.ndarray:
+        birth = rng.uniform(lo, 0.0, k)
+        return np.stack([birth, birth + rng.uniform(0.02, 0.1, k)], axis=1)
+
+    diagrams = [[diagram(int(rng.integers(1, 6)), -0.1), diagram(int(rng.integers(0, 4)), -0.05),
+                 diagram(int(rng.integers(0, 3)), -0.05)] for _ in range(shapes)]
+    return xyz.astype(np.float32), sdf.astype(np.float32), diagrams
+
+
+def measure(topology: str, scale: dict, data, steps: int, workers: int, device: torch.device, workdir: Path) -> dict:
+    """Seconds per theta step (after one warm-up epoch of ``steps`` steps) and the topological parts."""
+    xyz, sdf, diagrams = data
+    torch.manual_seed(0)
+    decoder = SDFDecoder(DecoderConfig(latent_size=scale["latent"], hidden=scale["hidden"], n_layers=scale["layers"]))
+    codes = LatentCodes(len(xyz), scale["latent"])
+    generators = None
+    if topology == "learned":
+        generators = PDGenerators(scale["latent"], generator_sizes(diagrams, scale["max_points"]), hidden=256)
+        generators.initialize_from(diagrams)
+    cfg = JointTrainConfig(batch_shapes=scale["batch"], points_per_shape=scale["points"], lambda_steik=0.01,
+                           topology=topology, synthetic_shapes=scale["synthetic"], grid_resolution=scale["grid"],
+                           workers=workers)
+    trainer = JointTrainer(decoder, codes, generators, xyz[: steps * scale["batch"]], sdf[: steps * scale["batch"]],
+                           diagrams[: steps * scale["batch"]], cfg, workdir / f"{topology}.pt",
+                           workdir / f"{topology}.csv", device=device)
+    try:
+        trainer._theta_epoch()  # warm-up: allocator, kernels, worker threads
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        trainer.synthetic.seconds.clear()
+        start = time.perf_counter()
+        trainer._theta_epoch()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        parts = {key: value / steps for key, value in trainer.synthetic.seconds.items()}
+    finally:
+        trainer.close()
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # On the CPU the peak is the process's so far (plain is measured first, so the topological figure includes it)
+    return {"seconds_per_step": elapsed / steps, "parts_per_step": parts, "peak_memory_mib": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="DESIGN.md's full sizes (issue 3's GPU measurement)")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per method")
+    parser.add_argument("--workers", type=int, default=None, help="persistence threads (default: CPUs - 1)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    scale_name = "full" if args.full else "cpu"
+    scale = SCALES[scale_name]
+    cpus = len(os.sched_getaffinity(0))
+    workers = args.workers or max(1, cpus - 1)
+    device = pick_device(args.device)
+    torch.set_num_threads(cpus)
+    data = sphere_data(np.random.default_rng(0), max(scale["shapes"], args.steps * scale["batch"]), scale["points"])
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = measure("none", scale, data, args.steps, workers, device, Path(tmp))
+        topo = measure("learned", scale, data, args.steps, workers, device, Path(tmp))
+    ratio = topo["seconds_per_step"] / plain["seconds_per_step"]
+    parts = topo["parts_per_step"]
+    # The step's own time in the topological parts: the wait for workers (persistence not hidden by the
+    # overlap), the grid evaluation, and the forward at the critical vertices; the rest is the plain step's work
+    # and the backward through the extra terms. Persistence and assignment are worker time (overlapped).
+    step = topo["seconds_per_step"]
+    shares = {key: parts.get(key, 0.0) / step for key in ("wait", "grid", "critical_forward")}
+    shares["rest_of_step"] = 1.0 - sum(shares.values())
+    table([["deepsdf_se_vad (plain)", f"{plain['seconds_per_step'] * 1e3:.0f}", f"{plain['peak_memory_mib']:.0f}"],
+           ["ours_deepsdf_se (topological)", f"{step * 1e3:.0f}", f"{topo['peak_memory_mib']:.0f}"]],
+          ["theta step", "ms", "peak MiB"])
+    print(f"ratio topological / plain: {ratio:.2f} (target <= 1.5)")
+    print("topological step per part (ms): " + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in sorted(parts.items())))
+    print("share of the topological step: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+    name = "train_step_gpu" if device.type == "cuda" else "train_step_cpu"
+    write(name, {"scale": scale_name, "sizes": scale, "device": str(device), "workers": workers,
+                 "steps": args.steps, "plain": plain, "topological": topo, "ratio": ratio,
+                 "share_of_topological_step": shares,
+                 "notes": "persistence and assignment are worker seconds per step (they overlap the step); "
+                          "wait is the part of them the step did not hide",
+                 "target": {"description": "topological step <= 1.5x plain step", "met": bool(ratio <= 1.5)}},
+          args.out, quick=False)
+
+
+if __name__ == "__main__":
+    main()

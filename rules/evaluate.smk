@@ -16,7 +16,7 @@ rule generate:
         "results/{dataset}/benchmarks/generate/{category}/{method}.tsv"
     conda:
         "../envs/evaluate.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         runtime=60,
@@ -60,7 +60,7 @@ rule reconstruct:
         "results/{dataset}/benchmarks/reconstruct/{category}/{method}.tsv"
     conda:
         "../envs/evaluate.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         runtime=240,
@@ -86,7 +86,7 @@ rule evaluate:
         "results/{dataset}/benchmarks/evaluate/{category}/{method}.tsv"
     conda:
         "../envs/evaluate.yaml"
-    threads: 2
+    threads: 1
     resources:
         runtime=60,
         mem_mb=8000,

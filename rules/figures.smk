@@ -70,7 +70,7 @@ rule figure_pd_matrices:
         "results/{dataset}/logs/figures/fig3_pd_matrices_{category}.log",
     conda:
         "../envs/evaluate.yaml"
-    threads: 2
+    threads: 1
     script:
         "../workflow_scripts/figure_pd_matrices.py"
 

@@ -14,7 +14,7 @@ rule pretrain_implicit:
         "results/{dataset}/benchmarks/pretrain_implicit/{category}/{geometry}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         runtime=720,
@@ -37,7 +37,7 @@ rule pretrain_pdgen:
         "results/{dataset}/benchmarks/pretrain_pdgen/{category}/{method}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         runtime=120,
@@ -62,7 +62,7 @@ rule joint_train:
         "results/{dataset}/benchmarks/joint_train/{category}/{method}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         runtime=1440,

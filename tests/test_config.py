@@ -26,7 +26,7 @@ def _merged(preset: str) -> dict:
 
 def test_default_config_is_valid_and_typed():
     cfg = load_config_file(ROOT / "config.yaml")
-    assert cfg.dataset.kind == "synthetic" and cfg.dataset.categories == ("chair", "table", "sofa")
+    assert cfg.dataset.kind == "synthetic" and cfg.dataset.categories == ("chair", "table")
     assert cfg.persistence.tau > 0 and cfg.shards >= 1 and cfg.grid_resolution >= 8
 
 

@@ -92,9 +92,20 @@ class GridDiagrams:
     critical: list[list[np.ndarray]]  # per shape, [(n0, 2), (n1, 2), (n2, 2)] int64
 
 
+# Points evaluated per forward call, over all shapes of the batch. On the CPU, activations that stay in cache
+# matter more than call overhead (measured: 16k points per call ran twice as fast as 64k x B); a GPU wants large
+# calls.
+GRID_CHUNK = {"cpu": 16384, "cuda": 1 << 20}
+
+
 @torch.no_grad()
-def evaluate_grid(decoder, z: torch.Tensor, resolution: int, chunk: int = 65536) -> np.ndarray:
-    """``f(., z)`` on the ``resolution^3`` grid over ``[-1, 1]^3`` without autograd: ``(B, N, N, N)`` float64."""
+def evaluate_grid(decoder, z: torch.Tensor, resolution: int, chunk: int | None = None) -> np.ndarray:
+    """``f(., z)`` on the ``resolution^3`` grid over ``[-1, 1]^3`` without autograd: ``(B, N, N, N)`` float64.
+
+    ``chunk``: grid points per forward call and shape (default: :data:`GRID_CHUNK` of the device over ``B``).
+    """
+    if chunk is None:
+        chunk = max(1024, GRID_CHUNK.get(z.device.type, 1 << 18) // max(1, z.shape[0]))
     points = torch.tensor(grid_points_cached(resolution), dtype=z.dtype, device=z.device)
     out = torch.empty(z.shape[0], len(points), dtype=z.dtype, device=z.device)
     for start in range(0, len(points), chunk):

@@ -9,8 +9,10 @@ Sizes: ``--full`` is issue 3's GPU measurement (8 x 512, latent 256, 64^3 grids,
 points per step, 8 synthetic shapes); the default is the default config's stage 2 on the CPU, about a minute on
 2 cores. Target: a topological step at most 1.5x the plain one.
 
-The training shapes are spheres of random radii (exact SDF) with small random diagrams: the step's cost does
-not depend on what the shapes are, and the synthetic shapes' diagrams come from the network as in training.
+By default the training shapes are spheres of random radii (exact SDF) with small random diagrams: the step's
+cost hardly depends on what the shapes are, and the synthetic shapes' diagrams come from the network as in
+training. ``--data results/<dataset>/<category>`` trains on a category the workflow preprocessed instead (its
+training shapes' SDF samples and ground-truth diagrams), and times one whole epoch of it.
 """
 
 import argparse
@@ -25,7 +27,8 @@ import torch
 
 from _common import table, write
 from toposdf.models import DecoderConfig, LatentCodes, PDGenerators, SDFDecoder
-from toposdf.training import JointTrainConfig, JointTrainer, generator_sizes, pick_device
+from toposdf.training import (JointTrainConfig, JointTrainer, generator_sizes, load_training_samples, pick_device,
+                              training_diagrams)
 
 SCALES = {
     # shapes, batch, points, network (hidden, layers, latent), grid, synthetic shapes, max PD points
@@ -52,6 +55,16 @@ def sphere_data(rng: np.random.Generator, shapes: int, points: int):
     diagrams = [[diagram(int(rng.integers(1, 6)), -0.1), diagram(int(rng.integers(0, 4)), -0.05),
                  diagram(int(rng.integers(0, 3)), -0.05)] for _ in range(shapes)]
     return xyz.astype(np.float32), sdf.astype(np.float32), diagrams
+
+
+def category_data(folder: Path):
+    """The training shapes of a category the workflow preprocessed: SDF samples and ground-truth diagrams."""
+    shards = sorted((folder / "sdf").glob("*.npz"))
+    if not shards:
+        raise SystemExit(f"no SDF shards in {folder / 'sdf'}: run the workflow's preprocessing first")
+    ids, xyz, sdf = load_training_samples(shards, folder / "split.json")
+    diagrams = training_diagrams(sorted((folder / "diagrams").glob("*.npz")), ids)
+    return xyz, sdf, diagrams
 
 
 def measure(topology: str, scale: dict, data, steps: int, workers: int, device: torch.device, workdir: Path) -> dict:
@@ -96,6 +109,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per method")
     parser.add_argument("--workers", type=int, default=None, help="persistence threads (default: CPUs - 1)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="a preprocessed category, results/<dataset>/<category>: time one epoch of it")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     scale_name = "full" if args.full else "cpu"
@@ -104,7 +119,12 @@ def main() -> None:
     workers = args.workers or max(1, cpus - 1)
     device = pick_device(args.device)
     torch.set_num_threads(cpus)
-    data = sphere_data(np.random.default_rng(0), max(scale["shapes"], args.steps * scale["batch"]), scale["points"])
+    if args.data is None:
+        data = sphere_data(np.random.default_rng(0), max(scale["shapes"], args.steps * scale["batch"]), scale["points"])
+    else:
+        data = category_data(args.data)
+        scale = scale | {"shapes": len(data[0])}
+        args.steps = -(-len(data[0]) // scale["batch"])  # one epoch, the last batch possibly partial
     with tempfile.TemporaryDirectory() as tmp:
         plain = measure("none", scale, data, args.steps, workers, device, Path(tmp))
         topo = measure("learned", scale, data, args.steps, workers, device, Path(tmp))
@@ -123,7 +143,7 @@ def main() -> None:
     print("topological step per part (ms): " + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in sorted(parts.items())))
     print("share of the topological step: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
     name = "train_step_gpu" if device.type == "cuda" else "train_step_cpu"
-    write(name, {"scale": scale_name, "sizes": scale, "device": str(device), "workers": workers,
+    write(name, {"scale": scale_name, "sizes": scale, "data": str(args.data or "spheres"), "device": str(device), "workers": workers,
                  "steps": args.steps, "plain": plain, "topological": topo, "ratio": ratio,
                  "share_of_topological_step": shares,
                  "notes": "persistence and assignment are worker seconds per step (they overlap the step); "

@@ -35,6 +35,14 @@ def test_tiny_preset_is_valid():
     assert cfg.dataset.name == "tiny" and cfg.dataset.shapes_per_category <= 10
 
 
+def test_gpu_reference_preset_is_valid_and_full_sized():
+    cfg = Config.from_dict(_merged("gpu_reference.yaml"))
+    assert (cfg.model["hidden"], cfg.model["n_layers"], cfg.model["latent_size"]) == (512, 8, 256)
+    assert cfg.grid_resolution == 64 and cfg.dataset.categories == ("chair", "table")
+    n = cfg.dataset.shapes_per_category
+    assert n - round(n * cfg.dataset.test_fraction) >= 300  # issue 3's benchmark: at least 300 training chairs
+
+
 def test_shapenet_preset_needs_a_root(tmp_path):
     with pytest.raises(ConfigError, match="dataset.root"):
         validate_config(_merged("shapenet.yaml"))

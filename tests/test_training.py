@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import DEVICE
 from toposdf.models import DecoderConfig, LatentCodes, SDFDecoder
 from toposdf.training import ImplicitTrainConfig, ImplicitTrainer, TrainingDiverged
 
@@ -26,7 +27,7 @@ def _trainer(tmp_path, name="run", cfg=CFG, sdf=None):
     codes = LatentCodes(4, 8)
     points, target = _spheres()
     return ImplicitTrainer(decoder, codes, points, target if sdf is None else sdf, cfg,
-                           checkpoint=tmp_path / name / "ckpt.pt", log_csv=tmp_path / name / "log.csv", device="cpu")
+                           checkpoint=tmp_path / name / "ckpt.pt", log_csv=tmp_path / name / "log.csv", device=DEVICE)
 
 
 def test_training_reduces_the_data_loss_and_logs_every_term(tmp_path):
@@ -100,7 +101,7 @@ def _pd_trainer(tmp_path, name, epochs=40):
     gens.initialize_from(diagrams)
     cfg = PDGeneratorTrainConfig(epochs=epochs, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
     return PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / name / "pd.pt", tmp_path / name / "pd.csv",
-                              device="cpu")
+                              device=DEVICE)
 
 
 def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
@@ -112,7 +113,7 @@ def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
     means, diagrams = _pd_problem()
     gens = PDGenerators(6, generator_sizes(diagrams, max_points=8), hidden=32)
     cfg = PDGeneratorTrainConfig(epochs=40, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
-    trainer = PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / "pd.pt", tmp_path / "pd.csv", device="cpu")
+    trainer = PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / "pd.pt", tmp_path / "pd.csv", device=DEVICE)
     trainer.fit(progress=False)
     with torch.no_grad():
         out = trainer.generators(trainer.latent_means)
@@ -205,7 +206,7 @@ def _joint_trainer(tmp_path, method, name="run", rounds=1):
     generators = _new_generators(cfg, weights, diagrams) if weights["topology"] == "learned" else None
     train_cfg = replace(joint_train_config(cfg, method), rounds=rounds)
     return JointTrainer(decoder, codes, generators, points, values, diagrams, train_cfg,
-                        tmp_path / name / "model.pt", tmp_path / name / "log.csv", device="cpu")
+                        tmp_path / name / "model.pt", tmp_path / name / "log.csv", device=DEVICE)
 
 
 METHODS = ["deepsdf_vad", "deepsdf_se_vad", "ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness", "no_pd_training",

@@ -116,7 +116,7 @@ def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
     trainer = PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / "pd.pt", tmp_path / "pd.csv", device=DEVICE)
     trainer.fit(progress=False)
     with torch.no_grad():
-        out = trainer.generators(trainer.latent_means)
+        out = trainer.generators(trainer.latent_means.to(trainer.device))
     assert all(torch.equal(o[..., 0], o[..., 1]) for o in out)  # every slot on the diagonal
 
 
@@ -135,7 +135,7 @@ def test_pd_generators_learn_the_training_diagrams(tmp_path):
     assert set(curve[0]) == {"epoch", "pd", "smoothness", "loss"}
     assert float(curve[-1]["pd"]) < 0.05 * float(curve[0]["pd"])
     with torch.no_grad():
-        out = trainer.generators(trainer.latent_means)
+        out = trainer.generators(trainer.latent_means.to(trainer.device))
     assert all(torch.all(o[..., 0] <= o[..., 1]) for o in out)
 
 

@@ -174,6 +174,7 @@ class _Trainer:
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "config": asdict(self.cfg),
         }
 
@@ -181,13 +182,17 @@ class _Trainer:
         atomic_torch_save(self.state(), path)
 
     def load(self, path: str | Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        # On the CPU: the random states must stay CPU byte tensors; the modules and optimizers copy their
+        # tensors onto the training device themselves.
+        state = torch.load(path, map_location="cpu", weights_only=False)
         for name, module in self.modules.items():
             module.load_state_dict(state[name])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.epoch = int(state["epoch"])
         # A CSV row written after the checkpoint (a job killed between the two) is dropped, so rows match epochs.
         if self.log_csv.exists():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import zlib
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import trimesh
@@ -33,6 +33,9 @@ from toposdf.data import (
 )
 from toposdf.io import atomic_open, atomic_savez, atomic_write_json, read_json
 from toposdf.topology import batch_cubical_diagrams, betti_numbers, load_diagrams, save_diagrams
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +222,7 @@ def load_category_diagrams(paths: Sequence[str | Path]) -> tuple[list[str], list
     return [ids[i] for i in order], [diagrams[i] for i in order], meta
 
 
-def category_manifest(manifest_paths: Sequence[str | Path], diagram_paths: Sequence[str | Path]) -> "pd.DataFrame":
+def category_manifest(manifest_paths: Sequence[str | Path], diagram_paths: Sequence[str | Path]) -> pd.DataFrame:
     """One row per shape of a category: split, shard, status (ok/skipped) and reason, mesh statistics, and the
     Betti numbers and pair counts of its ground-truth diagrams."""
     import pandas as pd

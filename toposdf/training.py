@@ -32,6 +32,7 @@ from toposdf.losses import (
     diagram_points,
     eikonal_loss,
     evaluate_grid,
+    evaluate_grid_band,
     match_diagrams,
     normal_laplacian_loss,
     sdf_data_loss,
@@ -372,6 +373,7 @@ class JointTrainConfig:
     tau: float = 0.1
     min_persistence: float = 0.02
     workers: int = 1
+    narrow_band: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -399,15 +401,26 @@ class SyntheticDiagrams:
     loss re-evaluates the network at their critical vertices with the current weights.
 
     ``seconds`` accumulates the time spent per part: ``grid`` (evaluation), ``persistence`` and ``assignment``
-    (worker time, summed over workers), and ``wait`` (the caller blocked on workers).
+    (worker time, summed over workers), and ``wait`` (the caller blocked on workers). With ``narrow_band``, the
+    grid is evaluated only near the zero level set (:func:`toposdf.losses.evaluate_grid_band`), and
+    ``grid_counts`` counts the network evaluations against the grid's vertices.
     """
 
-    def __init__(self, resolution: int, tau: float, min_persistence: float, workers: int = 1) -> None:
+    @property
+    def evaluated_fraction(self) -> float:
+        """Network evaluations per grid vertex since the counts were last cleared (1 without the narrow band)."""
+        counts = self.grid_counts
+        return counts["evaluated"] / counts["vertices"] if counts.get("vertices") else 1.0
+
+    def __init__(self, resolution: int, tau: float, min_persistence: float, workers: int = 1,
+                 narrow_band: bool = True) -> None:
         self.resolution, self.tau, self.min_persistence = resolution, tau, min_persistence
+        self.narrow_band = narrow_band
         self.workers = max(1, workers)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="persistence")
         self.pending: deque[tuple[torch.Tensor, list[Future]]] = deque()
         self.seconds: dict[str, float] = defaultdict(float)
+        self.grid_counts: dict[str, int] = {}  # network evaluations and grid vertices (evaluate_grid_band's stats)
 
     def _one(self, grid: np.ndarray, generated: list[np.ndarray] | None):
         start = time.perf_counter()
@@ -418,7 +431,10 @@ class SyntheticDiagrams:
 
     def submit(self, decoder: torch.nn.Module, z: torch.Tensor, generated: list[torch.Tensor] | None = None) -> None:
         start = time.perf_counter()
-        grids = evaluate_grid(decoder, z, self.resolution)
+        if self.narrow_band:
+            grids = evaluate_grid_band(decoder, z, self.resolution, self.tau, stats=self.grid_counts)
+        else:
+            grids = evaluate_grid(decoder, z, self.resolution)
         self.seconds["grid"] += time.perf_counter() - start
         gen = None if generated is None else [g.detach().double().cpu().numpy() for g in generated]
         futures = [self.pool.submit(self._one, grids[b], None if gen is None else [g[b] for g in gen])
@@ -494,7 +510,8 @@ class JointTrainer(_ImplicitTerms, _Trainer):
             raise ValueError(f"{len(codes.mu)} latent codes, {len(self.points)} SDF sample sets and "
                              f"{len(self.diagrams)} diagrams: they must all be of the training shapes")
         self.n_shapes = len(self.points)
-        self.synthetic = SyntheticDiagrams(cfg.grid_resolution, cfg.tau, cfg.min_persistence, cfg.workers)
+        self.synthetic = SyntheticDiagrams(cfg.grid_resolution, cfg.tau, cfg.min_persistence, cfg.workers,
+                                           cfg.narrow_band)
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
     def close(self) -> None:
@@ -504,6 +521,7 @@ class JointTrainer(_ImplicitTerms, _Trainer):
     # -- one round -----------------------------------------------------------------------------------------------
     def train_epoch(self) -> dict[str, float]:
         self.synthetic.seconds.clear()
+        self.synthetic.grid_counts.clear()
         timer: dict[str, float] = {}
         row: dict[str, float] = {}
         for block, epoch in (("theta", self._theta_epoch), ("phi", self._phi_epoch), ("z", self._z_epoch)):
@@ -517,6 +535,8 @@ class JointTrainer(_ImplicitTerms, _Trainer):
         row["loss"] = row["theta_loss"]
         row |= {f"seconds_{key}": value for key, value in timer.items()}
         row |= {f"seconds_{key}": value for key, value in sorted(self.synthetic.seconds.items())}
+        if self.synthetic.grid_counts:
+            row["grid_evaluated_fraction"] = self.synthetic.evaluated_fraction
         return row
 
     def _draw_synthetic(self) -> torch.Tensor:

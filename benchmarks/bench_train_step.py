@@ -2,8 +2,10 @@
 
 Both run ``JointTrainer``'s theta epoch on the same data and network; the topological step adds the consistency
 loss computed the way DESIGN.md describes (grid without autograd, persistence and matching in a worker pool that
-overlaps the step, autograd only at the critical vertices). Reported: seconds per step, the topological step's
-time per part, and peak memory (CUDA's allocator on a GPU, the process's peak RSS on the CPU).
+overlaps the step, autograd only at the critical vertices). Reported: seconds per step (the median of
+``--repeats`` epochs per variant, the variants taking turns), the topological step's time per part, and peak
+memory (CUDA's allocator on a GPU, with all three variants' models and optimizers resident; the process's peak RSS
+on the CPU).
 
 Sizes: ``--full`` is issue 3's GPU measurement (8 x 512, latent 256, 64^3 grids, 300 shapes, 64 shapes x 16,384
 points per step, 8 synthetic shapes); the default is the default config's stage 2 on the CPU, about a minute on
@@ -23,6 +25,7 @@ The topological step is measured twice: with the synthetic shapes' grid evaluate
 import argparse
 import os
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -85,9 +88,16 @@ def network(scale: dict, n_shapes: int, checkpoint: dict | None) -> tuple[SDFDec
     return decoder, codes
 
 
-def measure(topology: str, scale: dict, data, steps: int, workers: int, device: torch.device, workdir: Path,
-            checkpoint: dict | None = None, narrow_band: bool = True) -> dict:
-    """Seconds per theta step (after one warm-up epoch of ``steps`` steps) and the topological parts."""
+VARIANTS = {  # name: (topology, narrow_band)
+    "plain": ("none", False),
+    "full_grid": ("learned", False),
+    "narrow_band": ("learned", True),
+}
+
+
+def build(topology: str, narrow_band: bool, scale: dict, data, steps: int, workers: int, device: torch.device,
+          workdir: Path, checkpoint: dict | None) -> JointTrainer:
+    """A stage-2 trainer of ``deepsdf_se_vad`` (``topology="none"``) or ``ours_deepsdf_se`` on ``steps`` batches."""
     xyz, sdf, diagrams = data
     decoder, codes = network(scale, len(xyz), checkpoint)
     generators = None
@@ -97,38 +107,61 @@ def measure(topology: str, scale: dict, data, steps: int, workers: int, device: 
     cfg = JointTrainConfig(batch_shapes=scale["batch"], points_per_shape=scale["points"], lambda_steik=0.01,
                            topology=topology, synthetic_shapes=scale["synthetic"], grid_resolution=scale["grid"],
                            workers=workers, narrow_band=narrow_band)
-    trainer = JointTrainer(decoder, codes, generators, xyz[: steps * scale["batch"]], sdf[: steps * scale["batch"]],
-                           diagrams[: steps * scale["batch"]], cfg, workdir / f"{topology}.pt",
-                           workdir / f"{topology}.csv", device=device)
+    n = steps * scale["batch"]
+    name = f"{topology}_{narrow_band}"
+    return JointTrainer(decoder, codes, generators, xyz[:n], sdf[:n], diagrams[:n], cfg, workdir / f"{name}.pt",
+                        workdir / f"{name}.csv", device=device)
+
+
+def measure(repeats: int, steps: int, device: torch.device, **build_args) -> dict[str, dict]:
+    """Seconds per theta step of each variant: after a warm-up epoch each, ``repeats`` rounds that time one epoch
+    of every variant in turn (so that a slow spell of the machine hits them alike), and the median per variant.
+    Parts and peak memory come from the same epochs (medians and maxima)."""
+    trainers = {name: build(topology, band, steps=steps, device=device, **build_args)
+                for name, (topology, band) in VARIANTS.items()}
+    epochs: dict[str, list[dict]] = {name: [] for name in trainers}
     try:
-        trainer._theta_epoch()  # warm-up: allocator, kernels, worker threads
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        trainer.synthetic.seconds.clear()
-        trainer.synthetic.grid_counts.clear()
-        start = time.perf_counter()
-        trainer._theta_epoch()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-        parts = {key: value / steps for key, value in trainer.synthetic.seconds.items()}
-        evaluated = trainer.synthetic.evaluated_fraction
+        for trainer in trainers.values():
+            trainer._theta_epoch()  # warm-up: allocator, kernels, worker threads
+        for _ in range(repeats):
+            for name, trainer in trainers.items():
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                trainer.synthetic.seconds.clear()
+                trainer.synthetic.grid_counts.clear()
+                start = time.perf_counter()
+                trainer._theta_epoch()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                elapsed = time.perf_counter() - start
+                peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
+                        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                epochs[name].append({"seconds": elapsed, "parts": dict(trainer.synthetic.seconds), "peak": peak,
+                                     "evaluated": trainer.synthetic.evaluated_fraction})
     finally:
-        trainer.close()
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    # On the CPU the peak is the process's so far (plain is measured first, so the topological figure includes it)
-    result = {"seconds_per_step": elapsed / steps, "parts_per_step": parts, "peak_memory_mib": peak}
-    if topology != "none":
-        result["grid_evaluated_fraction"] = evaluated
-    return result
+        for trainer in trainers.values():
+            trainer.close()
+    results = {}
+    for name, runs in epochs.items():
+        per_step = [run["seconds"] / steps for run in runs]
+        keys = sorted({key for run in runs for key in run["parts"]})
+        result = {"seconds_per_step": statistics.median(per_step), "seconds_per_step_all": per_step,
+                  "parts_per_step": {key: statistics.median(run["parts"].get(key, 0.0) / steps for run in runs)
+                                     for key in keys},
+                  # CUDA: the allocator's peak during the variant's epochs; CPU: the process's peak RSS so far
+                  "peak_memory_mib": max(run["peak"] for run in runs)}
+        if VARIANTS[name][0] != "none":
+            result["grid_evaluated_fraction"] = statistics.median(run["evaluated"] for run in runs)
+        results[name] = result
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="DESIGN.md's full sizes (issue 3's GPU measurement)")
-    parser.add_argument("--steps", type=int, default=4, help="timed steps per method")
+    parser.add_argument("--steps", type=int, default=4, help="steps per timed epoch")
+    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per variant (the median is reported)")
     parser.add_argument("--workers", type=int, default=None, help="persistence threads (default: CPUs - 1)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--data", type=Path, default=None,
@@ -160,11 +193,9 @@ def main() -> None:
             raise SystemExit(f"{args.checkpoint} has {len(checkpoint['codes']['mu'])} codes, {args.data} "
                              f"{len(data[0])} training shapes: pass the checkpoint of that category")
     with tempfile.TemporaryDirectory() as tmp:
-        run = dict(scale=scale, data=data, steps=args.steps, workers=workers, device=device, workdir=Path(tmp),
-                   checkpoint=checkpoint)
-        plain = measure("none", **run)
-        full_grid = measure("learned", **run, narrow_band=False)
-        topo = measure("learned", **run, narrow_band=True)
+        results = measure(args.repeats, args.steps, device, scale=scale, data=data, workers=workers,
+                          workdir=Path(tmp), checkpoint=checkpoint)
+    plain, full_grid, topo = results["plain"], results["full_grid"], results["narrow_band"]
     ratio = topo["seconds_per_step"] / plain["seconds_per_step"]
     ratio_full_grid = full_grid["seconds_per_step"] / plain["seconds_per_step"]
     parts = topo["parts_per_step"]
@@ -186,7 +217,7 @@ def main() -> None:
     name = "train_step_gpu" if device.type == "cuda" else "train_step_cpu"
     write(name, {"scale": scale_name, "sizes": scale, "data": str(args.data or "spheres"),
                  "network": str(args.checkpoint or "geometric initialization"), "device": str(device),
-                 "workers": workers, "steps": args.steps, "plain": plain, "topological": topo, "ratio": ratio,
+                 "workers": workers, "steps": args.steps, "repeats": args.repeats, "plain": plain, "topological": topo, "ratio": ratio,
                  "topological_full_grid": full_grid, "ratio_full_grid": ratio_full_grid,
                  "share_of_topological_step": shares,
                  "notes": "persistence and assignment are worker seconds per step (they overlap the step); "

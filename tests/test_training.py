@@ -296,3 +296,20 @@ def test_synthetic_diagrams_match_a_direct_computation():
     assert pipeline.next()[2] is None
     assert pipeline.seconds["persistence"] > 0
     pipeline.close()
+
+
+def test_prior_coverage_is_one_for_codes_that_match_the_prior_and_warns_when_they_do_not(caplog):
+    from toposdf.training import check_prior_coverage
+
+    matched = LatentCodes(4000, 8, init_std=0.0, init_logvar=0.0)  # every posterior N(0, I)
+    assert matched.aggregate_std() == pytest.approx(1.0)
+    torch.manual_seed(0)
+    spread = LatentCodes(4000, 8, init_std=1.0, init_logvar=-20.0)  # point masses drawn from N(0, I)
+    assert spread.aggregate_std() == pytest.approx(1.0, abs=0.03)
+    deepsdf = LatentCodes(100, 8)  # DeepSDF's start: means ~ N(0, 0.01^2), std e^-3
+    assert deepsdf.aggregate_std() < 0.1
+    with caplog.at_level("INFO", logger="toposdf.training"):
+        assert check_prior_coverage(matched, "matched") == pytest.approx(1.0)
+        check_prior_coverage(deepsdf, "deepsdf")
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "deepsdf" in warnings[0].getMessage() and "Train longer" in warnings[0].getMessage()

@@ -205,9 +205,12 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
         **{key.lower().replace("-", "_"): {"mean": value, "std": None, "n": 1}  # one draw: no std
            for key, value in generation.items() if key != "empty_samples"},
     }
+    # How well the training codes cover N(0, I) (training.check_prior_coverage): below 0.5, the generated shapes
+    # lie outside what the decoder learned, and PD-LAP cannot tell methods apart.
+    coverage = torch.load(model_path, map_location="cpu", weights_only=False).get("latent_aggregate_std")
     result = {"category": category, "method": method, "metrics": metrics,
               "empty_generated_meshes": generation["empty_samples"], "test_shapes": len(ids),
-              "provenance": provenance(raw_config, model_path, ev["seed"])}
+              "latent_aggregate_std": coverage, "provenance": provenance(raw_config, model_path, ev["seed"])}
     atomic_write_json(out_path, _json_safe(result))
     log.info("%s/%s: %s", category, method, {k: round(v["mean"], 5) for k, v in metrics.items()})
     return result

@@ -26,7 +26,7 @@ from .losses import evaluate_grid, grid_diagrams
 from .metrics import extract_mesh
 from .models import PDGenerators
 from .topology import Diagrams
-from .training import _build_decoder_and_codes, _load_checkpoint, pick_device
+from .training import PRIOR_COVERAGE_WARNING, _build_decoder_and_codes, _load_checkpoint, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class TrainedModel:
     ids: list[str]
     method: str
     device: torch.device
+    latent_aggregate_std: float | None = None  # LatentCodes.aggregate_std of the training codes
 
     @property
     def latent_size(self) -> int:
@@ -61,7 +62,8 @@ def load_model(path: str | Path, device: str | None = None) -> TrainedModel:
         generators.load_state_dict(state["pd_generators"])
         generators.to(device).eval().requires_grad_(False)
     decoder.to(device).eval().requires_grad_(False)
-    return TrainedModel(decoder, codes.mu.detach().to(device), generators, list(state["ids"]), state["method"], device)
+    return TrainedModel(decoder, codes.mu.detach().to(device), generators, list(state["ids"]), state["method"], device,
+                        codes.aggregate_std())
 
 
 def _generator_kwargs(state_dict: dict) -> dict:
@@ -139,6 +141,10 @@ def generate(model: TrainedModel, n_shapes: int, draws: int, seed: int, resoluti
              min_persistence: float, workers: int = 1, progress: bool = True) -> Generation:
     """Draw ``draws`` batches of ``n_shapes`` codes ``z ~ N(0, I)`` (seeds from :func:`draw_seeds`) and compute
     what :class:`Generation` holds."""
+    if model.latent_aggregate_std is not None and model.latent_aggregate_std < PRIOR_COVERAGE_WARNING:
+        log.warning("%s: the training codes cover N(0, I) poorly (aggregate posterior std %.3f, N(0, I) has 1): "
+                    "the shapes drawn here lie outside what the decoder learned, and will look alike across methods",
+                    model.method, model.latent_aggregate_std)
     seeds = draw_seeds(seed, draws)
     zs, diagrams, first = [], [], None
     for d, s in enumerate(tqdm(seeds, desc=f"generate {model.method}", unit="draw", disable=not progress)):

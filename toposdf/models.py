@@ -106,6 +106,14 @@ class LatentCodes(nn.Module):
         mu, logvar = self.mu[index], self.logvar[index]
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
+    @torch.no_grad()
+    def aggregate_std(self) -> float:
+        """The aggregate posterior's standard deviation per latent dimension, averaged over dimensions:
+        ``mean_d sqrt(var_i(mu_id) + mean_i exp(logvar_id))``. About 1 when the codes cover ``N(0, I)``, which
+        is what sampling from the prior assumes."""
+        variance = self.mu.var(dim=0, unbiased=False) + self.logvar.exp().mean(dim=0)
+        return float(variance.sqrt().mean())
+
     def kl(self, index: torch.Tensor) -> torch.Tensor:
         """Mean over the batch of ``KL(N(mu_i, diag(exp(logvar_i))) || N(0, I))``."""
         mu, logvar = self.mu[index], self.logvar[index]

@@ -687,6 +687,25 @@ def _build_decoder_and_codes(model: dict, state: dict | None, n_shapes: int) -> 
     return decoder, codes
 
 
+# Below this aggregate posterior std (models.LatentCodes.aggregate_std), shapes drawn from N(0, I) lie mostly
+# outside the codes the decoder was trained on.
+PRIOR_COVERAGE_WARNING = 0.5
+
+
+def check_prior_coverage(codes: LatentCodes, where: str) -> float:
+    """Log how well the training codes cover ``N(0, I)``, with a warning when they do not (see
+    :data:`PRIOR_COVERAGE_WARNING`); returns the aggregate posterior std."""
+    spread = codes.aggregate_std()
+    if spread < PRIOR_COVERAGE_WARNING:
+        log.warning("%s: the latent codes cover N(0, I) poorly (aggregate posterior std %.3f, N(0, I) has 1): "
+                    "shapes drawn from the prior will not look like training shapes, whatever the method. "
+                    "Train longer (the paper trains for thousands of epochs) or raise the codes' learning rate.",
+                    where, spread)
+    else:
+        log.info("%s: aggregate posterior std of the latent codes %.3f (N(0, I) has 1)", where, spread)
+    return spread
+
+
 def _load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
@@ -732,7 +751,8 @@ def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output:
                               log_csv=log_csv)
     log.info("stage 1 (%s): %d training shapes, %s on %s", geometry, len(ids), train_cfg, trainer.device)
     trainer.fit()
-    _finish(trainer, output, ids=ids, geometry=geometry, model=dict(cfg.model))
+    spread = check_prior_coverage(codes, f"stage 1 ({geometry})")
+    _finish(trainer, output, ids=ids, geometry=geometry, model=dict(cfg.model), latent_aggregate_std=spread)
 
 
 def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, output: str | Path, log_csv: str | Path,
@@ -804,4 +824,5 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
     finally:
         trainer.close()
     extra = {"n_points": [g.n_points for g in generators.generators]} if generators is not None else {}
+    extra["latent_aggregate_std"] = check_prior_coverage(codes, f"stage 2 ({method})")
     _finish(trainer, output, ids=ids, method=method, model=dict(cfg.model), **extra)

@@ -3,7 +3,8 @@
 # an NVIDIA GPU, in steps that each fit a 10-minute window:
 #   tools/gpu_reference.sh start [OUT]   CUDA tests of the trainers, preprocessing, the step benchmark on the
 #                                        preprocessed chairs, then the rest of the workflow in the background
-#   tools/gpu_reference.sh wait SECONDS [OUT]   follow the background run; pack the results when it ends
+#   tools/gpu_reference.sh wait SECONDS [OUT]   follow the background run; when it ends, time the step again
+#                                        from the trained stage-1 chair network, and pack the results
 #   tools/gpu_reference.sh pack [OUT]    pack what exists now (tables, figures, metrics, curves, logs)
 # OUT (default: ./gpu_reference_out) receives the benchmark's JSON, the logs and results.tar.gz.
 # Environment: WHEELS (a folder of wheels to install first, for a machine without a package index),
@@ -83,6 +84,13 @@ wait)
     if [[ -f $log.rc ]]; then
         echo "workflow finished with exit status $(cat "$log.rc")"
         tail -n 30 "$log"
+        # the step benchmark again, from the trained stage-1 chair network (as stage 2 starts in the workflow)
+        checkpoint=results/$dataset/chair/train/stage1/steik/implicit.pt
+        if [[ -f $checkpoint && ! -f $out/train_step_gpu_trained.json ]]; then
+            python3 benchmarks/bench_train_step.py ${BENCH_SCALE---full} --data "results/$dataset/chair" \
+                --checkpoint "$checkpoint" --out "$out/train_step_gpu_trained.json" 2>&1 |
+                tee "$out/train_step_gpu_trained.txt" || true
+        fi
         pack
     else
         echo "still running"

@@ -35,8 +35,8 @@ import torch
 
 from _common import table, write
 from toposdf.models import DecoderConfig, LatentCodes, PDGenerators, SDFDecoder
-from toposdf.training import (JointTrainConfig, JointTrainer, generator_sizes, load_training_samples, pick_device,
-                              training_diagrams)
+from toposdf.training import (JointTrainConfig, JointTrainer, _build_decoder_and_codes, generator_sizes,
+                              load_training_samples, pick_device, training_diagrams)
 
 SCALES = {
     # shapes, batch, points, network (hidden, layers, latent), grid, synthetic shapes, max PD points
@@ -77,15 +77,12 @@ def category_data(folder: Path):
 
 def network(scale: dict, n_shapes: int, checkpoint: dict | None) -> tuple[SDFDecoder, LatentCodes]:
     """The stage-1 network and codes of ``checkpoint``, or a geometrically initialized one of the scale's size."""
+    if checkpoint is not None:
+        return _build_decoder_and_codes(checkpoint["model"], checkpoint, n_shapes)
     torch.manual_seed(0)
     decoder = SDFDecoder(DecoderConfig(latent_size=scale["latent"], hidden=scale["hidden"], n_layers=scale["layers"],
                                        geometric_init=True))
-    codes = LatentCodes(n_shapes, scale["latent"])
-    if checkpoint is not None:
-        decoder = SDFDecoder(DecoderConfig(**checkpoint["model"]))
-        decoder.load_state_dict(checkpoint["decoder"])
-        codes.load_state_dict(checkpoint["codes"])
-    return decoder, codes
+    return decoder, LatentCodes(n_shapes, scale["latent"])
 
 
 VARIANTS = {  # name: (topology, narrow_band)

@@ -17,8 +17,8 @@ from toposdf.losses import (
     spatial_gradient,
     topological_prior_loss,
 )
-from toposdf.topology import cubical_diagrams_with_critical
 from toposdf.models import DecoderConfig, LatentCodes, PDGenerator, PDGenerators, SDFDecoder, rectify
+from toposdf.topology import cubical_diagrams_with_critical
 
 
 def tiny_decoder(**kwargs) -> SDFDecoder:

@@ -309,7 +309,7 @@ def test_prior_coverage_is_one_for_codes_that_match_the_prior_and_warns_when_the
     deepsdf = LatentCodes(100, 8)  # DeepSDF's start: means ~ N(0, 0.01^2), std e^-3
     assert deepsdf.aggregate_std() < 0.1
     with caplog.at_level("INFO", logger="toposdf.training"):
-        assert check_prior_coverage(matched, "matched") == pytest.approx(1.0)
-        check_prior_coverage(deepsdf, "deepsdf")
+        assert check_prior_coverage(matched.aggregate_std(), "matched") == pytest.approx(1.0)
+        check_prior_coverage(deepsdf.aggregate_std(), "deepsdf")
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "deepsdf" in warnings[0].getMessage() and "Train longer" in warnings[0].getMessage()

@@ -27,6 +27,7 @@ from .metrics import (cd_mean, chamfer_distance, extract_mesh, mmd_cov_1nna, pd_
                       sample_surface)
 from .preprocess import _load_normalized, load_category_diagrams, ok_shapes
 from .topology import save_diagrams
+from .training import _load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
     }
     # How well the training codes cover N(0, I) (training.check_prior_coverage): below 0.5, the generated shapes
     # lie outside what the decoder learned, and PD-LAP cannot tell methods apart.
-    coverage = torch.load(model_path, map_location="cpu", weights_only=False).get("latent_aggregate_std")
+    coverage = _load_checkpoint(model_path).get("latent_aggregate_std")
     result = {"category": category, "method": method, "metrics": metrics,
               "empty_generated_meshes": generation["empty_samples"], "test_shapes": len(ids),
               "latent_aggregate_std": coverage, "provenance": provenance(raw_config, model_path, ev["seed"])}

@@ -26,7 +26,7 @@ from .losses import evaluate_grid, grid_diagrams
 from .metrics import extract_mesh
 from .models import PDGenerators
 from .topology import Diagrams
-from .training import PRIOR_COVERAGE_WARNING, _build_decoder_and_codes, _load_checkpoint, pick_device
+from .training import _build_decoder_and_codes, _load_checkpoint, check_prior_coverage, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +141,8 @@ def generate(model: TrainedModel, n_shapes: int, draws: int, seed: int, resoluti
              min_persistence: float, workers: int = 1, progress: bool = True) -> Generation:
     """Draw ``draws`` batches of ``n_shapes`` codes ``z ~ N(0, I)`` (seeds from :func:`draw_seeds`) and compute
     what :class:`Generation` holds."""
-    if model.latent_aggregate_std is not None and model.latent_aggregate_std < PRIOR_COVERAGE_WARNING:
-        log.warning("%s: the training codes cover N(0, I) poorly (aggregate posterior std %.3f, N(0, I) has 1): "
-                    "the shapes drawn here lie outside what the decoder learned, and will look alike across methods",
-                    model.method, model.latent_aggregate_std)
+    if model.latent_aggregate_std is not None:
+        check_prior_coverage(model.latent_aggregate_std, f"generate ({model.method})")
     seeds = draw_seeds(seed, draws)
     zs, diagrams, first = [], [], None
     for d, s in enumerate(tqdm(seeds, desc=f"generate {model.method}", unit="draw", disable=not progress)):

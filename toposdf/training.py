@@ -692,10 +692,9 @@ def _build_decoder_and_codes(model: dict, state: dict | None, n_shapes: int) -> 
 PRIOR_COVERAGE_WARNING = 0.5
 
 
-def check_prior_coverage(codes: LatentCodes, where: str) -> float:
-    """Log how well the training codes cover ``N(0, I)``, with a warning when they do not (see
-    :data:`PRIOR_COVERAGE_WARNING`); returns the aggregate posterior std."""
-    spread = codes.aggregate_std()
+def check_prior_coverage(spread: float, where: str) -> float:
+    """Log how well the training codes cover ``N(0, I)`` (``spread``, their :meth:`LatentCodes.aggregate_std`),
+    with a warning when they do not (see :data:`PRIOR_COVERAGE_WARNING`); returns ``spread``."""
     if spread < PRIOR_COVERAGE_WARNING:
         log.warning("%s: the latent codes cover N(0, I) poorly (aggregate posterior std %.3f, N(0, I) has 1): "
                     "shapes drawn from the prior will not look like training shapes, whatever the method. "
@@ -751,7 +750,7 @@ def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output:
                               log_csv=log_csv)
     log.info("stage 1 (%s): %d training shapes, %s on %s", geometry, len(ids), train_cfg, trainer.device)
     trainer.fit()
-    spread = check_prior_coverage(codes, f"stage 1 ({geometry})")
+    spread = check_prior_coverage(codes.aggregate_std(), f"stage 1 ({geometry})")
     _finish(trainer, output, ids=ids, geometry=geometry, model=dict(cfg.model), latent_aggregate_std=spread)
 
 
@@ -824,5 +823,5 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
     finally:
         trainer.close()
     extra = {"n_points": [g.n_points for g in generators.generators]} if generators is not None else {}
-    extra["latent_aggregate_std"] = check_prior_coverage(codes, f"stage 2 ({method})")
+    extra["latent_aggregate_std"] = check_prior_coverage(codes.aggregate_std(), f"stage 2 ({method})")
     _finish(trainer, output, ids=ids, method=method, model=dict(cfg.model), **extra)

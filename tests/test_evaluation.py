@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from toposdf.evaluation import config_hash, provenance
-from toposdf.figures import _off_diagonal, interpolation_figure, mesh_rows, method_curve, pd_matrices_figure, training_curves
+from toposdf.figures import (_off_diagonal, interpolation_figure, loss_terms, mesh_rows, method_curve,
+                             pd_matrices_figure, training_curves)
 from toposdf.generation import (TrainedModel, draw_seeds, draws_of, generate, interpolate, load_meshes,
                                 sample_latents, save_generation, save_meshes)
 from toposdf.models import PDGenerators
@@ -134,6 +135,14 @@ def test_figures_write_readable_pngs(tmp_path):
     for name in ("rows", "interp", "w", "c"):
         width, height = _png_size(tmp_path / f"{name}.png")
         assert width > 200 and height > 150
+
+
+def test_training_curves_plot_loss_terms_only():
+    """Timings and the narrow band's evaluated fraction are in the CSVs but are not losses; an all-zero term keeps
+    its panel."""
+    curve = pd.DataFrame({"epoch": [1, 2], "theta_sdf": [1.0, 0.5], "theta_prior": [0.0, 0.0],
+                          "seconds_grid": [0.1, 0.1], "grid_evaluated_fraction": [0.4, 0.5]})
+    assert loss_terms({"m": curve}) == ["theta_prior", "theta_sdf"]
 
 
 def test_method_curve_continues_stage_one_epochs_with_stage_two_rounds(tmp_path):

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -97,15 +96,26 @@ def pd_matrices_figure(path: str | Path, matrices: Sequence[tuple[str, np.ndarra
     plt.close(fig)
 
 
+# Columns of the training CSVs that are not loss terms: the x axis, timings, the narrow band's evaluated fraction
+NOT_LOSS_TERMS = ("epoch", "grid_evaluated_fraction")
+
+
+def loss_terms(curves: dict[str, pd.DataFrame]) -> list[str]:
+    """The loss-term columns of the training CSVs, sorted (timings and :data:`NOT_LOSS_TERMS` left out)."""
+    return sorted({c for df in curves.values() for c in df.columns
+                   if c not in NOT_LOSS_TERMS and not c.startswith("seconds")})
+
+
 def training_curves(path: str | Path, curves: dict[str, pd.DataFrame], title: str, dpi: int = 100) -> None:
     """One panel per loss term (log scale), one line per method and stage; stage 2's rounds continue stage 1's
-    epochs on the x axis."""
-    terms = sorted({c for df in curves.values() for c in df.columns if c != "epoch" and not c.startswith("seconds")})
+    epochs on the x axis. A panel whose term is 0 throughout says so (a log axis cannot show it)."""
+    terms = loss_terms(curves)
     ncols = min(4, len(terms)) or 1
     nrows = math.ceil(len(terms) / ncols) or 1
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.6 * nrows + 0.6), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, term in zip(axes.ravel(), terms):
+        drawn = False
         for i, (label, df) in enumerate(curves.items()):
             if term not in df:
                 continue
@@ -113,8 +123,13 @@ def training_curves(path: str | Path, curves: dict[str, pd.DataFrame], title: st
             if len(rows):
                 ax.plot(rows["epoch"], rows[term], lw=1.2, marker="o", ms=2.5, label=label,
                         color=colours[i % len(colours)])
-        ax.set_yscale("log")
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+                drawn = True
+        if drawn:
+            ax.set_yscale("log")  # matplotlib labels minor ticks itself when the curves span less than a decade
+        else:
+            ax.text(0.5, 0.5, "0 for every method", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
         ax.set_title(term, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -56,5 +56,11 @@ rule all:
             category=CATEGORIES,
             figure=["fig2_interpolation", "fig3_pd_matrices", "training_curves"],
         ),
+        expand(
+            "results/{dataset}/{category}/figures/prior_samples/{method}.png",
+            dataset=DATASET,
+            category=CATEGORIES,
+            method=config["methods"],
+        ),
         "results/study_1d/study_1d.csv",
         "results/study_1d/study_1d.png",

@@ -45,8 +45,11 @@ def stage1_checkpoint(wildcards):
 
 
 def joint_inputs(wildcards):
-    """Stage 2's checkpoints: stage 1, and stage 1b for methods with pretrained PD generators."""
+    """Stage 2's checkpoints: stage 1, and stage 1b for methods with pretrained PD generators; none for a method
+    trained from scratch (Sec. 6.3's No PD Training)."""
     method = config["methods"][wildcards.method]
+    if method["from_scratch"]:
+        return {}
     inputs = {"implicit": stage1_checkpoint(wildcards)}
     if method["topology"] == "learned" and method["pretrain_pdgen"]:
         inputs["pdgen"] = (

@@ -94,12 +94,35 @@ rule evaluate:
         "../workflow_scripts/evaluate.py"
 
 
+rule calibrate:
+    input:
+        split="results/{dataset}/{category}/split.json",
+        diagrams=category_shards("results/{dataset}/{category}/diagrams/{shard}.npz"),
+    output:
+        calibration="results/{dataset}/{category}/eval/calibration.json",
+    log:
+        "results/{dataset}/logs/calibrate/{category}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/calibrate/{category}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    script:
+        "../workflow_scripts/calibrate.py"
+
+
 rule tables:
     input:
         metrics=expand(
             "results/{{dataset}}/{category}/eval/{method}/metrics.json",
             category=CATEGORIES,
             method=config["methods"],
+        ),
+        calibration=expand(
+            "results/{{dataset}}/{category}/eval/calibration.json", category=CATEGORIES
         ),
     output:
         table1=report(

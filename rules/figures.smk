@@ -34,6 +34,25 @@ rule figure_samples:
         "../workflow_scripts/figure_samples.py"
 
 
+rule prior_samples:
+    input:
+        shapes=SHAPES,
+        diagrams="results/{dataset}/{category}/generate/{method}/diagrams.npz",
+    output:
+        report(
+            "results/{dataset}/{category}/figures/prior_samples/{method}.png",
+            caption="../report/prior_samples.rst",
+            category="Prior samples",
+            subcategory="{category}",
+        ),
+    log:
+        "results/{dataset}/logs/figures/prior_samples_{category}_{method}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../workflow_scripts/prior_samples.py"
+
+
 rule figure_interpolation:
     input:
         meshes=f"results/{{dataset}}/{{category}}/generate/{OURS}/interpolation.npz",

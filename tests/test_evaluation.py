@@ -105,7 +105,7 @@ def test_tables_hold_the_numbers_scaled_in_markdown_and_latex_with_the_best_in_b
     assert "\\begin{tabular}" in tex and "\\textbf{2.50 $\\pm$ 0.00}" in tex and "PD-LAP-H2" in tex
     generation = (tmp_path / "out" / "generation.md").read_text()
     # COV: higher is better, and one draw has no std
-    assert "| DeepSDF-VAD | 2.00 | **50.00** | **50.00** | **3.00** | **40.00** | **50.00** |" in generation
+    assert "| DeepSDF-VAD | 2.00 | **50.00** | **50.00** | n/a | n/a | n/a | **3.00** | **40.00** | **50.00** |" in generation
     t2 = pd.read_csv(tmp_path / "out" / "table2.csv", index_col="method")
     assert list(t2.columns)[:3] == ["chair/pd_lap_h0/mean", "chair/pd_lap_h0/std", "chair/pd_lap_h1/mean"]
 
@@ -151,3 +151,60 @@ def test_method_curve_continues_stage_one_epochs_with_stage_two_rounds(tmp_path)
     curve = method_curve(tmp_path / "s1.csv", tmp_path / "missing.csv", tmp_path / "j.csv")
     assert curve["epoch"].tolist() == [1, 2, 3]
     assert curve["theta_sdf"].tolist() == [1.0, 0.8, 0.7] and curve["z_kl"].tolist()[:2] == [3.0, 2.0]
+
+
+# ---------------------------------------------------------------------------------------------- calibration rows
+def _ring(holes: int) -> list[np.ndarray]:
+    """Diagrams of a one-piece shape with ``holes`` tunnels of different sizes."""
+    return [np.array([[-0.1, 0.1]]), np.array([[-0.02 * (i + 1), 0.05] for i in range(holes)]).reshape(-1, 2),
+            np.zeros((0, 2))]
+
+
+def test_the_blob_row_is_the_essential_class_alone_with_no_spread():
+    from toposdf.evaluation import blob_diagrams
+    from toposdf.metrics import pd_lap_summary
+
+    blob = blob_diagrams(24, 0.1, 0.02)
+    np.testing.assert_allclose(blob[0], [[-0.1, 0.1]])
+    assert len(blob[1]) == 0 and len(blob[2]) == 0
+    reference = [_ring(h) for h in (1, 2, 3, 4)]
+    summary = pd_lap_summary([[blob] * 4] * 3, reference).stats()
+    assert summary["total"][0] > 0 and summary["total"][1] == pytest.approx(0.0, abs=1e-12)  # one fixed blob: no std
+
+
+def test_a_generator_whose_samples_differ_has_a_pd_lap_spread_over_draws():
+    from toposdf.metrics import pd_lap_summary
+
+    reference = [_ring(h) for h in (1, 2, 3, 4)]
+    rng = np.random.default_rng(0)
+    draws = [[_ring(int(h)) for h in rng.integers(0, 6, 4)] for _ in range(5)]
+    mean, std = pd_lap_summary(draws, reference).stats()["total"]
+    assert std > 0 and mean > 0
+
+
+def test_held_out_training_shapes_that_are_the_test_shapes_score_zero_and_the_blob_scores_more(tmp_path):
+    from toposdf.evaluation import calibration_draws
+    from toposdf.metrics import pd_lap_summary
+
+    shapes = [_ring(h) for h in (0, 1, 2, 3, 5)]
+    draws = calibration_draws(shapes, n=5, seed=0, draws=3)  # n = all training shapes: permutations of them
+    assert all(sorted(len(d[1]) for d in draw) == [0, 1, 2, 3, 5] for draw in draws)
+    floor = pd_lap_summary(draws, shapes).stats()["total"]
+    assert floor == (0.0, 0.0)
+    larger = calibration_draws(shapes, n=8, seed=0, draws=2)  # fewer training shapes than n: with replacement
+    assert all(len(draw) == 8 for draw in larger)
+
+
+def test_calibration_rows_are_in_the_tables_but_never_bold(tmp_path):
+    paths = [_metrics_file(tmp_path / f"{c}_{m}.json", c, m, cd, lap)
+             for c, m, cd, lap in [("chair", "deepsdf_vad", 0.002, 0.5), ("chair", "ours_deepsdf", 0.001, 0.25)]]
+    calibration = tmp_path / "calibration.json"
+    calibration.write_text(json.dumps({"category": "chair", "rows": [
+        {"category": "chair", "method": "heldout_training",
+         "metrics": {"pd_lap": {"mean": 0.1, "std": 0.01, "n": 3}}},
+        {"category": "chair", "method": "blob", "metrics": {"pd_lap": {"mean": 0.9, "std": 0.0, "n": 1}}}]}))
+    write_tables(paths + [calibration], ["deepsdf_vad", "ours_deepsdf"], ["chair"], tmp_path / "out", 1000, 10)
+    md = (tmp_path / "out" / "table1.md").read_text()
+    assert "| Held-out training shapes (floor) | n/a | 1.00 ± 0.10 |" in md
+    assert "| One fixed blob (ceiling) | n/a | 9.00 ± 0.00 |" in md
+    assert "| Ours-DeepSDF | **1.00 ± 0.10** | **2.50 ± 0.10** |" in md

@@ -17,7 +17,7 @@ from toposdf.losses import (
     spatial_gradient,
     topological_prior_loss,
 )
-from toposdf.models import DecoderConfig, LatentCodes, PDGenerator, PDGenerators, SDFDecoder, rectify
+from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerator, PDGenerators, SDFDecoder, rectify
 from toposdf.topology import cubical_diagrams_with_critical
 
 
@@ -73,7 +73,9 @@ def test_smoothness_is_zero_for_a_generator_that_ignores_z():
 def test_data_kl_and_geometric_terms():
     pred, target = torch.tensor([[0.5, -0.05, 0.0]]), torch.tensor([[0.2, 0.05, -0.3]])
     assert sdf_data_loss(pred, target, delta=0.1).item() == pytest.approx((0.0 + 0.1 + 0.1) / 3)
-    codes = LatentCodes(4, 3, init_std=0.0, init_logvar=0.0)
+    codes = LatentCodes(4, 3, LatentConfig(prior="per_code", variational=True, init_logvar=0.0))
+    with torch.no_grad():
+        codes.mu.zero_()
     assert codes.kl(torch.arange(4)).item() == pytest.approx(0.0)
     # The exact SDF of a sphere: unit gradient, and n^T H n = 0 (the Hessian is orthogonal to n).
     x = torch.randn(1, 50, 3, dtype=torch.float64, requires_grad=True)

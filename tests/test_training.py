@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import DEVICE
-from toposdf.models import DecoderConfig, LatentCodes, SDFDecoder
+from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
 from toposdf.training import ImplicitTrainConfig, ImplicitTrainer, TrainingDiverged
 
 CFG = ImplicitTrainConfig(epochs=3, batch_shapes=2, points_per_shape=64, regularizer_shapes=2,
@@ -90,16 +90,17 @@ def _pd_problem():
     return rng.normal(size=(4, 6)).astype(np.float32), diagrams
 
 
-def _pd_trainer(tmp_path, name, epochs=40):
+def _pd_trainer(tmp_path, name, epochs=40, cfg=None):
     from toposdf.models import PDGenerators
     from toposdf.training import PDGeneratorTrainConfig, PDGeneratorTrainer, generator_sizes
 
     torch.manual_seed(0)
     means, diagrams = _pd_problem()
     sizes = generator_sizes(diagrams, max_points=8)
-    gens = PDGenerators(6, sizes, hidden=32)
+    gens = PDGenerators(6, sizes, hidden=32, tau=0.1)
     gens.initialize_from(diagrams)
-    cfg = PDGeneratorTrainConfig(epochs=epochs, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
+    cfg = cfg or PDGeneratorTrainConfig(epochs=epochs, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2,
+                                        seed=1)
     return PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / name / "pd.pt", tmp_path / name / "pd.csv",
                               device=DEVICE)
 
@@ -132,7 +133,7 @@ def test_pd_generators_learn_the_training_diagrams(tmp_path):
     trainer = _pd_trainer(tmp_path, "fit")
     trainer.fit(progress=False)
     curve = list(csv.DictReader(open(tmp_path / "fit" / "pd.csv")))
-    assert set(curve[0]) == {"epoch", "pd", "smoothness", "loss"}
+    assert set(curve[0]) == {"epoch", "pd", "smoothness", "loss", "lambda_smooth", "pd_weighted", "smoothness_weighted"}
     assert float(curve[-1]["pd"]) < 0.05 * float(curve[0]["pd"])
     with torch.no_grad():
         out = trainer.generators(trainer.latent_means.to(trainer.device))
@@ -165,8 +166,8 @@ def _methods_config():
 
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
     raw["model"] = {"latent_size": 8, "hidden": 32, "n_layers": 4}
-    raw["train"]["joint"] |= {"batch_shapes": 2, "points_per_shape": 64, "synthetic_shapes": 2, "grid_resolution": 12,
-                              "workers": 2}
+    raw["grid"] = {"resolution": 12}
+    raw["train"]["joint"] |= {"batch_shapes": 2, "points_per_shape": 64, "synthetic_shapes": 2, "workers": 2}
     raw["train"]["implicit"] |= {"regularizer_shapes": 2, "regularizer_points": 32}
     raw["train"]["pdgen"] |= {"smooth_shapes": 2, "max_points": 4, "hidden": 16}
     raw["persistence"] = {"tau": 0.3, "min_persistence": 0.0}
@@ -301,15 +302,63 @@ def test_synthetic_diagrams_match_a_direct_computation():
 def test_prior_coverage_is_one_for_codes_that_match_the_prior_and_warns_when_they_do_not(caplog):
     from toposdf.training import check_prior_coverage
 
-    matched = LatentCodes(4000, 8, init_std=0.0, init_logvar=0.0)  # every posterior N(0, I)
-    assert matched.aggregate_std() == pytest.approx(1.0)
     torch.manual_seed(0)
-    spread = LatentCodes(4000, 8, init_std=1.0, init_logvar=-20.0)  # point masses drawn from N(0, I)
+    matched = LatentCodes(4000, 8, LatentConfig(variational=True, init_logvar=0.0))
+    with torch.no_grad():
+        matched.mu.zero_()  # every posterior N(0, I)
+    assert matched.aggregate_std() == pytest.approx(1.0)
+    spread = LatentCodes(4000, 8)  # deterministic codes drawn from N(0, I): the set-level prior's start
     assert spread.aggregate_std() == pytest.approx(1.0, abs=0.03)
-    deepsdf = LatentCodes(100, 8)  # DeepSDF's start: means ~ N(0, 0.01^2), std e^-3
+    deepsdf = LatentCodes(100, 8, LatentConfig(prior="per_code", variational=True, init_std=0.01))  # DeepSDF's start
     assert deepsdf.aggregate_std() < 0.1
     with caplog.at_level("INFO", logger="toposdf.training"):
         assert check_prior_coverage(matched.aggregate_std(), "matched") == pytest.approx(1.0)
         check_prior_coverage(deepsdf.aggregate_std(), "deepsdf")
-    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and "deepsdf" in warnings[0].getMessage() and "Train longer" in warnings[0].getMessage()
+        check_prior_coverage(3.0, "too wide")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and "deepsdf" in warnings[0] and "too wide" in warnings[1]
+    assert "latent.prior: set" in warnings[0]
+
+
+def test_pd_generator_points_stay_in_the_ground_truths_range():
+    from toposdf.models import PDGenerators
+
+    torch.manual_seed(0)
+    generators = PDGenerators(4, (5, 5, 5), hidden=16, tau=0.1)
+    with torch.no_grad():
+        for g in generators.generators:
+            g.mlp[-1].bias.fill_(3.0)  # raw output far outside [-tau, tau]
+    for points in generators(torch.randn(7, 4) * 10):
+        assert points.min() >= -0.1 and points.max() <= 0.1
+        assert torch.all(points[..., 0] <= points[..., 1])
+
+
+def test_auto_smoothness_is_calibrated_to_its_share_of_the_pd_fit_and_survives_resume(tmp_path):
+    from toposdf.training import PDGeneratorTrainConfig
+
+    cfg = PDGeneratorTrainConfig(epochs=3, batch_shapes=2, lr=3e-3, lambda_smooth=None, smooth_share=0.2,
+                                 smooth_shapes=2, seed=1)
+    trainer = _pd_trainer(tmp_path, "pdgen", cfg=cfg)
+    trainer.fit(epochs=1, progress=False)
+    with open(tmp_path / "pdgen" / "pd.csv") as fh:
+        first = next(csv.DictReader(fh))
+    # after the first epoch, the weight makes the weighted smoothness 20% of the PD fit of that epoch
+    assert float(first["smoothness_weighted"]) == pytest.approx(0.2 * float(first["pd_weighted"]), rel=1e-6)
+    assert trainer.lambda_smooth > 0
+    resumed = _pd_trainer(tmp_path, "pdgen", cfg=cfg)
+    assert resumed.lambda_smooth == pytest.approx(trainer.lambda_smooth)
+    resumed.fit(progress=False)
+    with open(tmp_path / "pdgen" / "pd.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {float(r["lambda_smooth"]) for r in rows} == {trainer.lambda_smooth}
+    assert all(float(r["smoothness_weighted"]) > 0 for r in rows)  # the term acts (the ablation is not void)
+
+
+def test_no_pd_training_starts_from_scratch_with_as_many_network_epochs():
+    from toposdf.training import joint_train_config
+
+    cfg = _methods_config()
+    scratch, ours = joint_train_config(cfg, "no_pd_training"), joint_train_config(cfg, "ours_deepsdf_se")
+    assert scratch.rounds == ours.rounds + cfg.implicit["epochs"] and scratch.warm_rounds == cfg.implicit["epochs"]
+    assert (scratch.warm_lr_decoder, scratch.warm_lr_codes) == (cfg.implicit["lr_decoder"], cfg.implicit["lr_codes"])
+    assert scratch.lambda_pd == 0 and ours.warm_rounds == 0

@@ -11,6 +11,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from toposdf.models import LatentConfig
+
 SCHEMA_FILE = "schemas/config.schema.yaml"
 
 
@@ -78,6 +80,9 @@ def validate_config(config: dict) -> dict:
                 problems.append(f"  figures.{role}: {figures[role]!r} is not one of the configured methods {sorted(methods)}")
         if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":
             problems.append(f"  figures.ours: {figures['ours']!r} has no PD generators (topology must be 'learned')")
+        latent = config["latent"]
+        if latent["prior"] == "per_code" and not latent["variational"]:
+            problems.append("  latent.variational: the per-code KL (latent.prior: per_code) needs variational codes (true)")
         study = config.get("study_1d", {})
         if not any(abs(study["plot_decay"] - s) < 1e-9 for s in study["decays"]):
             problems.append(f"  study_1d.plot_decay: {study['plot_decay']} is not one of study_1d.decays {study['decays']}")
@@ -123,6 +128,7 @@ class Config:
     shards: int
     preview_shapes: int
     model: dict
+    latent: LatentConfig
     train_seed: int
     implicit: dict
     pdgen: dict
@@ -173,6 +179,7 @@ class Config:
             shards=int(c["shards"]),
             preview_shapes=int(c["preview"]["n_shapes"]),
             model=dict(c["model"]),
+            latent=LatentConfig(**c["latent"]),
             train_seed=int(c["train"]["seed"]),
             implicit=dict(c["train"]["implicit"]),
             pdgen=dict(c["train"]["pdgen"]),

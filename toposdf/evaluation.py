@@ -26,8 +26,10 @@ from .losses import evaluate_grid
 from .metrics import (cd_mean, chamfer_distance, extract_mesh, mmd_cov_1nna, pd_lap_summary, reconstruct_latent,
                       sample_surface)
 from .preprocess import _load_normalized, load_category_diagrams, ok_shapes
-from .topology import save_diagrams
-from .training import _load_checkpoint
+from .topology import Diagrams, betti_numbers, cubical_diagrams, save_diagrams
+from .data import grid_points
+from .generation import draw_seeds
+from .training import _load_checkpoint, training_diagrams
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,8 @@ def surface_points(mesh_path: str | Path, n: int, seed: int) -> np.ndarray:
 
 
 def _resolution(cfg: Config) -> int:
-    return cfg.evaluation["grid_resolution"] or cfg.grid_resolution
+    """Generated and reconstructed shapes use the ground truth's grid (so a perfect generator scores 0)."""
+    return cfg.grid_resolution
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -181,6 +184,88 @@ def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_p
     return table
 
 
+# ---------------------------------------------------------------------------------------------- calibration
+#: The two calibration rows of Tables 1 and 2 (DESIGN.md, Evaluation): a method's PD-LAP means something only
+#: between them.
+CALIBRATION_ROWS = ("heldout_training", "blob")
+
+
+def betti_summary(diagrams: Sequence[Diagrams]) -> dict[str, float]:
+    """Betti statistics of shapes (from their diagrams, at level 0): mean b0, b1, b2, the share with one
+    component (``b0_is_1``) and the share of blobs (one component, no tunnel, no void)."""
+    betti = np.array([betti_numbers(d) for d in diagrams]).reshape(-1, 3)
+    if len(betti) == 0:
+        return {"mean_b0": float("nan"), "mean_b1": float("nan"), "mean_b2": float("nan"),
+                "b0_is_1": float("nan"), "blob_fraction": float("nan")}
+    blob = (betti[:, 0] == 1) & (betti[:, 1] == 0) & (betti[:, 2] == 0)
+    return {"mean_b0": float(betti[:, 0].mean()), "mean_b1": float(betti[:, 1].mean()),
+            "mean_b2": float(betti[:, 2].mean()), "b0_is_1": float(np.mean(betti[:, 0] == 1)),
+            "blob_fraction": float(blob.mean())}
+
+
+def blob_diagrams(resolution: int, tau: float, min_persistence: float, radius: float = 0.5) -> Diagrams:
+    """The diagrams of one fixed blob, a ball of ``radius``, on the ground truth's grid: the essential class
+    ``(-tau, tau)`` and nothing else (every blob large enough to reach ``-tau`` inside has this diagram)."""
+    grid = np.linalg.norm(grid_points(resolution), axis=1).reshape((resolution,) * 3) - radius
+    return cubical_diagrams(grid, tau, min_persistence)
+
+
+def calibration_draws(train: Sequence[Diagrams], n: int, seed: int, draws: int) -> list[list[Diagrams]]:
+    """``draws`` sets of ``n`` held-out training shapes' diagrams, each a seeded random subset (drawn with
+    replacement only when there are fewer than ``n`` training shapes)."""
+    out = []
+    for s in draw_seeds(seed, draws):
+        rng = np.random.default_rng(s)
+        pick = rng.choice(len(train), size=n, replace=len(train) < n)
+        out.append([train[i] for i in pick])
+    return out
+
+
+def _metrics_entry(category: str, method: str, metrics: dict, **extra) -> dict:
+    return {"category": category, "method": method, "metrics": metrics, **extra}
+
+
+def _pd_lap_metrics(summary: dict, draws: int) -> dict:
+    return {"pd_lap": {"mean": summary["total"][0], "std": summary["total"][1], "n": draws},
+            **{f"pd_lap_h{k}": {"mean": summary[f"H{k}"][0], "std": summary[f"H{k}"][1], "n": draws}
+               for k in range(3)}}
+
+
+def _scalar_metrics(values: dict) -> dict:
+    return {key: {"mean": value, "std": None, "n": 1} for key, value in values.items()}
+
+
+def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diagram_paths, out_path,
+                  threads: int = 1) -> dict:
+    """The two calibration rows of one category, on the test shapes and the settings of every method's PD-LAP:
+
+    - ``heldout_training``: ``evaluation.draws`` random sets of training shapes (held out of the test set) against
+      the test shapes: the floor, what a generator that reproduces the training distribution scores;
+    - ``blob``: a generator whose every sample is one fixed blob (:func:`blob_diagrams`): the ceiling.
+    """
+    ev = cfg.evaluation
+    test_ids = sorted(read_json(split_path)["test"])
+    _, reference = test_diagrams(diagram_paths, test_ids)
+    train = training_diagrams(diagram_paths, sorted(read_json(split_path)["train"]))
+    n = ev["generated_shapes"] or len(reference)
+    floor = calibration_draws(train, n, ev["seed"], ev["draws"])
+    blob = [[blob_diagrams(cfg.grid_resolution, cfg.persistence.tau, cfg.persistence.min_persistence)] * n]
+    processes = max(1, threads)
+    rows = {
+        "heldout_training": _pd_lap_metrics(pd_lap_summary(floor, reference, processes).stats(), len(floor))
+        | _scalar_metrics(betti_summary([d for draw in floor for d in draw])),
+        "blob": _pd_lap_metrics(pd_lap_summary(blob, reference, processes).stats(), 1)
+        | _scalar_metrics(betti_summary(blob[0])),
+    }
+    result = {"category": category, "test_shapes": len(reference), "test_betti": betti_summary(reference),
+              "rows": [_metrics_entry(category, name, metrics) for name, metrics in rows.items()],
+              "provenance": provenance(raw_config, seed=ev["seed"])}
+    atomic_write_json(out_path, _json_safe(result))
+    log.info("%s calibration: PD-LAP floor %.5f, ceiling %.5f", category, rows["heldout_training"]["pd_lap"]["mean"],
+             rows["blob"]["pd_lap"]["mean"])
+    return result
+
+
 def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, model_path, split_path,
                  generated_diagrams, generated_shapes, reconstruction_csv, diagram_paths, manifest_paths, out_path,
                  threads: int = 1) -> dict:
@@ -189,6 +274,7 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
     ids = test_ids(split_path)
     _, reference = test_diagrams(diagram_paths, ids)
     summary = pd_lap_summary(draws_of(generated_diagrams), reference, processes=max(1, threads)).stats()
+    test_betti = betti_summary(reference)
     chamfers = pd.read_csv(reconstruction_csv)["chamfer"].to_numpy()
     cd, failed = cd_mean(chamfers)
     finite = chamfers[np.isfinite(chamfers)]
@@ -197,20 +283,22 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
     samples = [sample_surface(v, f, ev["cloud_points"], ev["seed"] + k)
                for k, (v, f) in enumerate(load_meshes(generated_shapes))]
     generation = mmd_cov_1nna(samples, references, workers=max(1, threads))
-    draws = len(draws_of(generated_diagrams))
+    generated = draws_of(generated_diagrams)
+    draws = len(generated)
     metrics = {
         "cd_mean": {"mean": cd, "std": float(finite.std()) if len(finite) else float("nan"), "n": int(len(finite)),
                     "failed": failed},
-        "pd_lap": {"mean": summary["total"][0], "std": summary["total"][1], "n": draws},
-        **{f"pd_lap_h{k}": {"mean": summary[f"H{k}"][0], "std": summary[f"H{k}"][1], "n": draws} for k in range(3)},
-        **{key.lower().replace("-", "_"): {"mean": value, "std": None, "n": 1}  # one draw: no std
-           for key, value in generation.items() if key != "empty_samples"},
+        **_pd_lap_metrics(summary, draws),
+        **_scalar_metrics({key.lower().replace("-", "_"): value  # one draw: no std
+                           for key, value in generation.items() if key != "empty_samples"}),
+        # the Betti numbers of every draw's samples (compare with the test shapes', test_betti)
+        **_scalar_metrics(betti_summary([d for draw in generated for d in draw])),
     }
     # How well the training codes cover N(0, I) (training.check_prior_coverage): below 0.5, the generated shapes
     # lie outside what the decoder learned, and PD-LAP cannot tell methods apart.
     coverage = _load_checkpoint(model_path).get("latent_aggregate_std")
     result = {"category": category, "method": method, "metrics": metrics,
-              "empty_generated_meshes": generation["empty_samples"], "test_shapes": len(ids),
+              "empty_generated_meshes": generation["empty_samples"], "test_shapes": len(ids), "test_betti": test_betti,
               "latent_aggregate_std": coverage, "provenance": provenance(raw_config, model_path, ev["seed"])}
     atomic_write_json(out_path, _json_safe(result))
     log.info("%s/%s: %s", category, method, {k: round(v["mean"], 5) for k, v in metrics.items()})

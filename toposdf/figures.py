@@ -147,6 +147,19 @@ def training_curves(path: str | Path, curves: dict[str, pd.DataFrame], title: st
     plt.close(fig)
 
 
+def prior_samples_sheet(path: str | Path, shapes_path: str | Path, diagrams_path: str | Path, title: str,
+                        n: int = 24) -> None:
+    """A contact sheet of the first draw's shapes ``z ~ N(0, I)`` of one method (the samples of Figs. 1 and 4),
+    each labelled with its Betti numbers (from its diagrams at the ground truth's settings)."""
+    from .generation import draws_of, load_meshes
+    from .plotting import mesh_contact_sheet
+    from .topology import betti_numbers
+
+    meshes, diagrams = load_meshes(shapes_path)[:n], draws_of(diagrams_path)[0][:n]
+    items = [(v, f, f"#{i}  β = {betti_numbers(d)}") for i, ((v, f), d) in enumerate(zip(meshes, diagrams))]
+    mesh_contact_sheet(path, items, ncols=8, title=title, panel_size=1.8)
+
+
 # ---------------------------------------------------------------------------------------------- entry points
 def _training_meshes(manifest_paths, split_path, n: int) -> list[Mesh]:
     from .evaluation import test_meshes

@@ -93,51 +93,134 @@ def _geometric_init(linear: nn.Linear, *, last: bool, radius: float, first: bool
             linear.weight[:, -d_in : -3] = 0.0  # re-injected latent part
 
 
-class LatentCodes(nn.Module):
-    """Variational auto-decoder codes: a mean and a log-variance per training shape."""
+LATENT_PRIORS = ("set", "per_code")
 
-    def __init__(self, n_shapes: int, latent_size: int, init_std: float = 0.01, init_logvar: float = -6.0) -> None:
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """The latent codes and their prior term (eqs. 9, 11, 15).
+
+    ``prior="set"`` is the paper's ``D_KL({z_i}, N_d)``: one term on the whole set of codes
+    (:meth:`LatentCodes.set_kl`). ``prior="per_code"`` is the variational auto-decoder's KL of each code's
+    posterior (Zadeh et al.; needs ``variational``). ``variational`` codes carry a log-variance and are sampled
+    by reparameterization; ``init_std`` and ``init_logvar`` are the codes' start (means ``N(0, init_std^2)``).
+    ``covariance``: ``"full"``, ``"diagonal"`` or ``"auto"`` (full when there are more than twice as many codes
+    as dimensions, see :meth:`LatentCodes.set_kl`).
+    """
+
+    prior: str = "set"
+    variational: bool = False
+    init_std: float = 1.0
+    init_logvar: float = -6.0
+    covariance: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.prior not in LATENT_PRIORS:
+            raise ValueError(f"latent prior must be one of {LATENT_PRIORS}, got {self.prior!r}")
+        if self.prior == "per_code" and not self.variational:
+            raise ValueError("the per-code KL needs variational codes (latent.variational: true)")
+        if self.covariance not in ("auto", "full", "diagonal"):
+            raise ValueError(f"latent covariance must be auto, full or diagonal, got {self.covariance!r}")
+        if not self.init_std > 0:
+            raise ValueError(f"latent init_std must be > 0, got {self.init_std}")
+
+
+class LatentCodes(nn.Module):
+    """The training shapes' latent codes ``(n, L)``: means, and a log-variance each when variational."""
+
+    def __init__(self, n_shapes: int, latent_size: int, cfg: LatentConfig = LatentConfig()) -> None:
         super().__init__()
-        self.mu = nn.Parameter(torch.randn(n_shapes, latent_size) * init_std)
-        self.logvar = nn.Parameter(torch.full((n_shapes, latent_size), float(init_logvar)))
+        self.cfg = cfg
+        self.mu = nn.Parameter(torch.randn(n_shapes, latent_size) * cfg.init_std)
+        self.logvar = (nn.Parameter(torch.full((n_shapes, latent_size), float(cfg.init_logvar)))
+                       if cfg.variational else None)
 
     def sample(self, index: torch.Tensor) -> torch.Tensor:
-        """Reparameterized ``z_i = mu_i + exp(logvar_i / 2) * eps``: ``(B, L)``."""
-        mu, logvar = self.mu[index], self.logvar[index]
-        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        """``(B, L)`` codes of the shapes ``index``: ``mu_i + exp(logvar_i / 2) * eps`` when variational, else
+        ``mu_i``."""
+        mu = self.mu[index]
+        if self.logvar is None:
+            return mu
+        return mu + torch.exp(0.5 * self.logvar[index]) * torch.randn_like(mu)
+
+    def _posterior_variance(self) -> torch.Tensor:
+        """``(L,)`` mean posterior variance per dimension (0 for deterministic codes)."""
+        return self.logvar.exp().mean(dim=0) if self.logvar is not None else self.mu.new_zeros(self.mu.shape[1])
 
     @torch.no_grad()
     def aggregate_std(self) -> float:
         """The aggregate posterior's standard deviation per latent dimension, averaged over dimensions:
         ``mean_d sqrt(var_i(mu_id) + mean_i exp(logvar_id))``. About 1 when the codes cover ``N(0, I)``, which
         is what sampling from the prior assumes."""
-        variance = self.mu.var(dim=0, unbiased=False) + self.logvar.exp().mean(dim=0)
+        variance = self.mu.var(dim=0, unbiased=False) + self._posterior_variance()
         return float(variance.sqrt().mean())
 
+    def full_covariance(self) -> bool:
+        """Whether :meth:`set_kl` uses the full covariance (see :class:`LatentConfig`)."""
+        n, size = self.mu.shape
+        return self.cfg.covariance == "full" or (self.cfg.covariance == "auto" and n > 2 * size)
+
+    def set_kl(self, eps: float = 1e-6) -> torch.Tensor:
+        """The paper's ``D_KL({z_i}, N_d)``: ``KL(N(m, S) || N(0, I))`` of the codes' moment-matched Gaussian.
+
+        ``m`` is the mean of the code means and ``S`` their (population) covariance plus the mean posterior
+        variance on the diagonal when the codes are variational:
+        ``KL = (tr S + m^T m - L - log det S) / 2``. With the full covariance (when there are more than ``2 L``
+        codes, or ``covariance="full"``) it also penalizes correlated dimensions; with fewer codes the sample
+        covariance is singular or nearly so, and the diagonal one is used:
+        ``sum_d (s_d + m_d^2 - 1 - log s_d) / 2``. Its gradient pushes each dimension's spread towards 1 from
+        either side (it is 0 at 1), so it spreads codes that are narrower than the prior and never shrinks them
+        below it. ``eps`` is added to the variances.
+        """
+        mu = self.mu
+        n, size = mu.shape
+        mean = mu.mean(dim=0)
+        centered = mu - mean
+        posterior = self._posterior_variance()
+        if self.full_covariance():
+            cov = centered.T @ centered / n + torch.diag(posterior + eps)
+            return 0.5 * (torch.diagonal(cov).sum() + mean.pow(2).sum() - size - torch.logdet(cov))
+        variance = centered.pow(2).mean(dim=0) + posterior + eps
+        return 0.5 * (variance + mean.pow(2) - 1.0 - variance.log()).sum()
+
     def kl(self, index: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of ``KL(N(mu_i, diag(exp(logvar_i))) || N(0, I))``."""
+        """Mean over the batch of ``KL(N(mu_i, diag(exp(logvar_i))) || N(0, I))`` (the per-code VAD term)."""
+        if self.logvar is None:
+            raise ValueError("the per-code KL needs variational codes")
         mu, logvar = self.mu[index], self.logvar[index]
         return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1).mean()
 
+    def prior_loss(self, index: torch.Tensor) -> torch.Tensor:
+        """The configured latent prior term: :meth:`set_kl` (every code), or :meth:`kl` of the batch ``index``."""
+        return self.set_kl() if self.cfg.prior == "set" else self.kl(index)
 
-def rectify(raw: torch.Tensor) -> torch.Tensor:
+
+def rectify(raw: torch.Tensor, tau: float | None = None) -> torch.Tensor:
     """The rectification layer ``R(x, y) = (x, x + relu(y))``: ``(..., 2)`` to points with birth <= death.
 
-    Points with ``y <= 0`` land on the diagonal: those are the unused slots.
+    Points with ``y <= 0`` land on the diagonal: those are the unused slots. With ``tau``, the points are kept
+    in the ground truth's range ``[-tau, tau]`` (every diagram of the clamped SDF lies there): the birth is
+    clamped to it and the death to ``tau``, so a slot can reach the essential class ``(b, tau)`` exactly.
     """
     birth = raw[..., 0]
-    return torch.stack([birth, birth + torch.relu(raw[..., 1])], dim=-1)
+    if tau is not None:
+        birth = birth.clamp(-tau, tau)
+    death = birth + torch.relu(raw[..., 1])
+    if tau is not None:
+        death = death.clamp(max=tau)
+    return torch.stack([birth, death], dim=-1)
 
 
 class PDGenerator(nn.Module):
     """A point-cloud decoder ``z -> n_points`` diagram points: a shared MLP over ``[z, e_j]`` with a learned
-    embedding ``e_j`` per output slot, followed by :func:`rectify`."""
+    embedding ``e_j`` per output slot, followed by :func:`rectify` (within ``[-tau, tau]`` when ``tau`` is given)."""
 
-    def __init__(self, latent_size: int, n_points: int, hidden: int = 256, n_layers: int = 3, embed_size: int = 32):
+    def __init__(self, latent_size: int, n_points: int, hidden: int = 256, n_layers: int = 3, embed_size: int = 32,
+                 tau: float | None = None):
         super().__init__()
         if n_points < 1:
             raise ValueError(f"a PD generator needs at least one slot, got n_points={n_points}")
-        self.n_points = n_points
+        self.n_points, self.tau = n_points, tau
         self.embedding = nn.Parameter(torch.randn(n_points, embed_size))
         dims = [latent_size + embed_size] + [hidden] * (n_layers - 1) + [2]
         blocks: list[nn.Module] = []
@@ -151,7 +234,7 @@ class PDGenerator(nn.Module):
         """``(B, L)`` codes to ``(B, n_points, 2)`` points with birth <= death."""
         e = self.embedding[None].expand(z.shape[0], -1, -1)
         h = torch.cat([z[:, None, :].expand(-1, self.n_points, -1), e], dim=-1)
-        return rectify(self.mlp(h))
+        return rectify(self.mlp(h), self.tau)
 
 
 class PDGenerators(nn.Module):

@@ -25,12 +25,19 @@ DISPLAY_NAMES = {
     "no_pd_smoothness": "No PD Smoothness",
     "no_pd_training": "No PD Training",
     "deepsdf_topoprior": "DeepSDF-TopoPrior",
+    "heldout_training": "Held-out training shapes (floor)",
+    "blob": "One fixed blob (ceiling)",
 }
+
+#: Rows that frame the methods rather than compete with them (toposdf.evaluation.CALIBRATION_ROWS): never bold.
+CALIBRATION = ("heldout_training", "blob")
 
 
 #: Metrics where more is better (the rest: less is better; for 1-NNA, 50% is ideal and below 50% only happens
 #: when samples copy the references, so less is better in practice, as ShapeGF reports it).
 HIGHER_IS_BETTER = {"cov_cd"}
+#: Descriptive columns: no best value to mark.
+NO_BEST = {"mean_b0", "mean_b1", "mean_b2", "blob_fraction"}
 
 
 def collect(metrics_paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -38,9 +45,10 @@ def collect(metrics_paths: Sequence[str | Path]) -> pd.DataFrame:
     rows = []
     for path in metrics_paths:
         m = read_json(path)
-        for metric, value in m["metrics"].items():
-            rows.append({"category": m["category"], "method": m["method"], "metric": metric,
-                         "mean": _number(value["mean"]), "std": _number(value["std"]), "n": value.get("n")})
+        for entry in m.get("rows", [m]):  # a calibration file holds several rows
+            for metric, value in entry["metrics"].items():
+                rows.append({"category": entry["category"], "method": entry["method"], "metric": metric,
+                             "mean": _number(value["mean"]), "std": _number(value["std"]), "n": value.get("n")})
     return pd.DataFrame(rows, columns=["category", "method", "metric", "mean", "std", "n"])
 
 
@@ -63,12 +71,14 @@ def formatted(frame: pd.DataFrame, scales: dict[str, float], labels: dict[str, s
     out = {}
     for category, metric in dict.fromkeys((c, m) for c, m, _ in frame.columns):
         mean, std = frame[(category, metric, "mean")] * scales[metric], frame[(category, metric, "std")] * scales[metric]
-        best = mean.max(skipna=True) if metric in HIGHER_IS_BETTER else mean.min(skipna=True)
+        competing = mean[[m not in CALIBRATION for m in frame.index]]
+        best = competing.max(skipna=True) if metric in HIGHER_IS_BETTER else competing.min(skipna=True)
+        best = float("nan") if metric in NO_BEST else best
         pm = " ± " if markup == "md" else " $\\pm$ "
         cells = []
-        for mu, sd in zip(mean, std):
+        for method, mu, sd in zip(frame.index, mean, std):
             text = "n/a" if pd.isna(mu) else f"{mu:.2f}" if pd.isna(sd) else f"{mu:.2f}{pm}{sd:.2f}"
-            if not pd.isna(mu) and mu == best:
+            if not pd.isna(mu) and mu == best and method not in CALIBRATION:
                 text = f"**{text}**" if markup == "md" else f"\\textbf{{{text}}}"
             cells.append(text)
         out[(category, labels[metric])] = cells
@@ -111,18 +121,25 @@ def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], ca
     long = collect(metrics_paths)
     out_dir = Path(out_dir)
     scales = {"cd_mean": cd_scale, "pd_lap": pd_lap_scale, "pd_lap_h0": pd_lap_scale, "pd_lap_h1": pd_lap_scale,
-              "pd_lap_h2": pd_lap_scale, "mmd_cd": cd_scale, "cov_cd": 100, "1_nna_cd": 100}
+              "pd_lap_h2": pd_lap_scale, "mmd_cd": cd_scale, "cov_cd": 100, "1_nna_cd": 100, "mean_b0": 1,
+              "mean_b1": 1, "mean_b2": 1, "blob_fraction": 100}
     labels = {"cd_mean": "CD-mean", "pd_lap": "PD-LAP", "pd_lap_h0": "PD-LAP-H0", "pd_lap_h1": "PD-LAP-H1",
-              "pd_lap_h2": "PD-LAP-H2", "mmd_cd": "MMD-CD", "cov_cd": "COV-CD (%)", "1_nna_cd": "1-NNA-CD (%)"}
-    lap_note = f"PD-LAP ×{pd_lap_scale:g} (mean ± std over z-draws)"
+              "pd_lap_h2": "PD-LAP-H2", "mmd_cd": "MMD-CD", "cov_cd": "COV-CD (%)", "1_nna_cd": "1-NNA-CD (%)",
+              "mean_b0": "mean b0", "mean_b1": "mean b1", "mean_b2": "mean b2", "blob_fraction": "blobs (%)"}
+    methods = list(methods) + [row for row in CALIBRATION if row in set(long["method"])]
+    lap_note = (f"PD-LAP ×{pd_lap_scale:g} (mean ± std over z-draws); a method's PD-LAP means something between the "
+                "two calibration rows: held-out training shapes against the test shapes (floor) and one fixed blob "
+                "(ceiling)")
     tables = [
         ("table1", ["cd_mean", "pd_lap"],
          f"Table 1: CD-mean and PD-LAP (lower is better); CD-mean ×{cd_scale:g} (mean ± std over test shapes), {lap_note}"),
         ("table2", ["pd_lap_h0", "pd_lap_h1", "pd_lap_h2"],
          f"Table 2: PD-LAP per homology dimension (lower is better); {lap_note}"),
-        ("generation", ["mmd_cd", "cov_cd", "1_nna_cd"],
-         f"Generation metrics (first z-draw against the test shapes): MMD-CD ×{cd_scale:g} (lower is better), "
-         "COV-CD in % (higher is better), 1-NNA-CD in % (50% is ideal)"),
+        ("generation", ["mmd_cd", "cov_cd", "1_nna_cd", "mean_b0", "mean_b1", "blob_fraction"],
+         f"Generation (first z-draw against the test shapes): MMD-CD ×{cd_scale:g} (lower is better), "
+         "COV-CD in % (higher is better), 1-NNA-CD in % (50% is ideal); Betti numbers of the samples of every draw "
+         "(mean b0, mean b1, blobs: one component, no tunnel, no void), with the training shapes' in the held-out "
+         "row"),
     ]
     paths: list[Path] = []
     for stem, metrics, title in tables:

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +28,7 @@ from toposdf.config import Config
 from toposdf.io import atomic_open, read_json
 from toposdf.losses import (
     GridDiagrams,
+    consistency_loss,
     diagram_fit_loss,
     diagram_points,
     eikonal_loss,
@@ -40,7 +41,7 @@ from toposdf.losses import (
     spatial_gradient,
     topological_prior_loss,
 )
-from toposdf.models import DecoderConfig, LatentCodes, PDGenerators, SDFDecoder
+from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerators, SDFDecoder
 from toposdf.preprocess import load_category_diagrams
 from toposdf.topology import cubical_diagrams_with_critical
 
@@ -61,13 +62,21 @@ class ImplicitTrainConfig:
     lr_decoder: float = 5e-4
     lr_codes: float = 1e-3
     clamp_delta: float = 0.1
-    lambda_kl: float = 1e-3
+    lambda_kl: float = 1e-2
     lambda_eikonal: float = 0.1
     lambda_steik: float = 0.0
     eikonal_p: float = 2.0
     regularizer_shapes: int = 4
     regularizer_points: int = 1024
     seed: int = 0
+
+
+def calibrated_smoothness_weight(fit: float, smoothness: float, share: float) -> float:
+    """``lambda_s`` such that ``lambda_s * smoothness = share * fit`` (eq. 10's weight, DESIGN.md: a visible share
+    of the PD-fit term); 0 when the smoothness term is 0 (a generator that ignores z needs no weight)."""
+    if not (math.isfinite(fit) and math.isfinite(smoothness)) or smoothness <= 0:
+        return 0.0
+    return share * fit / smoothness
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
@@ -182,7 +191,7 @@ class _Trainer:
     def save(self, path: str | Path) -> None:
         atomic_torch_save(self.state(), path)
 
-    def load(self, path: str | Path) -> None:
+    def load(self, path: str | Path) -> dict:
         # On the CPU: the random states must stay CPU byte tensors; the modules and optimizers copy their
         # tensors onto the training device themselves.
         state = torch.load(path, map_location="cpu", weights_only=False)
@@ -204,6 +213,7 @@ class _Trainer:
                     writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
                     writer.writeheader()
                     writer.writerows(rows[: self.epoch])
+        return state
 
 
 class _ImplicitTerms:
@@ -272,7 +282,7 @@ class ImplicitTrainer(_ImplicitTerms, _Trainer):
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on a batch of shapes; returns every loss term (floats)."""
         z = self.codes.sample(shape_index.to(self.device))
-        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.kl(shape_index.to(self.device))}
+        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.prior_loss(shape_index.to(self.device))}
         terms |= self.regularizer_terms(z.shape[1])
         loss = terms["sdf"] + self.cfg.lambda_kl * terms["kl"] + self.regularizer_loss(terms)
         return self._step(terms, loss)
@@ -286,7 +296,8 @@ class PDGeneratorTrainConfig:
     batch_shapes: int = 16
     lr: float = 1e-3
     lambda_pd: float = 1.0
-    lambda_smooth: float = 1e-4
+    lambda_smooth: float | None = None  # None: calibrated after the first epoch to smooth_share of the PD fit
+    smooth_share: float = 0.2
     smooth_eps: float = 1e-2
     smooth_shapes: int = 8
     max_points: int = 64
@@ -317,6 +328,7 @@ class PDGeneratorTrainer(_Trainer):
         self.diagrams = [[np.asarray(d, np.float64).reshape(-1, 2) for d in shape] for shape in diagrams]
         self.n_shapes = len(self.diagrams)
         self.optimizers = {"main": torch.optim.Adam(self.generators.parameters(), lr=cfg.lr)}
+        self.lambda_smooth = cfg.lambda_smooth
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
@@ -325,9 +337,31 @@ class PDGeneratorTrainer(_Trainer):
         fit = diagram_fit_loss(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()])
         terms = {"pd": fit}
         z_prior = torch.randn(cfg.smooth_shapes, z.shape[1], generator=self.generator).to(dev)
+        weight = self.lambda_smooth or 0.0  # None during the calibration epoch: measured, not yet weighted
         terms["smoothness"] = (smoothness_loss(self.generators, z_prior, cfg.smooth_eps)
-                               if cfg.lambda_smooth > 0 else z.new_zeros(()))
-        return self._step(terms, cfg.lambda_pd * terms["pd"] + cfg.lambda_smooth * terms["smoothness"])
+                               if self.lambda_smooth is None or weight > 0 else z.new_zeros(()))
+        return self._step(terms, cfg.lambda_pd * terms["pd"] + weight * terms["smoothness"])
+
+    def train_epoch(self) -> dict[str, float]:
+        """One epoch; the first one of an ``auto`` smoothness run also sets ``lambda_smooth`` (see
+        :func:`calibrated_smoothness_weight`). The CSV logs the raw and the weighted smoothness."""
+        means = super().train_epoch()
+        if self.lambda_smooth is None:
+            self.lambda_smooth = calibrated_smoothness_weight(self.cfg.lambda_pd * means["pd"], means["smoothness"],
+                                                              self.cfg.smooth_share)
+            log.info("lambda_smooth calibrated to %.4g (smoothness %.4g, PD fit %.4g, share %.2f)",
+                     self.lambda_smooth, means["smoothness"], means["pd"], self.cfg.smooth_share)
+        return means | {"lambda_smooth": self.lambda_smooth,
+                        "smoothness_weighted": self.lambda_smooth * means["smoothness"],
+                        "pd_weighted": self.cfg.lambda_pd * means["pd"]}
+
+    def state(self) -> dict:
+        return super().state() | {"lambda_smooth": self.lambda_smooth}
+
+    def load(self, path: str | Path) -> dict:
+        state = super().load(path)
+        self.lambda_smooth = state.get("lambda_smooth")
+        return state
 
 TOPOLOGY_MODES = ("none", "learned", "prior")
 
@@ -348,9 +382,13 @@ class JointTrainConfig:
     lr_decoder: float = 1e-4
     lr_codes: float = 1e-3
     lr_pdgen: float = 1e-4
+    # the first warm_rounds rounds use stage 1's learning rates (a method trained from scratch: its stage 1)
+    warm_rounds: int = 0
+    warm_lr_decoder: float = 2e-3
+    warm_lr_codes: float = 5e-3
     # eq. 11's terms, as in stage 1
     clamp_delta: float = 0.1
-    lambda_kl: float = 1e-3
+    lambda_kl: float = 1e-2
     lambda_eikonal: float = 0.1
     lambda_steik: float = 0.0
     eikonal_p: float = 2.0
@@ -360,7 +398,8 @@ class JointTrainConfig:
     topology: str = "none"
     lambda_con: float = 1.0
     lambda_pd: float = 1.0
-    lambda_smooth: float = 1e-4
+    lambda_smooth: float | None = 1e-4  # None: calibrated in the first phi epoch (smooth_share of its fit terms)
+    smooth_share: float = 0.2
     smooth_eps: float = 1e-2
     smooth_shapes: int = 8
     prior_dim: int = 0
@@ -371,9 +410,10 @@ class JointTrainConfig:
     synthetic_shapes: int = 4
     grid_resolution: int = 48
     tau: float = 0.1
-    min_persistence: float = 0.02
+    loss_min_persistence: float = 0.0
     workers: int = 1
     narrow_band: bool = True
+    reuse_synthetic_for_phi: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -510,9 +550,27 @@ class JointTrainer(_ImplicitTerms, _Trainer):
             raise ValueError(f"{len(codes.mu)} latent codes, {len(self.points)} SDF sample sets and "
                              f"{len(self.diagrams)} diagrams: they must all be of the training shapes")
         self.n_shapes = len(self.points)
-        self.synthetic = SyntheticDiagrams(cfg.grid_resolution, cfg.tau, cfg.min_persistence, cfg.workers,
+        self.synthetic = SyntheticDiagrams(cfg.grid_resolution, cfg.tau, cfg.loss_min_persistence, cfg.workers,
                                            cfg.narrow_band)
+        self.lambda_smooth = cfg.lambda_smooth
+        self._consumed: list = []  # the theta block's synthetic (z, diagrams), for the phi block of the same round
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
+
+    def state(self) -> dict:
+        return super().state() | {"lambda_smooth": self.lambda_smooth}
+
+    def load(self, path: str | Path) -> dict:
+        state = super().load(path)
+        self.lambda_smooth = state.get("lambda_smooth", self.lambda_smooth)
+        return state
+
+    def _set_learning_rates(self) -> None:
+        """Stage 1's learning rates for the first ``warm_rounds`` rounds, stage 2's after."""
+        warm = self.epoch < self.cfg.warm_rounds
+        for block, lr, warm_lr in (("theta", self.cfg.lr_decoder, self.cfg.warm_lr_decoder),
+                                   ("z", self.cfg.lr_codes, self.cfg.warm_lr_codes)):
+            for group in self.optimizers[block].param_groups:
+                group["lr"] = warm_lr if warm else lr
 
     def close(self) -> None:
         """Stop the persistence workers."""
@@ -520,6 +578,7 @@ class JointTrainer(_ImplicitTerms, _Trainer):
 
     # -- one round -----------------------------------------------------------------------------------------------
     def train_epoch(self) -> dict[str, float]:
+        self._set_learning_rates()
         self.synthetic.seconds.clear()
         self.synthetic.grid_counts.clear()
         timer: dict[str, float] = {}
@@ -557,10 +616,14 @@ class JointTrainer(_ImplicitTerms, _Trainer):
         with frozen(self.codes, self.generators):
             if self.cfg.consistency:
                 self._submit(learned)
+            self._consumed = []
             for t, batch in enumerate(batches):
                 if self.cfg.consistency and t + 1 < len(batches):
                     self._submit(learned)  # batch t + 1's persistence runs while this step trains
-                rows.append(self._theta_step(batch, self.synthetic.next() if self.cfg.consistency else None))
+                synthetic = self.synthetic.next() if self.cfg.consistency else None
+                if synthetic is not None and self.cfg.reuse_synthetic_for_phi:
+                    self._consumed.append(synthetic[:2])
+                rows.append(self._theta_step(batch, synthetic))
         return _mean_terms(rows)
 
     def _theta_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
@@ -571,12 +634,13 @@ class JointTrainer(_ImplicitTerms, _Trainer):
         if synthetic is not None:
             z_syn, computed, matchings = synthetic
             start = time.perf_counter()
-            points = diagram_points(self.decoder, z_syn, computed, cfg.grid_resolution, cfg.tau)
             if cfg.topology == "learned":
                 with torch.no_grad():
                     generated = self.generators(z_syn)
-                terms["consistency"] = diagram_fit_loss(generated, points, matchings)
+                terms["consistency"] = consistency_loss(self.decoder, z_syn, generated, computed, cfg.grid_resolution,
+                                                        cfg.tau, matchings)
             else:
+                points = diagram_points(self.decoder, z_syn, computed, cfg.grid_resolution, cfg.tau)
                 terms["prior"] = topological_prior_loss(points, cfg.prior_dim, cfg.prior_p, cfg.prior_q, cfg.prior_i0)
             loss = loss + cfg.lambda_con * terms.get("consistency", terms.get("prior"))
             self.synthetic.seconds["critical_forward"] += time.perf_counter() - start
@@ -585,23 +649,33 @@ class JointTrainer(_ImplicitTerms, _Trainer):
     def _phi_epoch(self) -> dict[str, float]:
         batches = self._batches()
         rows = []
+        reuse = self.cfg.consistency and self.cfg.reuse_synthetic_for_phi and len(self._consumed) == len(batches)
         with frozen(self.decoder, self.codes):
             # The network is fixed for the whole epoch: every synthetic batch can be computed ahead.
             lookahead = max(2, self.synthetic.workers)
             for t, batch in enumerate(batches):
+                if reuse:  # the theta block's shapes and diagrams, of this round's network (at most an epoch old)
+                    rows.append(self._phi_step(batch, self._consumed[t] + (None,)))
+                    continue
                 while self.cfg.consistency and len(self.synthetic.pending) < min(lookahead, len(batches) - t):
                     self._submit(False)
                 rows.append(self._phi_step(batch, self.synthetic.next() if self.cfg.consistency else None))
-        return _mean_terms(rows)
+        means = _mean_terms(rows)
+        if self.lambda_smooth is None:  # "auto" without stage 1b: calibrated against this block's fit terms
+            fit = self.cfg.lambda_pd * means["pd"] + self.cfg.lambda_con * means.get("consistency", 0.0)
+            self.lambda_smooth = calibrated_smoothness_weight(fit, means["smoothness"], self.cfg.smooth_share)
+            log.info("lambda_smooth calibrated to %.4g in the first phi epoch", self.lambda_smooth)
+        return means | {"lambda_smooth": self.lambda_smooth}
 
     def _phi_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
         cfg, dev = self.cfg, self.device
         mu = self.codes.mu[shape_index.to(dev)].detach()
         terms = {"pd": self._pd_fit(mu, shape_index) if cfg.lambda_pd > 0 else mu.new_zeros(())}
         prior_z = torch.randn(cfg.smooth_shapes, mu.shape[1], generator=self.generator).to(dev)
+        weight = self.lambda_smooth or 0.0  # None during the calibration epoch: measured, not yet weighted
         terms["smoothness"] = (smoothness_loss(self.generators, prior_z, cfg.smooth_eps)
-                               if cfg.lambda_smooth > 0 else mu.new_zeros(()))
-        loss = cfg.lambda_pd * terms["pd"] + cfg.lambda_smooth * terms["smoothness"]
+                               if self.lambda_smooth is None or weight > 0 else mu.new_zeros(()))
+        loss = cfg.lambda_pd * terms["pd"] + weight * terms["smoothness"]
         if synthetic is not None:
             z_syn, computed, _ = synthetic
             start = time.perf_counter()
@@ -622,7 +696,7 @@ class JointTrainer(_ImplicitTerms, _Trainer):
         cfg = self.cfg
         index = shape_index.to(self.device)
         z = self.codes.sample(index)
-        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.kl(index)}
+        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.prior_loss(index)}
         loss = terms["sdf"] + cfg.lambda_kl * terms["kl"]
         if self.generators is not None and cfg.lambda_pd > 0:
             terms["pd"] = self._pd_fit(z, shape_index)
@@ -678,28 +752,32 @@ def _finish(trainer: _Trainer, output: str | Path, **extra) -> None:
     _work_path(output).unlink(missing_ok=True)
 
 
-def _build_decoder_and_codes(model: dict, state: dict | None, n_shapes: int) -> tuple[SDFDecoder, LatentCodes]:
+def _build_decoder_and_codes(model: dict, latent: LatentConfig | dict, state: dict | None,
+                             n_shapes: int) -> tuple[SDFDecoder, LatentCodes]:
+    """The decoder and the codes of ``n_shapes`` training shapes, with ``state``'s weights when given."""
     decoder = SDFDecoder(DecoderConfig(**model))
-    codes = LatentCodes(n_shapes, model["latent_size"])
+    latent = latent if isinstance(latent, LatentConfig) else LatentConfig(**latent)
+    codes = LatentCodes(n_shapes, model["latent_size"], latent)
     if state is not None:
         decoder.load_state_dict(state["decoder"])
         codes.load_state_dict(state["codes"])
     return decoder, codes
 
 
-# Below this aggregate posterior std (models.LatentCodes.aggregate_std), shapes drawn from N(0, I) lie mostly
-# outside the codes the decoder was trained on.
-PRIOR_COVERAGE_WARNING = 0.5
+# Outside this range of the aggregate posterior std (models.LatentCodes.aggregate_std), shapes drawn from N(0, I)
+# lie mostly outside the codes the decoder was trained on (too narrow), or the codes leave holes in it (too wide).
+PRIOR_COVERAGE_RANGE = (0.8, 1.2)
 
 
 def check_prior_coverage(spread: float, where: str) -> float:
     """Log how well the training codes cover ``N(0, I)`` (``spread``, their :meth:`LatentCodes.aggregate_std`),
-    with a warning when they do not (see :data:`PRIOR_COVERAGE_WARNING`); returns ``spread``."""
-    if spread < PRIOR_COVERAGE_WARNING:
+    with a warning outside :data:`PRIOR_COVERAGE_RANGE`; returns ``spread``."""
+    low, high = PRIOR_COVERAGE_RANGE
+    if not low <= spread <= high:
         log.warning("%s: the latent codes cover N(0, I) poorly (aggregate posterior std %.3f, N(0, I) has 1): "
                     "shapes drawn from the prior will not look like training shapes, whatever the method. "
-                    "Train longer (the paper trains for thousands of epochs) or raise the codes' learning rate.",
-                    where, spread)
+                    "Use the set-level prior (latent.prior: set) with codes started on N(0, I), or raise its weight "
+                    "(train.implicit.lambda_kl).", where, spread)
     else:
         log.info("%s: aggregate posterior std of the latent codes %.3f (N(0, I) has 1)", where, spread)
     return spread
@@ -719,17 +797,24 @@ def training_diagrams(diagram_paths, ids: list[str]) -> list[list[np.ndarray]]:
     return [by_id[i] for i in ids]
 
 
+def _smoothness_weight(method: dict) -> float | None:
+    """A method's ``lambda_smooth``: a number, or None for ``auto`` (calibrated during training)."""
+    return None if method["lambda_smooth"] == "auto" else float(method["lambda_smooth"])
+
+
 def _pdgen_config(cfg: Config, method: dict) -> PDGeneratorTrainConfig:
     return PDGeneratorTrainConfig(**cfg.pdgen, lambda_pd=float(method["lambda_pd"]),
-                                  lambda_smooth=float(method["lambda_smooth"]), seed=cfg.train_seed)
+                                  lambda_smooth=_smoothness_weight(method), seed=cfg.train_seed)
 
 
 def _new_generators(cfg: Config, method: dict, diagrams) -> PDGenerators:
-    """PD generators sized by the training diagrams (``n_k`` = the largest ``|PD_k|``, capped), started at their
-    centroid (see :meth:`PDGenerators.initialize_from`)."""
+    """PD generators sized by the training diagrams (``n_k`` = the largest ``|PD_k|``, capped), their points kept
+    in ``[-tau, tau]``, started at the diagrams' centroid (see :meth:`PDGenerators.initialize_from`) unless the
+    method trains from scratch."""
     sizes = generator_sizes(diagrams, cfg.pdgen["max_points"])
-    generators = PDGenerators(cfg.model["latent_size"], sizes, hidden=cfg.pdgen["hidden"])
-    generators.initialize_from(diagrams)
+    generators = PDGenerators(cfg.model["latent_size"], sizes, hidden=cfg.pdgen["hidden"], tau=cfg.persistence.tau)
+    if not method["from_scratch"]:
+        generators.initialize_from(diagrams)
     return generators
 
 
@@ -745,13 +830,14 @@ def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output:
     train_cfg = ImplicitTrainConfig(**cfg.implicit, lambda_steik=float(cfg.geometry(geometry)["lambda_steik"]),
                                     seed=cfg.train_seed)
     torch.manual_seed(cfg.train_seed)
-    decoder, codes = _build_decoder_and_codes(cfg.model, None, len(ids))
+    decoder, codes = _build_decoder_and_codes(cfg.model, cfg.latent, None, len(ids))
     trainer = ImplicitTrainer(decoder, codes, points, sdf, train_cfg, checkpoint=_work_path(Path(output)),
                               log_csv=log_csv)
     log.info("stage 1 (%s): %d training shapes, %s on %s", geometry, len(ids), train_cfg, trainer.device)
     trainer.fit()
     spread = check_prior_coverage(codes.aggregate_std(), f"stage 1 ({geometry})")
-    _finish(trainer, output, ids=ids, geometry=geometry, model=dict(cfg.model), latent_aggregate_std=spread)
+    _finish(trainer, output, ids=ids, geometry=geometry, model=dict(cfg.model), latent=asdict(cfg.latent),
+            latent_aggregate_std=spread)
 
 
 def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, output: str | Path, log_csv: str | Path,
@@ -771,7 +857,7 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
     log.info("stage 1b (%s): %d training shapes, n_k = %s, %s on %s", method, len(diagrams), sizes, train_cfg,
              trainer.device)
     trainer.fit()
-    _finish(trainer, output, ids=stage1["ids"], method=method, n_points=sizes)
+    _finish(trainer, output, ids=stage1["ids"], method=method, n_points=sizes, tau=cfg.persistence.tau)
 
 
 def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrainConfig:
@@ -780,41 +866,49 @@ def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrain
     weights = cfg.method(method)
     joint = dict(cfg.joint)
     workers = joint.pop("workers") or max(1, threads - 1)
-    resolution = joint.pop("grid_resolution") or cfg.grid_resolution
     stage1_terms = ("clamp_delta", "lambda_kl", "lambda_eikonal", "eikonal_p", "regularizer_shapes",
                     "regularizer_points")
+    warm = int(cfg.implicit["epochs"]) if weights["from_scratch"] else 0  # from scratch: stage 1's epochs too
+    joint["rounds"] += warm
     return JointTrainConfig(
         **joint, **{key: cfg.implicit[key] for key in stage1_terms},
+        warm_rounds=warm, warm_lr_decoder=float(cfg.implicit["lr_decoder"]),
+        warm_lr_codes=float(cfg.implicit["lr_codes"]),
         lambda_steik=float(cfg.geometry(weights["geometry"])["lambda_steik"]),
         topology=weights["topology"], lambda_con=float(weights["lambda_con"]), lambda_pd=float(weights["lambda_pd"]),
-        lambda_smooth=float(weights["lambda_smooth"]), smooth_eps=float(cfg.pdgen["smooth_eps"]),
+        lambda_smooth=_smoothness_weight(weights), smooth_share=float(cfg.pdgen["smooth_share"]),
+        smooth_eps=float(cfg.pdgen["smooth_eps"]),
         smooth_shapes=int(cfg.pdgen["smooth_shapes"]), **{f"prior_{k}": v for k, v in weights["prior"].items()},
-        grid_resolution=resolution, tau=cfg.persistence.tau, min_persistence=cfg.persistence.min_persistence,
-        workers=workers, seed=cfg.train_seed,
+        grid_resolution=cfg.grid_resolution, tau=cfg.persistence.tau, workers=workers, seed=cfg.train_seed,
     )
 
 
 def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, split_path, diagram_paths,
                 output: str | Path, log_csv: str | Path, threads: int = 1) -> None:
     """Stage 2 (eqs. 13-15) for one category and method, from its stage-1 (and, when pretrained, stage-1b)
-    checkpoints; resumable. Writes the final model: decoder, latent codes and (for learned topology) PD
-    generators."""
+    checkpoints, or from scratch (``from_scratch``: ``implicit_path`` and ``pdgen_path`` are None); resumable.
+    Writes the final model: decoder, latent codes and (for learned topology) PD generators."""
     threads = max(1, threads)
     torch.set_num_threads(threads)
     weights = cfg.method(method)
-    stage1 = _load_checkpoint(implicit_path)
     ids, points, sdf = load_training_samples(sdf_paths, split_path)
-    if ids != list(stage1["ids"]):
-        raise ValueError(f"{implicit_path} was trained on other shapes than the split's training shapes")
+    stage1 = None
+    if not weights["from_scratch"]:
+        stage1 = _load_checkpoint(implicit_path)
+        if ids != list(stage1["ids"]):
+            raise ValueError(f"{implicit_path} was trained on other shapes than the split's training shapes")
     diagrams = training_diagrams(diagram_paths, ids)
     torch.manual_seed(cfg.train_seed)
-    decoder, codes = _build_decoder_and_codes(cfg.model, stage1, len(ids))
+    decoder, codes = _build_decoder_and_codes(cfg.model, cfg.latent, stage1, len(ids))
+    train_cfg = joint_train_config(cfg, method, threads)
     generators = None
     if weights["topology"] == "learned":
         generators = _new_generators(cfg, weights, diagrams)
         if pdgen_path is not None:
-            generators.load_state_dict(_load_checkpoint(pdgen_path)["pd_generators"])
-    train_cfg = joint_train_config(cfg, method, threads)
+            pdgen = _load_checkpoint(pdgen_path)
+            generators.load_state_dict(pdgen["pd_generators"])
+            if train_cfg.lambda_smooth is None:  # auto: the weight stage 1b calibrated
+                train_cfg = replace(train_cfg, lambda_smooth=pdgen.get("lambda_smooth"))
     trainer = JointTrainer(decoder, codes, generators, points, sdf, diagrams, train_cfg,
                            checkpoint=_work_path(Path(output)), log_csv=log_csv)
     log.info("stage 2 (%s): %d training shapes, %s on %s", method, len(ids), train_cfg, trainer.device)
@@ -822,6 +916,7 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
         trainer.fit()
     finally:
         trainer.close()
-    extra = {"n_points": [g.n_points for g in generators.generators]} if generators is not None else {}
+    extra = {"n_points": [g.n_points for g in generators.generators], "tau": cfg.persistence.tau,
+             "lambda_smooth": trainer.lambda_smooth} if generators is not None else {}
     extra["latent_aggregate_std"] = check_prior_coverage(codes.aggregate_std(), f"stage 2 ({method})")
-    _finish(trainer, output, ids=ids, method=method, model=dict(cfg.model), **extra)
+    _finish(trainer, output, ids=ids, method=method, model=dict(cfg.model), latent=asdict(cfg.latent), **extra)

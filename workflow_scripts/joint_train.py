@@ -8,7 +8,7 @@ setup_logging(snakemake.log[0])
 joint_train(
     Config.from_dict(snakemake.config),
     snakemake.wildcards.method,
-    snakemake.input.implicit,
+    snakemake.input.get("implicit"),  # absent for methods trained from scratch
     snakemake.input.get("pdgen"),  # absent for methods without pretrained PD generators
     snakemake.input.samples,
     snakemake.input.split,

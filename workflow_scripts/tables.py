@@ -8,6 +8,6 @@ from toposdf.tables import write_tables
 
 log = setup_logging(snakemake.log[0])
 cfg = Config.from_dict(snakemake.config)
-paths = write_tables(snakemake.input.metrics, list(cfg.methods), list(cfg.dataset.categories),
+paths = write_tables(snakemake.input.metrics + snakemake.input.calibration, list(cfg.methods), list(cfg.dataset.categories),
                      Path(snakemake.output.table1[0]).parent, cfg.evaluation["cd_scale"], cfg.evaluation["pd_lap_scale"])
 log.info("wrote %s", ", ".join(map(str, paths)))

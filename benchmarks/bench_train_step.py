@@ -7,9 +7,13 @@ overlaps the step, autograd only at the critical vertices). Reported: seconds pe
 memory (CUDA's allocator on a GPU, with all three variants' models and optimizers resident; the process's peak RSS
 on the CPU).
 
-Sizes: ``--full`` is issue 3's GPU measurement (8 x 512, latent 256, 64^3 grids, 300 shapes, 64 shapes x 16,384
-points per step, 8 synthetic shapes); the default is the default config's stage 2 on the CPU, about a minute on
-2 cores. Target: a topological step at most 1.5x the plain one.
+Sizes: ``--full`` is issue 3's GPU measurement (8 x 512, latent 256, 64^3 grids, 64 shapes x 16,384 points per
+step, 8 synthetic shapes); the default is the default config's stage 2 on the CPU, about a minute on 2 cores.
+Target: a topological step at most 1.5x the plain one.
+
+A timed epoch is ``--steps`` full batches: on spheres the training set is ``--steps`` x batch shapes (one latent
+code, one SDF sample set and one set of diagrams each; ``epoch_sizes``), so ``--full --steps 5`` trains 320
+shapes. The theta step's cost does not depend on how many shapes there are (the codes are frozen in it).
 
 By default the training shapes are spheres of random radii (exact SDF) with small random diagrams: the step's
 cost hardly depends on what the shapes are, and the synthetic shapes' diagrams come from the network as in
@@ -34,17 +38,37 @@ import numpy as np
 import torch
 
 from _common import table, write
-from toposdf.models import DecoderConfig, LatentCodes, PDGenerators, SDFDecoder
+from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerators, SDFDecoder
 from toposdf.training import (JointTrainConfig, JointTrainer, _build_decoder_and_codes, generator_sizes,
                               load_training_samples, pick_device, training_diagrams)
 
 SCALES = {
-    # shapes, batch, points, network (hidden, layers, latent), grid, synthetic shapes, max PD points
+    # batch, points, network (hidden, layers, latent), grid, synthetic shapes, max PD points; the number of training
+    # shapes follows from --steps (epoch_sizes)
     # the default config.yaml's stage 2 (CPU-sized)
-    "cpu": dict(shapes=32, batch=8, points=1024, hidden=128, layers=6, latent=64, grid=32, synthetic=2, max_points=32),
-    "full": dict(shapes=300, batch=64, points=16384, hidden=512, layers=8, latent=256, grid=64, synthetic=8,
-                 max_points=64),
+    "cpu": dict(batch=8, points=1024, hidden=128, layers=6, latent=64, grid=32, synthetic=2, max_points=32),
+    "full": dict(batch=64, points=16384, hidden=512, layers=8, latent=256, grid=64, synthetic=8, max_points=64),
 }
+TAU = 0.1  # persistence.tau of every config: the SDF clamp, the synthetic grids' range and the PD generators'
+
+
+def epoch_sizes(scale: dict, steps: int, data_shapes: int | None = None) -> dict[str, int]:
+    """The timed epoch's ``steps`` and ``shapes`` (training shapes: latent codes = SDF sample sets = diagrams).
+
+    On spheres (``data_shapes`` None) the epoch is ``steps`` full batches of ``scale["batch"]`` shapes, and there
+    are exactly that many training shapes: ``JointTrainer`` takes one code per sample set and its theta epoch covers
+    every shape, so a larger training set would make the epoch longer than ``steps``. On a category's
+    ``data_shapes`` training shapes the epoch is all of them, ``ceil(data_shapes / batch)`` steps (the last batch
+    possibly partial), whatever ``steps`` says.
+    """
+    batch = scale["batch"]
+    if data_shapes is not None:
+        if data_shapes < 1:
+            raise ValueError("the category has no training shapes")
+        return {"steps": -(-data_shapes // batch), "shapes": data_shapes}
+    if steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {steps}")
+    return {"steps": steps, "shapes": steps * batch}
 
 
 def sphere_data(rng: np.random.Generator, shapes: int, points: int):
@@ -75,14 +99,26 @@ def category_data(folder: Path):
     return xyz, sdf, diagrams
 
 
+def checkpoint_latent(checkpoint: dict) -> dict:
+    """The latent config of a stage-1 checkpoint: its ``latent`` entry; a checkpoint written before there was one
+    (its codes the variational auto-decoder's, with a log-variance) gets per-code VAD codes so that its state loads,
+    and otherwise the default (the set-level prior on deterministic codes)."""
+    if "latent" in checkpoint:
+        return dict(checkpoint["latent"])
+    if "logvar" in checkpoint.get("codes", {}):
+        return {"prior": "per_code", "variational": True}
+    return {}
+
+
 def network(scale: dict, n_shapes: int, checkpoint: dict | None) -> tuple[SDFDecoder, LatentCodes]:
-    """The stage-1 network and codes of ``checkpoint``, or a geometrically initialized one of the scale's size."""
+    """The stage-1 network and codes of ``checkpoint``, or a geometrically initialized one of the scale's size with
+    the default config's codes (set-level prior, deterministic, started on N(0, I))."""
     if checkpoint is not None:
-        return _build_decoder_and_codes(checkpoint["model"], checkpoint, n_shapes)
+        return _build_decoder_and_codes(checkpoint["model"], checkpoint_latent(checkpoint), checkpoint, n_shapes)
     torch.manual_seed(0)
     decoder = SDFDecoder(DecoderConfig(latent_size=scale["latent"], hidden=scale["hidden"], n_layers=scale["layers"],
                                        geometric_init=True))
-    return decoder, LatentCodes(n_shapes, scale["latent"])
+    return decoder, LatentCodes(n_shapes, scale["latent"], LatentConfig())
 
 
 VARIANTS = {  # name: (topology, narrow_band)
@@ -94,19 +130,25 @@ VARIANTS = {  # name: (topology, narrow_band)
 
 def build(topology: str, narrow_band: bool, scale: dict, data, steps: int, workers: int, device: torch.device,
           workdir: Path, checkpoint: dict | None) -> JointTrainer:
-    """A stage-2 trainer of ``deepsdf_se_vad`` (``topology="none"``) or ``ours_deepsdf_se`` on ``steps`` batches."""
+    """A stage-2 trainer of ``deepsdf_se_vad`` (``topology="none"``) or ``ours_deepsdf_se`` whose epoch is ``steps``
+    batches: ``data`` holds the epoch's training shapes (see :func:`epoch_sizes`), one code each."""
     xyz, sdf, diagrams = data
+    if not len(xyz) == len(sdf) == len(diagrams):
+        raise ValueError(f"{len(xyz)} SDF point sets, {len(sdf)} SDF value sets and {len(diagrams)} diagrams")
+    if -(-len(xyz) // scale["batch"]) != steps:
+        raise ValueError(f"{len(xyz)} training shapes in batches of {scale['batch']} are not an epoch of {steps} "
+                         f"steps (see epoch_sizes)")
     decoder, codes = network(scale, len(xyz), checkpoint)
     generators = None
     if topology == "learned":
-        generators = PDGenerators(scale["latent"], generator_sizes(diagrams, scale["max_points"]), hidden=256)
+        generators = PDGenerators(scale["latent"], generator_sizes(diagrams, scale["max_points"]), hidden=256,
+                                  tau=TAU)
         generators.initialize_from(diagrams)
     cfg = JointTrainConfig(batch_shapes=scale["batch"], points_per_shape=scale["points"], lambda_steik=0.01,
                            topology=topology, synthetic_shapes=scale["synthetic"], grid_resolution=scale["grid"],
-                           workers=workers, narrow_band=narrow_band)
-    n = steps * scale["batch"]
+                           tau=TAU, workers=workers, narrow_band=narrow_band)
     name = f"{topology}_{narrow_band}"
-    return JointTrainer(decoder, codes, generators, xyz[:n], sdf[:n], diagrams[:n], cfg, workdir / f"{name}.pt",
+    return JointTrainer(decoder, codes, generators, xyz, sdf, diagrams, cfg, workdir / f"{name}.pt",
                         workdir / f"{name}.csv", device=device)
 
 
@@ -154,10 +196,11 @@ def measure(repeats: int, steps: int, device: torch.device, **build_args) -> dic
     return results
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="DESIGN.md's full sizes (issue 3's GPU measurement)")
-    parser.add_argument("--steps", type=int, default=4, help="steps per timed epoch")
+    parser.add_argument("--steps", type=int, default=4,
+                        help="steps per timed epoch; on spheres the training set is steps x batch shapes")
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per variant (the median is reported)")
     parser.add_argument("--workers", type=int, default=None, help="persistence threads (default: CPUs - 1)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
@@ -166,21 +209,25 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="the --data category's stage-1 implicit.pt: start from the trained network")
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     scale_name = "full" if args.full else "cpu"
     scale = SCALES[scale_name]
     cpus = len(os.sched_getaffinity(0))
     workers = args.workers or max(1, cpus - 1)
     device = pick_device(args.device)
     torch.set_num_threads(cpus)
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
     if args.checkpoint is not None and args.data is None:
         parser.error("--checkpoint needs --data, the category it was trained on")
     if args.data is None:
-        data = sphere_data(np.random.default_rng(0), max(scale["shapes"], args.steps * scale["batch"]), scale["points"])
+        sizes = epoch_sizes(scale, args.steps)
+        data = sphere_data(np.random.default_rng(0), sizes["shapes"], scale["points"])
     else:
         data = category_data(args.data)
-        scale = scale | {"shapes": len(data[0])}
-        args.steps = -(-len(data[0]) // scale["batch"])  # one epoch, the last batch possibly partial
+        sizes = epoch_sizes(scale, args.steps, len(data[0]))  # one epoch of the category
+    scale = scale | {"shapes": sizes["shapes"]}
+    args.steps = sizes["steps"]
     checkpoint = None
     if args.checkpoint is not None:
         checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
@@ -214,7 +261,9 @@ def main() -> None:
     name = "train_step_gpu" if device.type == "cuda" else "train_step_cpu"
     write(name, {"scale": scale_name, "sizes": scale, "data": str(args.data or "spheres"),
                  "network": str(args.checkpoint or "geometric initialization"), "device": str(device),
-                 "workers": workers, "steps": args.steps, "repeats": args.repeats, "plain": plain, "topological": topo, "ratio": ratio,
+                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+                 "workers": workers, "steps": args.steps, "repeats": args.repeats, "plain": plain, "topological": topo,
+                 "ratio": ratio,
                  "topological_full_grid": full_grid, "ratio_full_grid": ratio_full_grid,
                  "share_of_topological_step": shares,
                  "notes": "persistence and assignment are worker seconds per step (they overlap the step); "

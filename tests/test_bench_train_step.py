@@ -1,0 +1,108 @@
+"""benchmarks/bench_train_step.py: ``--full``'s data sizes for every ``--steps`` (issue 14's bug: ``--full --steps 4``
+built 300 codes for 256 sample sets), checked at tiny point counts on the CPU without a full-size step."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import bench_train_step as bench  # noqa: E402
+from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder  # noqa: E402
+
+STEPS = [1, 2, 3, 4, 5, 7]
+
+
+@pytest.mark.parametrize("steps", STEPS)
+def test_full_epoch_sizes_are_steps_full_batches(steps):
+    sizes = bench.epoch_sizes(bench.SCALES["full"], steps)
+    assert sizes == {"steps": steps, "shapes": steps * bench.SCALES["full"]["batch"]}
+    assert bench.SCALES["full"]["batch"] == 64  # issue 3's measurement: 64 shapes per step
+
+
+def test_default_steps_of_full_is_256_shapes():
+    # the case that failed: --full with the default --steps 4 trained 256 sample sets against 300 codes
+    assert bench.epoch_sizes(bench.SCALES["full"], 4)["shapes"] == 256
+
+
+@pytest.mark.parametrize("shapes, batch, steps", [(300, 64, 5), (256, 64, 4), (26, 8, 4), (1, 8, 1)])
+def test_category_epoch_is_all_its_shapes(shapes, batch, steps):
+    assert bench.epoch_sizes({"batch": batch}, 99, data_shapes=shapes) == {"steps": steps, "shapes": shapes}
+
+
+def test_epoch_sizes_reject_no_steps():
+    with pytest.raises(ValueError):
+        bench.epoch_sizes(bench.SCALES["full"], 0)
+    with pytest.raises(ValueError):
+        bench.epoch_sizes(bench.SCALES["full"], 3, data_shapes=0)
+
+
+@pytest.mark.parametrize("steps", [1, 3, 4, 5])
+def test_full_trainers_get_one_code_per_sample_set_and_diagram(steps, tmp_path):
+    """Every variant's JointTrainer at --full's batch, latent and network (8 points per shape instead of 16,384):
+    as many codes as sample sets and diagrams, and an epoch of exactly ``steps`` full batches."""
+    scale = bench.SCALES["full"] | {"points": 8}
+    sizes = bench.epoch_sizes(scale, steps)
+    data = bench.sphere_data(np.random.default_rng(0), sizes["shapes"], scale["points"])
+    assert [len(part) for part in data] == [steps * 64] * 3
+    for name, (topology, band) in bench.VARIANTS.items():
+        trainer = bench.build(topology, band, scale, data, steps, 1, torch.device("cpu"), tmp_path, None)
+        try:
+            assert trainer.codes.mu.shape == (steps * 64, scale["latent"]), name
+            assert len(trainer.points) == len(trainer.sdf) == len(trainer.diagrams) == steps * 64, name
+            batches = trainer._batches()
+            assert len(batches) == steps and all(len(b) == 64 for b in batches), name
+            assert (trainer.generators is not None) == (topology == "learned")
+        finally:
+            trainer.close()
+
+
+def test_build_rejects_data_that_is_not_an_epoch_of_steps(tmp_path):
+    # the old sizing: 300 shapes (more than --steps 4 batches of 64) for a 4-step epoch
+    scale = bench.SCALES["full"] | {"points": 4}
+    data = bench.sphere_data(np.random.default_rng(0), 300, scale["points"])
+    with pytest.raises(ValueError, match="not an epoch of 4 steps"):
+        bench.build("none", False, scale, data, 4, 1, torch.device("cpu"), tmp_path, None)
+
+
+def _checkpoint(latent: dict | None, variational: bool) -> dict:
+    model = dict(latent_size=4, hidden=16, n_layers=4, geometric_init=True)
+    codes = LatentCodes(3, 4, LatentConfig(prior="per_code" if variational else "set", variational=variational))
+    checkpoint = {"model": model, "decoder": SDFDecoder(DecoderConfig(**model)).state_dict(),
+                  "codes": codes.state_dict()}
+    if latent is not None:
+        checkpoint["latent"] = latent
+    return checkpoint
+
+
+@pytest.mark.parametrize("latent, variational", [(None, True), (None, False),
+                                                 ({"prior": "set", "variational": False}, False),
+                                                 ({"prior": "per_code", "variational": True}, True)])
+def test_network_loads_checkpoints_with_and_without_a_latent_entry(latent, variational):
+    checkpoint = _checkpoint(latent, variational)
+    decoder, codes = bench.network(bench.SCALES["cpu"], 3, checkpoint)
+    assert torch.equal(codes.mu.detach(), checkpoint["codes"]["mu"])
+    assert (codes.logvar is not None) == variational
+    assert decoder.cfg.latent_size == 4
+
+
+def test_main_runs_full_at_tiny_sizes(tmp_path, monkeypatch):
+    """The whole script, ``--full`` with its sizes shrunk (batch 4, so that the epoch sizing still matters): the
+    JSON records an epoch of --steps batches and all three variants."""
+    tiny = dict(batch=4, points=32, hidden=16, layers=4, latent=8, grid=12, synthetic=1, max_points=4)
+    monkeypatch.setitem(bench.SCALES, "full", tiny)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep the test's thread count
+    out = tmp_path / "step.json"
+    bench.main(["--full", "--steps", "3", "--repeats", "1", "--device", "cpu", "--workers", "1", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["scale"] == "full" and result["steps"] == 3 and result["device_name"] is None
+    assert result["sizes"] == tiny | {"shapes": 12}
+    for key in ("plain", "topological", "topological_full_grid"):
+        assert len(result[key]["seconds_per_step_all"]) == 1
+        assert result[key]["seconds_per_step"] > 0
+    assert "grid" in result["topological"]["parts_per_step"]
+    assert result["topological_full_grid"]["grid_evaluated_fraction"] == 1.0
+    assert 0 < result["topological"]["grid_evaluated_fraction"] <= 1.0

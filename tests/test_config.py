@@ -70,6 +70,13 @@ def test_defaults_are_filled():
         (("persistence", "min_persistnce"), 0.1, "persistence.min_persistnce"),
         (("shards",), 0, "shards"),
         (("sdf", "n_points"), "many", "sdf.n_points"),
+        (("model", "latent_size"), 0, "model.latent_size"),
+        (("latent", "init_std"), 0.0, "latent.init_std"),
+        (("latent", "prior"), "gaussian", "latent.prior"),
+        (("latent", "prior"), "per_code", "latent.variational"),  # the per-code KL needs variational codes
+        (("train", "implicit", "lambda_kl"), -0.01, "train.implicit.lambda_kl"),
+        (("methods", "ours_deepsdf", "lambda_smooth"), "often", "methods.ours_deepsdf.lambda_smooth"),
+        (("evaluation", "grid_resolution"), 40, "evaluation.grid_resolution"),  # one grid: grid.resolution
     ],
 )
 def test_invalid_values_name_the_key(path, value, key):

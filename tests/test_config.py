@@ -37,7 +37,7 @@ def test_tiny_preset_is_valid():
 
 def test_gpu_reference_preset_is_valid_and_full_sized():
     cfg = Config.from_dict(_merged("gpu_reference.yaml"))
-    assert (cfg.model["hidden"], cfg.model["n_layers"], cfg.model["latent_size"]) == (512, 8, 256)
+    assert (cfg.model["hidden"], cfg.model["n_layers"], cfg.model["latent_size"]) == (512, 8, 32)
     assert cfg.grid_resolution == 64 and cfg.dataset.categories == ("chair", "table")
     n = cfg.dataset.shapes_per_category
     assert n - round(n * cfg.dataset.test_fraction) >= 300  # issue 3's benchmark: at least 300 training chairs

@@ -15,6 +15,7 @@ rule pretrain_implicit:
     conda:
         "../envs/train.yaml"
     threads: 1
+    priority: 2  # the long jobs first, so that they are not left on the critical path
     resources:
         gpu=1,
         runtime=720,
@@ -63,6 +64,7 @@ rule joint_train:
     conda:
         "../envs/train.yaml"
     threads: 1
+    priority: 1
     resources:
         gpu=1,
         runtime=1440,

@@ -186,11 +186,8 @@ def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_p
 
 
 # ---------------------------------------------------------------------------------------------- calibration
-#: The two calibration rows of Tables 1 and 2 (DESIGN.md, Evaluation): a method's PD-LAP means something only
-#: between them.
-CALIBRATION_ROWS = ("heldout_training", "blob")
-
-
+# The two calibration rows of Tables 1 and 2 (toposdf.tables.CALIBRATION, DESIGN.md, Evaluation): a method's PD-LAP
+# means something only between them.
 def betti_summary(diagrams: Sequence[Diagrams]) -> dict[str, float]:
     """Betti statistics of shapes (from their diagrams, at level 0): mean b0, b1, b2, the share with one
     component (``b0_is_1``) and the share of blobs (one component, no tunnel, no void)."""
@@ -245,8 +242,7 @@ def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diag
     - ``blob``: a generator whose every sample is one fixed blob (:func:`blob_diagrams`): the ceiling.
     """
     ev = cfg.evaluation
-    test_ids = sorted(read_json(split_path)["test"])
-    _, reference = test_diagrams(diagram_paths, test_ids)
+    _, reference = test_diagrams(diagram_paths, test_ids(split_path))
     train = training_diagrams(diagram_paths, sorted(read_json(split_path)["train"]))
     n = ev["generated_shapes"] or len(reference)
     floor = calibration_draws(train, n, ev["seed"], ev["draws"])

@@ -29,7 +29,7 @@ DISPLAY_NAMES = {
     "blob": "One fixed blob (ceiling)",
 }
 
-#: Rows that frame the methods rather than compete with them (toposdf.evaluation.CALIBRATION_ROWS): never bold.
+#: Rows that frame the methods rather than compete with them (toposdf.evaluation.run_calibrate): never bold.
 CALIBRATION = ("heldout_training", "blob")
 
 

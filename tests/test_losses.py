@@ -8,17 +8,14 @@ import torch
 from toposdf.losses import (
     consistency_loss,
     eikonal_loss,
-    evaluate_grid,
-    evaluate_grid_band,
-    grid_diagrams,
     normal_laplacian_loss,
     sdf_data_loss,
     smoothness_loss,
     spatial_gradient,
     topological_prior_loss,
 )
+from toposdf.field import evaluate_grid, grid_diagrams
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerator, PDGenerators, SDFDecoder, rectify
-from toposdf.topology import cubical_diagrams_with_critical
 
 
 def tiny_decoder(**kwargs) -> SDFDecoder:
@@ -131,54 +128,6 @@ def test_consistency_is_zero_when_the_generator_reproduces_the_diagrams():
     exact = [torch.as_tensor(d, dtype=torch.float64)[None] for d in computed.diagrams[0]]
     loss = consistency_loss(decoder, z, exact, computed, 10, 0.3)
     assert loss.item() == pytest.approx(0.0, abs=1e-20)
-
-
-class TorusAndBall(torch.nn.Module):
-    """The exact SDF of a torus (major radius ``0.45 + 0.1 z_0``) and a separate ball: two components, one loop."""
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        major = 0.45 + 0.1 * z[:, :1]
-        ring = torch.stack([torch.linalg.norm(x[..., :2], dim=-1) - major, x[..., 2]], dim=-1)
-        torus = torch.linalg.norm(ring, dim=-1) - 0.12
-        ball = torch.linalg.norm(x - x.new_tensor([0.65, 0.65, 0.65]), dim=-1) - 0.2
-        return torch.minimum(torus, ball)
-
-
-@pytest.mark.parametrize("resolution", [16, 33, 48])
-def test_narrow_band_grid_gives_the_same_diagrams_with_fewer_evaluations(resolution):
-    torch.manual_seed(0)
-    tau = 0.1
-    z = torch.randn(3, 4)
-    decoders = [TorusAndBall(), SDFDecoder(DecoderConfig(latent_size=4, hidden=32, n_layers=4, geometric_init=True))]
-    for decoder in decoders:
-        stats = {}
-        full = evaluate_grid(decoder, z, resolution)
-        band = evaluate_grid_band(decoder, z, resolution, tau, stats=stats)
-        # Exact wherever |f| < tau; elsewhere a bound of the right sign, at least tau.
-        near = np.abs(full) < tau
-        np.testing.assert_allclose(band[near], full[near], atol=1e-6)
-        assert np.all(np.sign(band[~near]) == np.sign(full[~near])) and np.all(np.abs(band[~near]) >= tau)
-        assert np.all(np.abs(band[~near]) <= np.abs(full[~near]) + 1e-6)  # a lower bound of |f|
-        for b in range(len(z)):
-            expected, expected_critical = cubical_diagrams_with_critical(full[b], tau, 0.02)
-            got, got_critical = cubical_diagrams_with_critical(band[b], tau, 0.02)
-            for k in range(3):
-                np.testing.assert_allclose(got[k], expected[k], atol=1e-6)
-                np.testing.assert_array_equal(got_critical[k], expected_critical[k])
-        assert stats["vertices"] == len(z) * resolution**3
-        assert stats["evaluated"] < (0.7 if resolution < 32 else 0.5) * stats["vertices"]
-    torus_diagrams = cubical_diagrams_with_critical(evaluate_grid_band(decoders[0], z, resolution, tau)[0], tau, 0.02)
-    assert [len(d) for d in torus_diagrams[0]] == [2, 1, 0] or resolution == 16  # the test is not vacuous
-
-
-def test_narrow_band_evaluates_everything_near_a_flat_field():
-    """A field that never leaves (-tau, tau) has no far region: every vertex is evaluated, values exact."""
-    decoder = tiny_decoder()  # default initialization: |f| is tiny everywhere
-    z = torch.randn(2, 4, dtype=torch.float64)
-    stats = {}
-    band = evaluate_grid_band(decoder, z, 12, tau=0.5, stats=stats)
-    np.testing.assert_allclose(band, evaluate_grid(decoder, z, 12), atol=1e-12)
-    assert stats["evaluated"] == stats["vertices"]
 
 
 def test_topological_prior_is_the_topology_layers_E():

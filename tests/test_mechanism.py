@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from toposdf.data import grid_points
-from toposdf.losses import consistency_loss, evaluate_grid, grid_diagrams
+from toposdf.field import evaluate_grid, grid_diagrams
+from toposdf.losses import consistency_loss
 from toposdf.models import DecoderConfig, SDFDecoder
 from toposdf.topology import betti_numbers
 

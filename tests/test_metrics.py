@@ -3,15 +3,12 @@
 import numpy as np
 import pytest
 import torch
-import trimesh
 from scipy.spatial.distance import cdist
 
-from toposdf.data import grid_points
 from toposdf.metrics import (
     cd_mean,
     chamfer_distance,
     deepsdf_learning_rate,
-    extract_mesh,
     latent_fit_loss,
     mmd_cov_1nna,
     one_nn_accuracy,
@@ -19,15 +16,8 @@ from toposdf.metrics import (
     pd_lap_summary,
     reconstruct_latent,
     reconstruction_chamfer,
-    sample_surface,
 )
 from toposdf.models import DecoderConfig, SDFDecoder
-
-
-def sphere_grid(n: int, center=(0.0, 0.0, 0.0), radius: float = 0.5) -> np.ndarray:
-    """The SDF of a sphere on the project's grid (toposdf.data.grid_points), so the test shares its convention."""
-    points = grid_points(n)
-    return (np.linalg.norm(points - np.asarray(center), axis=1) - radius).reshape(n, n, n)
 
 
 def naive_chamfer(a, b) -> float:
@@ -156,77 +146,6 @@ def test_an_empty_sample_covers_nothing_and_scores_a_coin_flip():
 def test_empty_reference_is_an_error():
     with pytest.raises(ValueError, match="reference point clouds must not be empty"):
         mmd_cov_1nna([np.ones((3, 3))], [np.zeros((0, 3))])
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Meshes and surface samples
-# --------------------------------------------------------------------------------------------------------------
-def test_extract_mesh_of_a_sphere_in_world_coordinates():
-    n, center, radius = 33, np.array([0.2, -0.1, 0.3]), 0.4
-    vertices, faces = extract_mesh(sphere_grid(n, center, radius))
-    voxel = 2.0 / (n - 1)
-    assert len(faces) > 100 and faces.dtype == np.int64
-    # An off-centre sphere catches swapped axes and a wrong origin or spacing.
-    assert np.abs(np.linalg.norm(vertices - center, axis=1) - radius).max() < voxel
-    assert np.allclose(vertices.mean(axis=0), center, atol=voxel / 4)
-    # Normals point outwards (towards increasing SDF).
-    tri = vertices[faces]
-    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    assert np.all(np.sum(normals * (tri.mean(axis=1) - center), axis=1) > 0)
-
-
-def test_extract_mesh_respects_bounds():
-    vertices, _ = extract_mesh(sphere_grid(21, radius=0.5), bounds=(-2.0, 2.0))  # the same grid on a 2x domain
-    assert np.abs(np.linalg.norm(vertices, axis=1) - 1.0).max() < 4.0 / 20
-
-
-@pytest.mark.parametrize("grid", [np.ones((8, 8, 8)), -np.ones((8, 8, 8)), np.full((8, 8, 8), np.nan),
-                                  np.where(np.arange(512).reshape(8, 8, 8) == 7, np.nan, sphere_grid(8))])
-def test_extract_mesh_without_surface_is_empty_and_its_cd_is_nan(grid):
-    vertices, faces = extract_mesh(grid)
-    assert vertices.shape == (0, 3) and faces.shape == (0, 3)
-    points = sample_surface(vertices, faces, 100, seed=0)
-    assert points.shape == (0, 3)
-    assert np.isnan(chamfer_distance(points, np.zeros((5, 3))))
-
-
-def test_extract_mesh_rejects_non_3d_grids():
-    with pytest.raises(ValueError, match="3D grid"):
-        extract_mesh(np.zeros((8, 8)))
-
-
-def test_sample_surface_lies_on_the_mesh_and_is_area_weighted():
-    box = trimesh.creation.box(extents=(1.0, 1.0, 4.0))
-    points = sample_surface(box.vertices, box.faces, 20_000, seed=0)
-    assert points.shape == (20_000, 3)
-    # On the surface of the box: some coordinate sits on its face.
-    on_face = np.isclose(np.abs(points), [0.5, 0.5, 2.0]).any(axis=1)
-    assert on_face.all()
-    assert np.all(np.abs(points) <= [0.5 + 1e-12, 0.5 + 1e-12, 2.0 + 1e-12])
-    # The two 1x1 caps are 2 of the 18 units of area.
-    assert np.mean(np.isclose(np.abs(points[:, 2]), 2.0)) == pytest.approx(2 / 18, abs=0.01)
-
-
-def test_sample_surface_is_deterministic_for_a_seed_and_lies_on_a_sphere():
-    vertices, faces = extract_mesh(sphere_grid(25, radius=0.6))
-    a = sample_surface(vertices, faces, 500, seed=7)
-    np.testing.assert_array_equal(a, sample_surface(vertices, faces, 500, seed=7))
-    assert not np.array_equal(a, sample_surface(vertices, faces, 500, seed=8))
-    assert np.abs(np.linalg.norm(a, axis=1) - 0.6).max() < 2.0 / 24
-
-
-def test_sample_surface_is_uniform_within_a_triangle():
-    # Uniform on the triangle: the mean is the centroid, and a quarter of the points fall in the corner triangle
-    # cut off by the midpoints of the edges at vertex 0 (a naive barycentric draw crowds one vertex).
-    vertices = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    points = sample_surface(vertices, [[0, 1, 2]], 40_000, seed=1)
-    np.testing.assert_allclose(points.mean(axis=0), vertices.mean(axis=0), atol=0.005)
-    assert np.mean(points[:, 0] + points[:, 1] < 0.5) == pytest.approx(0.25, abs=0.01)
-
-
-def test_sample_surface_of_a_zero_area_mesh_is_empty():
-    vertices = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]])  # collinear
-    assert sample_surface(vertices, [[0, 1, 2]], 10, seed=0).shape == (0, 3)
 
 
 # --------------------------------------------------------------------------------------------------------------

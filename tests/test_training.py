@@ -280,7 +280,8 @@ def test_the_phi_and_z_blocks_leave_the_other_parameters_alone(tmp_path):
 
 
 def test_synthetic_diagrams_match_a_direct_computation():
-    from toposdf.losses import evaluate_grid, match_diagrams
+    from toposdf.field import evaluate_grid
+    from toposdf.losses import match_diagrams
     from toposdf.topology import cubical_diagrams_with_critical
     from toposdf.training import SyntheticDiagrams
 

@@ -22,9 +22,8 @@ from .config import Config
 from .generation import (Generation, draws_of, generate, interpolate, load_meshes, load_model, save_generation,
                          save_meshes)
 from .io import atomic_open, atomic_write_json, read_json
-from .losses import evaluate_grid_band
-from .metrics import (cd_mean, chamfer_distance, extract_mesh, mmd_cov_1nna, pd_lap_summary, reconstruct_latent,
-                      sample_surface)
+from .field import evaluate_grid_band, extract_mesh, sample_surface
+from .metrics import cd_mean, chamfer_distance, mmd_cov_1nna, pd_lap_summary, reconstruct_latent
 from .preprocess import _load_normalized, load_category_diagrams, ok_shapes
 from .topology import Diagrams, betti_numbers, cubical_diagrams, save_diagrams
 from .data import grid_points

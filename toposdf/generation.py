@@ -22,8 +22,7 @@ import torch
 from tqdm import tqdm
 
 from .io import atomic_savez
-from .losses import evaluate_grid_band, grid_diagrams
-from .metrics import extract_mesh
+from .field import evaluate_grid_band, extract_mesh, grid_diagrams
 from .models import PDGenerators
 from .topology import Diagrams
 from .training import _build_decoder_and_codes, _load_checkpoint, check_prior_coverage, pick_device

@@ -22,81 +22,13 @@ from typing import Sequence
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
-from skimage.measure import marching_cubes
 
-from toposdf.losses import evaluate_grid, sdf_data_loss
+from toposdf.field import evaluate_grid, extract_mesh, sample_surface
+from toposdf.losses import sdf_data_loss
 from toposdf.topology import MAX_DIM, Diagrams, pd_lap
 from toposdf.training import frozen
 
 CD_SCALE = 1e3  # the factor CD-mean and MMD-CD are multiplied by in the tables (DeepSDF, ShapeGF)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Meshes and surface samples
-# --------------------------------------------------------------------------------------------------------------
-def extract_mesh(
-    grid: np.ndarray, level: float = 0.0, bounds: tuple[float, float] = (-1.0, 1.0)
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``level`` isosurface of a grid by marching cubes (scikit-image), in world coordinates.
-
-    Args:
-        grid: ``(N0, N1, N2)`` values on the vertices of the regular grid over ``[lo, hi]^3``, each side ``>= 2``:
-            ``grid[i, j, k]`` is the value at ``lo + (hi - lo) * (i, j, k) / (N - 1)``, the convention of
-            :func:`toposdf.data.grid_points`.
-        level: the isovalue (0 for a signed distance).
-        bounds: ``(lo, hi)``, the domain's extent on every axis.
-
-    Returns:
-        ``(vertices, faces)``: ``(V, 3)`` float64 world coordinates and ``(F, 3)`` int64 vertex indices, faces
-        oriented so that their normals (right-hand rule) point towards increasing values: outwards for an SDF
-        that is negative inside. A grid that never crosses ``level`` (all values on one side, or touching it
-        only at its minimum or maximum), or that holds NaN or infinite values, gives the empty mesh ``(0, 3)``,
-        ``(0, 3)`` instead of raising: a generator whose output has no surface is a result to be counted.
-
-    Raises:
-        ValueError: when ``grid`` is not 3D with every side at least 2, or ``bounds`` is not increasing.
-    """
-    grid = np.asarray(grid)
-    if grid.ndim != 3 or min(grid.shape) < 2:
-        raise ValueError(f"expected a 3D grid with every side >= 2, got shape {grid.shape}")
-    lo, hi = map(float, bounds)
-    if not hi > lo:
-        raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {bounds}")
-    if not np.all(np.isfinite(grid)) or not grid.min() < level < grid.max():
-        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
-    spacing = tuple((hi - lo) / (n - 1) for n in grid.shape)
-    # 'descent' (scikit-image's default) orients faces towards increasing values: checked on a sphere's SDF.
-    vertices, faces, _, _ = marching_cubes(grid, level, spacing=spacing, gradient_direction="descent")
-    return vertices.astype(np.float64) + lo, faces.astype(np.int64)
-
-
-def sample_surface(vertices: np.ndarray, faces: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` points drawn uniformly on a triangle mesh's surface (faces picked with probability ∝ area).
-
-    Args:
-        vertices: ``(V, 3)`` float array. faces: ``(F, 3)`` int array of vertex indices.
-        n: the number of points (DeepSDF's CD uses 30,000). seed: seed of the numpy generator.
-
-    Returns:
-        ``(n, 3)`` float64 points, the same for the same seed; ``(0, 3)`` when the mesh is empty or has zero
-        total area (its surface has no point to draw).
-    """
-    vertices = np.asarray(vertices, np.float64).reshape(-1, 3)
-    faces = np.asarray(faces, np.int64).reshape(-1, 3)
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    if len(faces) == 0:
-        return np.zeros((0, 3))
-    a, b, c = (vertices[faces[:, i]] for i in range(3))
-    areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
-    total = areas.sum()
-    if not total > 0:
-        return np.zeros((0, 3))
-    rng = np.random.default_rng(seed)
-    picked = rng.choice(len(faces), size=n, p=areas / total)
-    # Uniform on a triangle: sqrt(r1) makes the density uniform in area rather than along the edge a -> (b, c).
-    s, r2 = np.sqrt(rng.random((n, 1))), rng.random((n, 1))
-    return (1 - s) * a[picked] + s * (1 - r2) * b[picked] + s * r2 * c[picked]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -404,7 +336,7 @@ def reconstruction_chamfer(
     n_points: int = 30_000, seed: int = 0, workers: int = 1,
 ) -> float:
     """The Chamfer distance of DeepSDF's CD-mean for one test shape: the mesh of ``f(., z)`` (marching cubes on
-    the ``resolution^3`` grid, :func:`toposdf.losses.evaluate_grid`) sampled at ``n_points`` points, against
+    the ``resolution^3`` grid, :func:`toposdf.field.evaluate_grid`) sampled at ``n_points`` points, against
     ``reference_points`` ``(m, 3)`` sampled on the ground-truth mesh. ``nan`` when the reconstruction has no
     surface."""
     grid = evaluate_grid(decoder, z.reshape(1, -1), resolution)[0]

@@ -26,14 +26,12 @@ from tqdm import tqdm
 
 from toposdf.config import Config
 from toposdf.io import atomic_open, read_json
+from toposdf.field import GridDiagrams, evaluate_grid, evaluate_grid_band
 from toposdf.losses import (
-    GridDiagrams,
     consistency_loss,
     diagram_fit_loss,
     diagram_points,
     eikonal_loss,
-    evaluate_grid,
-    evaluate_grid_band,
     match_diagrams,
     normal_laplacian_loss,
     sdf_data_loss,

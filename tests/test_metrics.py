@@ -2,22 +2,16 @@
 
 import numpy as np
 import pytest
-import torch
 from scipy.spatial.distance import cdist
 
 from toposdf.metrics import (
     cd_mean,
     chamfer_distance,
-    deepsdf_learning_rate,
-    latent_fit_loss,
     mmd_cov_1nna,
     one_nn_accuracy,
     pairwise_chamfer,
     pd_lap_summary,
-    reconstruct_latent,
-    reconstruction_chamfer,
 )
-from toposdf.models import DecoderConfig, SDFDecoder
 
 
 def naive_chamfer(a, b) -> float:
@@ -177,55 +171,3 @@ def test_pd_lap_summary_of_identical_draws_has_zero_spread():
     stats = pd_lap_summary([draw] * 3, reference, processes=1).stats()
     assert stats["total"][1] == 0.0 and stats["total"][0] > 0
     assert all(std == 0.0 for _, std in stats.values())
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Test-time reconstruction
-# --------------------------------------------------------------------------------------------------------------
-def test_reconstruct_latent_fits_a_known_code_with_the_network_frozen():
-    torch.manual_seed(1)
-    decoder = SDFDecoder(DecoderConfig(latent_size=4, hidden=32, n_layers=4))
-    z_star = torch.randn(4)
-    x = torch.rand(1000, 3) * 2 - 1
-    with torch.no_grad():
-        sdf = decoder(z_star[None], x[None])[0]
-        initial = float(latent_fit_loss(decoder, torch.zeros(4), x, sdf, clamp=1.0, reg=0.0))
-    before = {k: v.clone() for k, v in decoder.state_dict().items()}
-    z, loss = reconstruct_latent(decoder, x.numpy(), sdf.numpy(), latent_size=4, iterations=100, lr=0.1,
-                                 clamp=1.0, reg=0.0, seed=0)
-    assert z.shape == (4,) and not z.requires_grad
-    assert loss < 0.05 * initial
-    with torch.no_grad():
-        assert loss == pytest.approx(float(latent_fit_loss(decoder, z, x, sdf, clamp=1.0, reg=0.0)), rel=1e-5)
-    for key, value in decoder.state_dict().items():
-        assert torch.equal(value, before[key]), key
-    assert all(p.grad is None and p.requires_grad for p in decoder.parameters())
-
-
-def test_deepsdf_learning_rate_drops_tenfold_at_half_the_iterations():
-    rates = [deepsdf_learning_rate(5e-3, step, 800) for step in (0, 399, 400, 799)]
-    assert rates == pytest.approx([5e-3, 5e-3, 5e-4, 5e-4])
-    assert deepsdf_learning_rate(1.0, 0, 1) == 1.0
-
-
-class SphereDecoder(torch.nn.Module):
-    """``f(x, z) = ||x|| - radius``, whatever z: a decoder with a known surface."""
-
-    def __init__(self, radius: float) -> None:
-        super().__init__()
-        self.radius = torch.nn.Parameter(torch.tensor(radius))
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return x.norm(dim=-1) - self.radius
-
-
-def test_reconstruction_chamfer_of_a_known_surface():
-    rng = np.random.default_rng(6)
-    on_sphere = rng.normal(size=(3000, 3))
-    on_sphere = 0.5 * on_sphere / np.linalg.norm(on_sphere, axis=1, keepdims=True)
-    z = torch.zeros(1, 2)
-    cd = reconstruction_chamfer(SphereDecoder(0.5), z, on_sphere, resolution=24, n_points=3000)
-    assert 0 < cd < 2 * (2.0 / 23) ** 2  # within the squared voxel size both ways
-    far = reconstruction_chamfer(SphereDecoder(0.3), z, on_sphere, resolution=24, n_points=3000)
-    assert far == pytest.approx(2 * 0.2**2, rel=0.1)
-    assert np.isnan(reconstruction_chamfer(SphereDecoder(-1.0), z, on_sphere, resolution=24))  # no surface

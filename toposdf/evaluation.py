@@ -22,8 +22,9 @@ from .config import Config
 from .generation import (Generation, draws_of, generate, interpolate, load_meshes, load_model, save_generation,
                          save_meshes)
 from .io import atomic_open, atomic_write_json, read_json
-from .field import evaluate_grid_band, extract_mesh, sample_surface
-from .metrics import cd_mean, chamfer_distance, mmd_cov_1nna, pd_lap_summary, reconstruct_latent
+from .field import sample_surface
+from .metrics import cd_mean, mmd_cov_1nna, pd_lap_summary
+from .reconstruction import reconstruct_latent, reconstruction_chamfer, reconstruction_mesh
 from .preprocess import _load_normalized, load_category_diagrams, ok_shapes
 from .topology import Diagrams, betti_numbers, cubical_diagrams, save_diagrams
 from .data import grid_points
@@ -169,9 +170,9 @@ def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_p
                                      rec["lr"], reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],
                                      seed=ev["seed"] + k)
         # the narrow band gives the full grid's zero level set (see generation.shapes_at) at a fraction of the work
-        mesh = extract_mesh(evaluate_grid_band(model.decoder, z[None], _resolution(cfg), cfg.persistence.tau)[0])
+        mesh = reconstruction_mesh(model.decoder, z, _resolution(cfg), cfg.persistence.tau)
         truth = surface_points(meshes[shape_id], ev["surface_points"], ev["seed"] + k)
-        cd = chamfer_distance(sample_surface(*mesh, ev["surface_points"], ev["seed"] + k), truth, max(1, threads))
+        cd = reconstruction_chamfer(mesh, truth, ev["surface_points"], ev["seed"] + k, max(1, threads))
         rows.append({"model_id": shape_id, "chamfer": cd, "fit_loss": loss, "vertices": len(mesh[0])})
         recon.append(mesh)
     table = pd.DataFrame(rows, columns=["model_id", "chamfer", "fit_loss", "vertices"])

@@ -20,13 +20,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
 from scipy.spatial import cKDTree
 
-from toposdf.field import evaluate_grid, extract_mesh, sample_surface
-from toposdf.losses import sdf_data_loss
 from toposdf.topology import MAX_DIM, Diagrams, pd_lap
-from toposdf.training import frozen
 
 CD_SCALE = 1e3  # the factor CD-mean and MMD-CD are multiplied by in the tables (DeepSDF, ShapeGF)
 
@@ -243,102 +239,3 @@ def pd_lap_summary(
         values=np.array([r.value for r in results]),
         per_dimension=np.array([r.per_dimension for r in results]).reshape(len(results), MAX_DIM + 1),
     )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# DeepSDF's test-time reconstruction and CD
-# --------------------------------------------------------------------------------------------------------------
-def latent_fit_loss(decoder, z: torch.Tensor, points: torch.Tensor, sdf: torch.Tensor, clamp: float = 0.1,
-                    reg: float = 1e-4) -> torch.Tensor:
-    """DeepSDF's reconstruction objective: clamped L1 of ``f(points, z)`` against ``sdf`` plus ``reg * mean(z^2)``.
-
-    ``z`` is ``(L,)``, ``points`` ``(P, 3)``, ``sdf`` ``(P,)``; the regularizer is a mean over the code's entries,
-    as in DeepSDF's ``reconstruct.py`` (``1e-4 * torch.mean(latent.pow(2))``), not the squared norm.
-    """
-    return sdf_data_loss(decoder(z[None], points[None])[0], sdf, clamp) + reg * z.pow(2).mean()
-
-
-def deepsdf_learning_rate(lr: float, step: int, iterations: int) -> float:
-    """DeepSDF's reconstruction schedule: ``lr`` divided by 10 every ``iterations // 2`` steps (so once)."""
-    return lr * 0.1 ** (step // max(1, iterations // 2))
-
-
-@torch.no_grad()
-def _full_loss(decoder, z, points, sdf, clamp, reg, chunk: int = 65536) -> float:
-    """:func:`latent_fit_loss` over every sample, in chunks (the clamped L1 is a mean, so chunks are weighted)."""
-    total = 0.0
-    for start in range(0, len(points), chunk):
-        block = slice(start, start + chunk)
-        pred = decoder(z[None], points[block][None])[0]
-        total += float(sdf_data_loss(pred, sdf[block], clamp)) * len(pred)
-    return total / len(points) + reg * float(z.pow(2).mean())
-
-
-def reconstruct_latent(
-    decoder: torch.nn.Module,
-    points: np.ndarray,
-    sdf: np.ndarray,
-    latent_size: int,
-    iterations: int = 800,
-    lr: float = 5e-3,
-    clamp: float = 0.1,
-    reg: float = 1e-4,
-    init_std: float = 0.01,
-    samples_per_iteration: int = 8000,
-    seed: int = 0,
-) -> tuple[torch.Tensor, float]:
-    """DeepSDF's test-time reconstruction: the latent code of an unseen shape, fitted with the network frozen.
-
-    DeepSDF (``reconstruct.py``, as run there): ``z ~ N(0, init_std^2)`` with ``init_std = 0.01``; Adam at
-    ``lr = 5e-3`` for 800 iterations, divided by 10 after half of them (:func:`deepsdf_learning_rate`); each
-    iteration draws 8000 of the shape's SDF samples and minimizes :func:`latent_fit_loss` (clamped L1,
-    ``delta = 0.1``, plus ``1e-4 * mean(z^2)``). Here the samples are drawn uniformly with replacement (DeepSDF
-    draws half with positive and half with negative SDF), and a shape with at most ``samples_per_iteration``
-    samples uses all of them each time. The decoder's parameters get no gradients and are left unchanged; the
-    code lives on the decoder's device.
-
-    Args:
-        decoder: ``f(z (B, L), x (B, P, 3)) -> (B, P)``, e.g. :class:`toposdf.models.SDFDecoder`.
-        points: ``(P, 3)`` SDF sample positions of the test shape. sdf: ``(P,)`` their signed distances.
-        latent_size: ``L``.
-        seed: seeds the initial code and the sample draws.
-
-    Returns:
-        ``(z, loss)``: the ``(L,)`` detached code, and :func:`latent_fit_loss` at ``z`` over all ``P`` samples.
-    """
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    points = np.asarray(points, np.float32)
-    sdf = np.asarray(sdf, np.float32)
-    if points.ndim != 2 or points.shape[1] != 3 or sdf.shape != (len(points),) or len(points) == 0:
-        raise ValueError(f"expected points (P, 3) and sdf (P,) with P > 0, got {points.shape} and {sdf.shape}")
-    device = next(decoder.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    z = (torch.randn(latent_size, generator=generator) * init_std).to(device).requires_grad_(True)
-    x, target = torch.from_numpy(points).to(device), torch.from_numpy(sdf).to(device)
-    optimizer = torch.optim.Adam([z], lr=lr)
-    with frozen(decoder):
-        for step in range(iterations):
-            for group in optimizer.param_groups:
-                group["lr"] = deepsdf_learning_rate(lr, step, iterations)
-            pick = (torch.randint(len(x), (samples_per_iteration,), generator=generator).to(device)
-                    if len(x) > samples_per_iteration else slice(None))  # a small shape: every sample, every time
-            loss = latent_fit_loss(decoder, z, x[pick], target[pick], clamp, reg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    z = z.detach()
-    return z, _full_loss(decoder, z, x, target, clamp, reg)
-
-
-def reconstruction_chamfer(
-    decoder: torch.nn.Module, z: torch.Tensor, reference_points: np.ndarray, resolution: int,
-    n_points: int = 30_000, seed: int = 0, workers: int = 1,
-) -> float:
-    """The Chamfer distance of DeepSDF's CD-mean for one test shape: the mesh of ``f(., z)`` (marching cubes on
-    the ``resolution^3`` grid, :func:`toposdf.field.evaluate_grid`) sampled at ``n_points`` points, against
-    ``reference_points`` ``(m, 3)`` sampled on the ground-truth mesh. ``nan`` when the reconstruction has no
-    surface."""
-    grid = evaluate_grid(decoder, z.reshape(1, -1), resolution)[0]
-    vertices, faces = extract_mesh(grid)
-    return chamfer_distance(sample_surface(vertices, faces, n_points, seed), reference_points, workers)

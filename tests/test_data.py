@@ -1,5 +1,7 @@
 """Meshes, signed distances, splits and the shard-level preprocessing, including broken input."""
 
+import json
+
 import numpy as np
 import pytest
 import trimesh
@@ -7,18 +9,24 @@ import trimesh
 from toposdf.config import Config
 from toposdf.data import (
     MeshError,
+    category_meshes,
     grid_points,
     load_mesh,
+    load_normalized_mesh,
+    load_sdf_samples,
+    load_shape_diagrams,
     mesh_path,
     normalize_mesh,
     sample_sdf,
     sdf_grid,
     shard_of,
     signed_distance,
+    split_ids,
     split_models,
 )
 from toposdf.io import read_json
 from toposdf.preprocess import make_split, normalize_shard, shard_models
+from toposdf.topology import save_diagrams
 
 
 def box_sdf(points, half=0.5):
@@ -182,3 +190,41 @@ def test_shards_cover_the_split_once():
     split = {"train": ["a", "c", "d"], "test": ["b", "e"]}
     got = [m for s in range(2) for m in shard_models(split, s, 2)]
     assert sorted(got) == [("a", "train"), ("b", "test"), ("c", "train"), ("d", "train"), ("e", "test")]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Loaders of what preprocessing wrote
+# ------------------------------------------------------------------------------------------------------------
+def _ring(holes: int) -> list[np.ndarray]:
+    return [np.array([[-0.1, 0.1]]), np.array([[-0.05, 0.02]] * holes).reshape(-1, 2), np.zeros((0, 2))]
+
+
+def test_sample_and_diagram_loaders_gather_shards_by_id(tmp_path):
+    ids = [["c", "a"], ["b", "d"]]  # two shards, not sorted
+    for s, shard in enumerate(ids):
+        points = np.stack([np.full((5, 3), ord(i), np.float32) for i in shard])
+        np.savez(tmp_path / f"sdf{s}.npz", ids=np.array(shard), points=points, sdf=points[..., 0])
+        save_diagrams(tmp_path / f"pd{s}.npz", shard, [_ring(ord(i) - ord("a")) for i in shard], tau=0.1)
+    found, points, sdf = load_sdf_samples([tmp_path / "sdf0.npz", tmp_path / "sdf1.npz"], ["d", "a", "x"])
+    assert found == ["a", "d"] and points.shape == (2, 5, 3) and sdf.shape == (2, 5)
+    assert points[0, 0, 0] == ord("a") and sdf[1, 0] == ord("d")
+    assert load_sdf_samples([tmp_path / "sdf0.npz"], ["x"])[1].shape == (0, 0, 3)
+    paths = [tmp_path / "pd0.npz", tmp_path / "pd1.npz"]
+    diagrams = load_shape_diagrams(paths, ["d", "b"])
+    assert list(diagrams) == ["d", "b"] and [len(d[1]) for d in diagrams.values()] == [3, 1]
+    with pytest.raises(ValueError, match="no ground-truth diagrams for 1 shapes"):
+        load_shape_diagrams(paths, ["a", "x"])
+    assert list(load_shape_diagrams(paths, ["a", "x"], skip_missing=True)) == ["a"]
+
+
+def test_split_ids_and_category_meshes(tmp_path):
+    _shapenet_like(tmp_path / "shapenet", n_good=3)
+    split = make_split(_cfg(True), "chair", tmp_path / "shapenet")
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    assert split_ids(tmp_path / "split.json", "test") == sorted(split["test"])
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        split_ids(tmp_path / "split.json", "val")
+    normalize_shard(split, 0, 1, tmp_path / "out" / "0.json", 1.03, skip_invalid=True)
+    meshes = category_meshes([tmp_path / "out" / "0.json"], ["good0", "good2", "corrupt"])
+    assert sorted(meshes) == ["good0", "good2"]  # skipped shapes are absent
+    assert len(load_normalized_mesh(meshes["good2"]).faces) == 12

@@ -1,4 +1,5 @@
-"""Shapes on disk: the ShapeNet layout, splits, normalization and signed distances.
+"""Shapes on disk: the ShapeNet layout, splits, normalization and signed distances, and the loaders of what
+preprocessing wrote (split ids, normalized meshes, SDF samples, ground-truth diagrams).
 
 Coordinates: after :func:`normalize_mesh` a shape's bounding box is centred at the origin and the shape lies
 inside the sphere of radius ``1 / margin`` (DeepSDF's 1/1.03). Signed distances are negative inside.
@@ -13,6 +14,9 @@ from typing import Sequence
 import igl
 import numpy as np
 import trimesh
+
+from toposdf.io import read_json
+from toposdf.topology import Diagrams, load_diagrams
 
 #: ShapeNetCore.v2 synset ids of the categories the paper uses.
 SYNSETS: dict[str, str] = {"chair": "03001627", "table": "04379243", "sofa": "04256520"}
@@ -200,3 +204,77 @@ def sdf_grid(mesh: trimesh.Trimesh, resolution: int) -> np.ndarray:
     """Signed distance of a mesh on the ``resolution^3`` grid over ``[-1, 1]^3``: ``(N, N, N)`` float32."""
     sdf = signed_distance(grid_points(resolution), mesh.vertices, mesh.faces)
     return sdf.reshape((resolution,) * 3).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading what preprocessing wrote
+# --------------------------------------------------------------------------------------------------------------
+def split_ids(split_path: str | Path, subset: str) -> list[str]:
+    """The sorted model ids of ``subset`` (``"train"`` or ``"test"``) of a category's split file."""
+    if subset not in ("train", "test"):
+        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    return sorted(read_json(split_path)[subset])
+
+
+def ok_shapes(manifest_path: str | Path) -> list[tuple[dict, Path]]:
+    """The usable shapes of a shard manifest with the paths of their normalized meshes."""
+    manifest_path = Path(manifest_path)
+    shapes = read_json(manifest_path)["shapes"]
+    return [(r, manifest_path.parent / r["mesh"]) for r in shapes if r["status"] == "ok"]
+
+
+def load_normalized_mesh(path: str | Path) -> trimesh.Trimesh:
+    """A normalized mesh as preprocessing wrote it (read as is: no merging, no checks)."""
+    return trimesh.load(Path(path), force="mesh", process=False)
+
+
+def category_meshes(manifest_paths: Sequence[str | Path], ids: Sequence[str]) -> dict[str, Path]:
+    """The normalized meshes of the shapes ``ids`` (of either subset) found in the shard manifests: id -> path.
+    Shapes skipped in preprocessing are absent."""
+    wanted = set(ids)
+    return {r["model_id"]: path for m in manifest_paths for r, path in ok_shapes(m) if r["model_id"] in wanted}
+
+
+def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The SDF samples of the shapes ``ids`` found in the shards (shapes skipped in preprocessing are absent).
+
+    Returns:
+        ``(found, points, sdf)``: the found ids, sorted; ``points`` ``(n, P, 3)`` and ``sdf`` ``(n, P)`` float32 in
+        that order (``(0, 0, 3)`` and ``(0, 0)`` when none is found).
+    """
+    wanted, found = set(ids), {}
+    for path in sdf_paths:
+        with np.load(path) as f:
+            for i, model_id in enumerate(f["ids"]):
+                if str(model_id) in wanted:
+                    found[str(model_id)] = (f["points"][i], f["sdf"][i])
+    order = sorted(found)
+    if not order:
+        return [], np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
+    return order, np.stack([found[i][0] for i in order]), np.stack([found[i][1] for i in order])
+
+
+def load_category_diagrams(paths: Sequence[str | Path]) -> tuple[list[str], list[Diagrams], dict]:
+    """Concatenate the diagram shards of a category: ``(ids, diagrams, metadata)``, sorted by id."""
+    ids, diagrams, meta = [], [], {}
+    for path in paths:
+        shard_ids, shard_diagrams, meta = load_diagrams(path)
+        ids += shard_ids
+        diagrams += shard_diagrams
+    order = np.argsort(ids, kind="stable")
+    return [ids[i] for i in order], [diagrams[i] for i in order], meta
+
+
+def load_shape_diagrams(diagram_paths: Sequence[str | Path], ids: Sequence[str], *,
+                        skip_missing: bool = False) -> dict[str, Diagrams]:
+    """The ground-truth diagrams ``[PD0, PD1, PD2]`` of the shapes ``ids``: id -> diagrams, in the order of ``ids``.
+
+    A shape without diagrams (skipped in preprocessing) raises ``ValueError`` naming it, or with ``skip_missing``
+    is left out.
+    """
+    all_ids, diagrams, _ = load_category_diagrams(diagram_paths)
+    by_id = dict(zip(all_ids, diagrams))
+    missing = [i for i in ids if i not in by_id]
+    if missing and not skip_missing:
+        raise ValueError(f"no ground-truth diagrams for {len(missing)} shapes, e.g. {missing[:3]}")
+    return {i: by_id[i] for i in ids if i in by_id}

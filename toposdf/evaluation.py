@@ -21,15 +21,14 @@ from tqdm import tqdm
 from .config import Config
 from .generation import (Generation, draws_of, generate, interpolate, load_meshes, load_model, save_generation,
                          save_meshes)
-from .io import atomic_open, atomic_write_json, read_json
+from .io import atomic_open, atomic_write_json
 from .field import sample_surface
 from .metrics import cd_mean, mmd_cov_1nna, pd_lap_summary
 from .reconstruction import reconstruct_latent, reconstruction_chamfer, reconstruction_mesh
-from .preprocess import _load_normalized, load_category_diagrams, ok_shapes
 from .topology import Diagrams, betti_numbers, cubical_diagrams, save_diagrams
-from .data import grid_points
+from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
 from .generation import draw_seeds
-from .training import _load_checkpoint, training_diagrams
+from .training import _load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -78,36 +77,9 @@ def _json_safe(obj):
 
 
 # ---------------------------------------------------------------------------------------------- test shapes
-def test_ids(split_path: str | Path) -> list[str]:
-    return sorted(read_json(split_path)["test"])
-
-
-def test_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The SDF samples ``(points, sdf)`` of the shapes ``ids`` found in the shards (skipped shapes are absent)."""
-    wanted, out = set(ids), {}
-    for path in sdf_paths:
-        with np.load(path) as f:
-            for i, model_id in enumerate(f["ids"]):
-                if str(model_id) in wanted:
-                    out[str(model_id)] = (f["points"][i], f["sdf"][i])
-    return out
-
-
-def test_meshes(manifest_paths: Sequence[str | Path], ids: Sequence[str]) -> dict[str, Path]:
-    """The normalized ground-truth meshes of the shapes ``ids``."""
-    wanted = set(ids)
-    return {r["model_id"]: path for m in manifest_paths for r, path in ok_shapes(m) if r["model_id"] in wanted}
-
-
-def test_diagrams(diagram_paths: Sequence[str | Path], ids: Sequence[str]) -> tuple[list[str], list]:
-    all_ids, diagrams, _ = load_category_diagrams(diagram_paths)
-    wanted = set(ids)
-    pairs = [(i, d) for i, d in zip(all_ids, diagrams) if i in wanted]
-    return [i for i, _ in pairs], [d for _, d in pairs]
-
-
 def surface_points(mesh_path: str | Path, n: int, seed: int) -> np.ndarray:
-    mesh = _load_normalized(Path(mesh_path))
+    """``n`` points drawn uniformly on a normalized ground-truth mesh (:func:`toposdf.field.sample_surface`)."""
+    mesh = load_normalized_mesh(mesh_path)
     return sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), n, seed)
 
 
@@ -124,7 +96,7 @@ def run_generate(cfg: Config, raw_config: dict, model_path, split_path, diagrams
     torch.set_num_threads(max(1, threads))
     ev = cfg.evaluation
     model = load_model(model_path)
-    n = ev["generated_shapes"] or len(test_ids(split_path))
+    n = ev["generated_shapes"] or len(split_ids(split_path, "test"))
     result = generate(model, n, ev["draws"], ev["seed"], _resolution(cfg), cfg.persistence.tau,
                       cfg.persistence.min_persistence, workers=max(1, threads))
     empty = sum(len(v) == 0 for v, _ in result.meshes)
@@ -159,8 +131,9 @@ def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_p
     torch.set_num_threads(max(1, threads))
     ev, rec = cfg.evaluation, cfg.evaluation["reconstruct"]
     model = load_model(model_path)
-    ids = test_ids(split_path)
-    samples, meshes = test_samples(sdf_paths, ids), test_meshes(manifest_paths, ids)
+    ids = split_ids(split_path, "test")
+    found, points, sdf = load_sdf_samples(sdf_paths, ids)
+    samples, meshes = dict(zip(found, zip(points, sdf))), category_meshes(manifest_paths, ids)
     rows, recon = [], []
     for k, shape_id in enumerate(tqdm(ids, desc=f"reconstruct {model.method}", unit="shape")):
         if shape_id not in samples or shape_id not in meshes:
@@ -242,8 +215,8 @@ def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diag
     - ``blob``: a generator whose every sample is one fixed blob (:func:`blob_diagrams`): the ceiling.
     """
     ev = cfg.evaluation
-    _, reference = test_diagrams(diagram_paths, test_ids(split_path))
-    train = training_diagrams(diagram_paths, sorted(read_json(split_path)["train"]))
+    reference = list(load_shape_diagrams(diagram_paths, split_ids(split_path, "test"), skip_missing=True).values())
+    train = list(load_shape_diagrams(diagram_paths, split_ids(split_path, "train")).values())
     n = ev["generated_shapes"] or len(reference)
     floor = calibration_draws(train, n, ev["seed"], ev["draws"])
     blob = [[blob_diagrams(cfg.grid_resolution, cfg.persistence.tau, cfg.persistence.min_persistence)] * n]
@@ -268,14 +241,14 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
                  threads: int = 1) -> dict:
     """Table 1 and 2's numbers for one category and method, and the generation metrics, to ``metrics.json``."""
     ev = cfg.evaluation
-    ids = test_ids(split_path)
-    _, reference = test_diagrams(diagram_paths, ids)
+    ids = split_ids(split_path, "test")
+    reference = list(load_shape_diagrams(diagram_paths, ids, skip_missing=True).values())
     summary = pd_lap_summary(draws_of(generated_diagrams), reference, processes=max(1, threads)).stats()
     test_betti = betti_summary(reference)
     chamfers = pd.read_csv(reconstruction_csv)["chamfer"].to_numpy()
     cd, failed = cd_mean(chamfers)
     finite = chamfers[np.isfinite(chamfers)]
-    meshes = test_meshes(manifest_paths, ids)
+    meshes = category_meshes(manifest_paths, ids)
     references = [surface_points(meshes[i], ev["cloud_points"], ev["seed"] + k) for k, i in enumerate(sorted(meshes))]
     samples = [sample_surface(v, f, ev["cloud_points"], ev["seed"] + k)
                for k, (v, f) in enumerate(load_meshes(generated_shapes))]
@@ -310,13 +283,12 @@ def run_pd_matrices(cfg: Config, raw_config: dict, category: str, model_path, di
     from .generation import generator_diagrams, sample_latents, shapes_at
     from .tables import DISPLAY_NAMES
     from .topology import pd_lap
-    from .training import training_diagrams
 
     torch.set_num_threads(max(1, threads))
     model = load_model(model_path)
     if model.generators is None:
         raise ValueError(f"{model_path}: Fig. 3 needs a method with PD generators (figures.ours)")
-    train = training_diagrams(diagram_paths, model.ids)
+    train = list(load_shape_diagrams(diagram_paths, model.ids).values())
     seed = cfg.evaluation["seed"]
     z = sample_latents(len(train), model.latent_size, seed, model.device)
     _, synthetic = shapes_at(model, z, _resolution(cfg), cfg.persistence.tau, cfg.persistence.min_persistence,

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .data import category_meshes, load_normalized_mesh, split_ids
 from .plotting import _save, plot_diagrams, render_mesh
 
 import matplotlib.pyplot as plt  # noqa: E402  (after plotting, which selects the Agg backend)
@@ -162,13 +163,9 @@ def prior_samples_sheet(path: str | Path, shapes_path: str | Path, diagrams_path
 
 # ---------------------------------------------------------------------------------------------- entry points
 def _training_meshes(manifest_paths, split_path, n: int) -> list[Mesh]:
-    from .evaluation import test_meshes
-    from .io import read_json
-    from .preprocess import _load_normalized
-
-    ids = sorted(read_json(split_path)["train"])[:n]
-    paths = test_meshes(manifest_paths, ids)  # the lookup works for any split
-    meshes = [_load_normalized(paths[i]) for i in ids if i in paths]
+    ids = split_ids(split_path, "train")[:n]
+    paths = category_meshes(manifest_paths, ids)
+    meshes = [load_normalized_mesh(paths[i]) for i in ids if i in paths]
     return [(np.asarray(m.vertices), np.asarray(m.faces)) for m in meshes]
 
 

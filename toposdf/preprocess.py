@@ -22,9 +22,12 @@ from toposdf.config import Config
 from toposdf.data import (
     MeshError,
     list_models,
+    load_category_diagrams,
     load_mesh,
+    load_normalized_mesh,
     mesh_path,
     normalize_mesh,
+    ok_shapes,
     sample_sdf,
     sdf_grid,
     shard_of,
@@ -32,7 +35,7 @@ from toposdf.data import (
     synset_of,
 )
 from toposdf.io import atomic_open, atomic_savez, atomic_write_json, read_json
-from toposdf.topology import batch_cubical_diagrams, betti_numbers, load_diagrams, save_diagrams
+from toposdf.topology import batch_cubical_diagrams, betti_numbers, save_diagrams
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,17 +136,6 @@ def normalize_shard(
     return records
 
 
-def ok_shapes(manifest_path: str | Path) -> list[tuple[dict, Path]]:
-    """The usable shapes of a shard manifest with the paths of their normalized meshes."""
-    manifest_path = Path(manifest_path)
-    shapes = read_json(manifest_path)["shapes"]
-    return [(r, manifest_path.parent / r["mesh"]) for r in shapes if r["status"] == "ok"]
-
-
-def _load_normalized(path: Path) -> trimesh.Trimesh:
-    return trimesh.load(path, force="mesh", process=False)
-
-
 # --------------------------------------------------------------------------------------------------------------
 # SDF samples and grids
 # --------------------------------------------------------------------------------------------------------------
@@ -158,7 +150,7 @@ def sample_sdf_shard(manifest_path: str | Path, out_path: str | Path, cfg: Confi
     sdf = np.zeros((len(shapes), P), np.float32)
     for i, (record, path) in enumerate(_progress(shapes, "sample SDF")):
         points[i], sdf[i] = sample_sdf(
-            _load_normalized(path),
+            load_normalized_mesh(path),
             P,
             cfg.sdf.variances,
             cfg.sdf.uniform_fraction,
@@ -178,7 +170,7 @@ def grid_shard(manifest_path: str | Path, out_path: str | Path, resolution: int)
     shapes = ok_shapes(manifest_path)
     grids = np.zeros((len(shapes),) + (resolution,) * 3, np.float32)
     for i, (_, path) in enumerate(_progress(shapes, f"SDF grid {resolution}^3")):
-        grids[i] = sdf_grid(_load_normalized(path), resolution)
+        grids[i] = sdf_grid(load_normalized_mesh(path), resolution)
     atomic_savez(
         out_path,
         ids=np.array([r["model_id"] for r, _ in shapes], dtype=str),
@@ -211,17 +203,6 @@ def diagrams_shard(grids_path: str | Path, out_path: str | Path, cfg: Config, wo
     )
 
 
-def load_category_diagrams(paths: Sequence[str | Path]) -> tuple[list[str], list[list[np.ndarray]], dict]:
-    """Concatenate the diagram shards of a category: ``(ids, diagrams, metadata)``, sorted by id."""
-    ids, diagrams, meta = [], [], {}
-    for path in paths:
-        shard_ids, shard_diagrams, meta = load_diagrams(path)
-        ids += shard_ids
-        diagrams += shard_diagrams
-    order = np.argsort(ids, kind="stable")
-    return [ids[i] for i in order], [diagrams[i] for i in order], meta
-
-
 def category_manifest(manifest_paths: Sequence[str | Path], diagram_paths: Sequence[str | Path]) -> pd.DataFrame:
     """One row per shape of a category: split, shard, status (ok/skipped) and reason, mesh statistics, and the
     Betti numbers and pair counts of its ground-truth diagrams."""
@@ -252,7 +233,7 @@ def contact_sheet_items(
     shapes = sorted((s for p in manifest_paths for s in ok_shapes(p)), key=lambda s: s[0]["model_id"])
     items = []
     for record, path in shapes[:n_shapes]:
-        mesh = _load_normalized(path)
+        mesh = load_normalized_mesh(path)
         label = f"{record['model_id']}\nβ = {betti.get(record['model_id'], '?')}"
         items.append((np.asarray(mesh.vertices), np.asarray(mesh.faces), label))
     return items

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from toposdf.evaluation import config_hash, provenance
-from toposdf.figures import (_off_diagonal, interpolation_figure, loss_terms, mesh_rows, method_curve,
-                             pd_matrices_figure, training_curves)
+from toposdf.figures import (interpolation_figure, loss_terms, mesh_rows, method_curve, pd_matrices_figure,
+                             training_curves)
 from toposdf.generation import (TrainedModel, draw_seeds, draws_of, generate, interpolate, load_meshes,
                                 sample_latents, save_generation, save_meshes)
 from toposdf.models import PDGenerators
@@ -74,11 +74,6 @@ def test_interpolation_walks_between_the_two_training_codes():
     assert len(result.generator_diagrams) == 3 and result.generator_diagrams[0][0].shape == (2, 2)
     with pytest.raises(ValueError, match="2 training shapes"):
         interpolate(_model(), 0, 5, steps=3, resolution=16, tau=0.1, min_persistence=0.02)
-
-
-def test_off_diagonal_drops_only_parked_slots():
-    kept = _off_diagonal([np.array([[0.0, 0.0], [-0.1, 0.05]]), np.zeros((0, 2)), np.array([[0.2, 0.2]])])
-    assert [len(d) for d in kept] == [1, 0, 0]
 
 
 def _metrics_file(path, category, method, cd, lap):

@@ -1,4 +1,4 @@
-"""toposdf.study1d: 1D diagrams against gudhi and a hand-computed case, the gradient against finite differences,
+"""toposdf.trigpd and toposdf.study1d: 1D diagrams against gudhi and a hand-computed case, the gradient against finite differences,
 the fit, the symmetry-aligned error, and the study's comparison of lambda_k profiles at test size."""
 
 import gudhi
@@ -6,21 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toposdf.study1d import (
-    Study1DConfig,
+from toposdf.figures import plot_study
+from toposdf.study1d import Study1DConfig, ground_truth_scale, power_profile, power_profiles, run_study, summarize
+from toposdf.trigpd import (
     design_matrix,
     fit_coefficients,
-    ground_truth_scale,
     pd_objective,
     periodic_diagram,
-    plot_study,
-    power_profile,
-    power_profiles,
     regularizer_weights,
     relative_error,
-    run_study,
     sample_points,
-    summarize,
 )
 from toposdf.topology import hera_distance, pd_distance
 

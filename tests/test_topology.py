@@ -13,6 +13,7 @@ from toposdf.topology import (
     gudhi_diagrams,
     hera_distance,
     load_diagrams,
+    off_diagonal,
     pd_distance,
     pd_lap,
     save_diagrams,
@@ -268,3 +269,8 @@ def test_diagram_storage_round_trip(tmp_path):
     for (ref, _), got in zip(results, diagrams):
         for p, q in zip(ref, got):
             np.testing.assert_array_equal(p, q)
+
+
+def test_off_diagonal_drops_only_parked_slots():
+    kept = off_diagonal([np.array([[0.0, 0.0], [-0.1, 0.05]]), np.zeros((0, 2)), np.array([[0.2, 0.2]])])
+    assert [len(d) for d in kept] == [1, 0, 0]

@@ -18,17 +18,18 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from .checkpoints import load_checkpoint
 from .config import Config
-from .generation import (Generation, draws_of, generate, interpolate, load_meshes, load_model, save_generation,
-                         save_meshes)
-from .io import atomic_open, atomic_write_json
+from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
 from .field import sample_surface
+from .figures import pd_matrices_figure
+from .generation import (Generation, draw_seeds, draws_of, generate, generator_diagrams, interpolate, load_meshes,
+                         load_model, sample_latents, save_generation, save_meshes, shapes_at)
+from .io import atomic_open, atomic_write_json
 from .metrics import cd_mean, mmd_cov_1nna, pd_lap_summary
 from .reconstruction import reconstruct_latent, reconstruction_chamfer, reconstruction_mesh
-from .topology import Diagrams, betti_numbers, cubical_diagrams, save_diagrams
-from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
-from .generation import draw_seeds
-from .training import _load_checkpoint
+from .tables import DISPLAY_NAMES
+from .topology import Diagrams, betti_numbers, cubical_diagrams, off_diagonal, pd_lap, save_diagrams
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,7 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
     }
     # How well the training codes cover N(0, I) (training.check_prior_coverage): below 0.5, the generated shapes
     # lie outside what the decoder learned, and PD-LAP cannot tell methods apart.
-    coverage = _load_checkpoint(model_path).get("latent_aggregate_std")
+    coverage = load_checkpoint(model_path).get("latent_aggregate_std")
     result = {"category": category, "method": method, "metrics": metrics,
               "empty_generated_meshes": generation["empty_samples"], "test_shapes": len(ids), "test_betti": test_betti,
               "latent_aggregate_std": coverage, "provenance": provenance(raw_config, model_path, ev["seed"])}
@@ -279,11 +280,6 @@ def run_pd_matrices(cfg: Config, raw_config: dict, category: str, model_path, di
                     values_out, threads: int = 1) -> dict:
     """Fig. 3: ``d_PD`` between the training shapes and as many synthetic shapes ``z ~ N(0, I)``, and between the
     training shapes and the PD generators' output at the same codes, each with its PD-LAP (eq. 2)."""
-    from .figures import _off_diagonal, pd_matrices_figure
-    from .generation import generator_diagrams, sample_latents, shapes_at
-    from .tables import DISPLAY_NAMES
-    from .topology import pd_lap
-
     torch.set_num_threads(max(1, threads))
     model = load_model(model_path)
     if model.generators is None:
@@ -293,7 +289,7 @@ def run_pd_matrices(cfg: Config, raw_config: dict, category: str, model_path, di
     z = sample_latents(len(train), model.latent_size, seed, model.device)
     _, synthetic = shapes_at(model, z, _resolution(cfg), cfg.persistence.tau, cfg.persistence.min_persistence,
                              workers=max(1, threads))
-    generated = [_off_diagonal(d) for d in generator_diagrams(model, z)]
+    generated = [off_diagonal(d) for d in generator_diagrams(model, z)]
     implicit, pdgen = pd_lap(train, synthetic, max(1, threads)), pd_lap(train, generated, max(1, threads))
     name = DISPLAY_NAMES.get(model.method, model.method)
     pd_matrices_figure(figure_out, [("training vs synthetic shapes", implicit.W, implicit.value, implicit.assignment),

@@ -1,5 +1,5 @@
 """The paper's figures (matplotlib, Agg, CPU): samples (Fig. 1), interpolation (Fig. 2), pairwise PD distance
-matrices (Fig. 3), methods by category (Fig. 4), and training curves.
+matrices (Fig. 3), methods by category (Fig. 4), training curves, and the 1D study's figure (Sec. 4.1).
 
 Meshes are drawn with :func:`toposdf.plotting.render_mesh` and diagrams with
 :func:`toposdf.plotting.plot_diagrams`; every function here writes one PNG and closes its figure.
@@ -15,7 +15,11 @@ import numpy as np
 import pandas as pd
 
 from .data import category_meshes, load_normalized_mesh, split_ids
-from .plotting import _save, plot_diagrams, render_mesh
+from .plotting import mesh_contact_sheet, plot_diagrams, render_mesh, save_figure
+from .study1d import representative_trial
+from .tables import DISPLAY_NAMES
+from .topology import betti_numbers, off_diagonal
+from .trigpd import align_to_reference, design_matrix
 
 import matplotlib.pyplot as plt  # noqa: E402  (after plotting, which selects the Agg backend)
 
@@ -44,7 +48,7 @@ def mesh_rows(path: str | Path, rows: Sequence[tuple[str, Sequence[Mesh]]], titl
                 box = ax.get_position()
                 fig.text(0.01, box.y0 + box.height / 2, label, ha="left", va="center", fontsize=9)
     fig.suptitle(title, fontsize=11)
-    _save(fig, path, dpi, tight=False)
+    save_figure(fig, path, dpi, tight=False)
     plt.close(fig)
 
 
@@ -62,17 +66,12 @@ def interpolation_figure(path: str | Path, t: np.ndarray, meshes: Sequence[Mesh]
         plot_diagrams(fig.add_subplot(rows, steps, steps + i + 1), diagrams[i], tau=tau, legend=i == 0,
                       title="implicit generator" if i == 0 else None)
         if generator_diagrams is not None:
-            plot_diagrams(fig.add_subplot(rows, steps, 2 * steps + i + 1), _off_diagonal(generator_diagrams[i]),
+            plot_diagrams(fig.add_subplot(rows, steps, 2 * steps + i + 1), off_diagonal(generator_diagrams[i]),
                           tau=tau, legend=i == 0, title="PD generator" if i == 0 else None)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     plt.close(fig)
-
-
-def _off_diagonal(diagrams, eps: float = 1e-6) -> list[np.ndarray]:
-    """A PD generator's diagrams without the slots it parked on the diagonal (unused, zero cost in eq. 1)."""
-    return [np.asarray(d).reshape(-1, 2)[np.asarray(d).reshape(-1, 2) @ [-1, 1] > eps] for d in diagrams]
 
 
 def pd_matrices_figure(path: str | Path, matrices: Sequence[tuple[str, np.ndarray, float, np.ndarray]],
@@ -93,7 +92,7 @@ def pd_matrices_figure(path: str | Path, matrices: Sequence[tuple[str, np.ndarra
         ax.tick_params(labelsize=8)
     fig.colorbar(image, ax=list(axes[0]), shrink=0.85, label="$d_{PD}$ (eq. 1, summed over H0-H2)")
     fig.suptitle(title, fontsize=11)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     plt.close(fig)
 
 
@@ -144,7 +143,7 @@ def training_curves(path: str | Path, curves: dict[str, pd.DataFrame], title: st
                fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.04 + 0.02 * math.ceil(len(handles) / 4), 1, 0.97))
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     plt.close(fig)
 
 
@@ -152,9 +151,7 @@ def prior_samples_sheet(path: str | Path, shapes_path: str | Path, diagrams_path
                         n: int = 24) -> None:
     """A contact sheet of the first draw's shapes ``z ~ N(0, I)`` of one method (the samples of Figs. 1 and 4),
     each labelled with its Betti numbers (from its diagrams at the ground truth's settings)."""
-    from .generation import draws_of, load_meshes
-    from .plotting import mesh_contact_sheet
-    from .topology import betti_numbers
+    from .generation import draws_of, load_meshes  # here: generation imports torch, which study_1d's env lacks
 
     meshes, diagrams = load_meshes(shapes_path)[:n], draws_of(diagrams_path)[0][:n]
     items = [(v, f, f"#{i}  β = {betti_numbers(d)}") for i, ((v, f), d) in enumerate(zip(meshes, diagrams))]
@@ -172,8 +169,7 @@ def _training_meshes(manifest_paths, split_path, n: int) -> list[Mesh]:
 def samples_figure(path, categories: Sequence[str], training: dict, generated: dict, baseline: str, ours: str,
                    n: int) -> None:
     """Fig. 1: per category, training shapes, the baseline's samples and ours (first z-draw)."""
-    from .generation import load_meshes
-    from .tables import DISPLAY_NAMES
+    from .generation import load_meshes  # here: generation imports torch, which study_1d's env lacks
 
     rows, colours = [], []
     for category in categories:
@@ -186,8 +182,7 @@ def samples_figure(path, categories: Sequence[str], training: dict, generated: d
 
 def methods_figure(path, categories: Sequence[str], methods: Sequence[str], generated: dict, n: int) -> None:
     """Fig. 4: one row per method, ``n`` samples of each category side by side."""
-    from .generation import load_meshes
-    from .tables import DISPLAY_NAMES
+    from .generation import load_meshes  # here: generation imports torch, which study_1d's env lacks
 
     per_cell = {(c, m): load_meshes(generated[c, m])[:n] for c in categories for m in methods}
     counts = {c: min(len(per_cell[c, m]) for m in methods) for c in categories}  # equal columns in every row
@@ -216,3 +211,134 @@ def method_curve(stage1_csv, pdgen_csv, joint_csv) -> pd.DataFrame:
         pdgen = pd.read_csv(pdgen_csv)
         parts.append(pdgen.rename(columns={c: f"pdgen_{c}" for c in pdgen.columns if c != "epoch"}))
     return pd.concat(parts, ignore_index=True)
+# ---------------------------------------------------------------------------------------------- the 1D study
+def _coefficients(df: pd.DataFrame, prefix: str) -> np.ndarray:
+    """``(rows, 2n + 1)`` the coefficients ``{prefix}_a0..`` of the rows of ``df``."""
+    cols = sorted((c for c in df.columns if c.startswith(f"{prefix}_a")), key=lambda c: int(c.rsplit("a", 1)[1]))
+    return df[cols].to_numpy(dtype=np.float64)
+
+
+def _tex_profile(name: str) -> str:
+    """Mathtext for a profile name: ``k^-2`` -> ``$\\lambda_k \\propto k^{-2}$``."""
+    if name == "equal":
+        return r"equal $\lambda_k$"
+    if name.startswith("k^"):
+        return rf"$\lambda_k \propto k^{{{name[2:]}}}$"
+    return name
+
+
+def profile_label(name: str, lambdas: np.ndarray) -> str:
+    """Legend text for a profile: its name and its weights ``lambda_1..lambda_n``."""
+    return f"{_tex_profile(name)}  (λ = {', '.join(f'{v:.3g}' for v in lambdas)})"
+
+
+def _study_errors_panel(ax, at: pd.DataFrame, names: list[str], colours: dict, title: str) -> None:
+    """Panel (a): box plot of each profile's relative error over the trials of one decay, means marked."""
+    data = [at.loc[at["profile"] == name, "rel_error"].to_numpy() for name in names]
+    box = ax.boxplot(data, patch_artist=True, widths=0.55, medianprops={"color": "white", "linewidth": 1.5},
+                     flierprops={"markersize": 3})
+    for patch, name in zip(box["boxes"], names):
+        patch.set_facecolor(colours[name])
+        patch.set_alpha(0.85)
+    means = [d.mean() for d in data]
+    ax.scatter(range(1, len(names) + 1), means, marker="D", s=30, color="gold", edgecolor="black", zorder=3,
+               label="mean (white line: median)")
+    for i, value in enumerate(means):
+        ax.annotate(f"{value:.3f}", (i + 1, value), textcoords="offset points", xytext=(0, -14), fontsize=8,
+                    ha="center", va="center", color="black",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+    ax.set_xticks(range(1, len(names) + 1), [_tex_profile(n).replace("  ", "\n") for n in names], fontsize=9)
+    ax.set_ylabel(r"relative coefficient error  $\|a^\star - a_{gt}\| \,/\, \|a_{gt}\|$")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.set_ylim(bottom=0)
+
+
+def _study_example_panel(ax, example: pd.DataFrame, colours: dict, degree: int, trial: int, n_samples: int) -> None:
+    """Panel (b): one ground truth, the start and each profile's fit, aligned to the ground truth."""
+    x = np.linspace(0.0, 2.0 * np.pi, n_samples)
+    phi = design_matrix(x, degree)
+    truth = _coefficients(example.iloc[[0]], "true")[0]
+    ax.plot(x, phi @ truth, color="0.55", linewidth=5, alpha=0.55, label=r"ground truth $f(a_{gt}, x)$")
+    ax.plot(x, phi @ align_to_reference(_coefficients(example.iloc[[0]], "init")[0], truth), color="0.3",
+            linestyle=":", linewidth=1.3, label="start")
+    for (_, row), coefs in zip(example.iterrows(), _coefficients(example, "fit")):
+        ax.plot(x, phi @ align_to_reference(coefs, truth), color=colours[row["profile"]], linewidth=1.4,
+                label=f"{_tex_profile(row['profile'])}: error {row['rel_error']:.2f}, $d_{{PD}}$ "
+                      f"{row['pd_distance']:.1e}")
+    ax.set_xlim(0, 2 * np.pi)
+    ax.set_xticks(np.arange(5) * np.pi / 2, ["0", "π/2", "π", "3π/2", "2π"])
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    ax.set_title(f"(b) one ground truth and its fits (trial {trial}, degree n = {degree})\n"
+                 "fits shown after the best shift / reflection of the circle", fontsize=10)
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
+
+
+def _study_decays_panel(ax, df: pd.DataFrame, names: list[str], colours: dict, lambdas: dict, decay: float) -> None:
+    """Panel (c): each profile's mean error (± s.e.m.) against the decay of the ground truth's spectrum."""
+    summary = df.groupby(["profile", "decay"])["rel_error"].agg(["mean", "sem"]).reset_index()
+    for name in names:
+        s = summary[summary["profile"] == name].sort_values("decay")
+        ax.plot(s["decay"], s["mean"], marker="o", markersize=4, color=colours[name],
+                linewidth=2.4 if name == "equal" else 1.4, label=profile_label(name, lambdas[name]))
+        ax.fill_between(s["decay"], s["mean"] - s["sem"], s["mean"] + s["sem"], color=colours[name], alpha=0.12,
+                        linewidth=0)
+    ax.axvline(decay, color="0.6", linestyle="--", linewidth=1)
+    ax.set_xlabel(r"decay $s$ of the ground truth's spectrum, $a_k \sim N(0, k^{-2s})$")
+    ax.set_ylabel("mean relative coefficient error (± s.e.m.)")
+    ax.set_title("(c) the best profile depends on the spectrum\n(dashed: the decay of panels a and b)",
+                 fontsize=10)
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
+    ax.set_ylim(bottom=0)
+
+
+def plot_study(df: pd.DataFrame, path: str | Path, *, decay: float | None = None, example_trial: int | None = None,
+               n_samples: int = 512, dpi: int = 120) -> None:
+    """The 1D study's figure (:func:`toposdf.study1d.run_study`), saved as a PNG.
+
+    (a) the relative coefficient error of each profile over the trials at one ground-truth decay (box plot, mean
+    marked); (b) one example: the ground truth, the start and each profile's fit (aligned to the ground truth by the
+    circle symmetry of the error); (c) the mean error (± s.e.m.) against the decay of the ground truth's spectrum.
+
+    Args:
+        df: what :func:`toposdf.study1d.run_study` returns.
+        path: output PNG.
+        decay: the ground-truth decay of panels (a) and (b); default: the median of the decays in ``df``.
+        example_trial: the trial shown in (b); default: :func:`toposdf.study1d.representative_trial`.
+        n_samples: points at which the functions of (b) are drawn.
+    """
+    if df.empty:
+        raise ValueError("the study's table is empty")
+    decays = np.sort(df["decay"].unique())
+    if decay is None:
+        decay = float(decays[len(decays) // 2])
+    if not np.any(np.isclose(decays, decay)):
+        raise ValueError(f"decay {decay} is not in the study (decays: {decays.tolist()})")
+    if example_trial is None:
+        example_trial = representative_trial(df, decay)
+    names = list(dict.fromkeys(df["profile"]))
+    lambda_cols = sorted((c for c in df.columns if c.startswith("lambda_")), key=lambda c: int(c.split("_")[1]))
+    lambdas = {name: df.loc[df["profile"] == name, lambda_cols].iloc[0].to_numpy() for name in names}
+    cmap = plt.get_cmap("coolwarm")
+    colours = {name: cmap(i / max(1, len(names) - 1)) for i, name in enumerate(names)}
+    if "equal" in colours:
+        colours["equal"] = "black"
+    degree = len(lambda_cols)
+    spectrum = rf"$a_k \sim N(0, k^{{{-2 * decay:g}}})$"
+
+    fig, axes = plt.subplots(1, 3, figsize=(17.0, 5.6), gridspec_kw={"width_ratios": [1.0, 1.3, 1.15]})
+    at = df[np.isclose(df["decay"], decay)]
+    _study_errors_panel(axes[0], at, names, colours, f"(a) error per $\\lambda_k$ profile\nground truth {spectrum}, "
+                        f"{df['trial'].nunique()} trials")
+    example = at[at["trial"] == example_trial]
+    if example.empty:
+        raise ValueError(f"trial {example_trial} is not in the study")
+    _study_example_panel(axes[1], example, colours, degree, example_trial, n_samples)
+    _study_decays_panel(axes[2], df, names, colours, lambdas, decay)
+    fig.suptitle(r"Sec. 4.1: fitting $a$ by $\min_a\, d_{PD}(PD(f_a), PD_{gt}) + \sum_k k^2 \lambda_k "
+                 r"(a_{2k-1}^2 + a_{2k}^2)$, trigonometric polynomials of degree " + f"{degree}, "
+                 r"profiles $\lambda_k$ with equal median", fontsize=11.5)
+    fig.tight_layout()
+    save_figure(fig, path, dpi)
+    plt.close(fig)

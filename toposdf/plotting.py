@@ -31,6 +31,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 __all__ = [
     "DIM_STYLE",
     "decimate",
+    "save_figure",
     "render_mesh",
     "plot_diagrams",
     "mesh_contact_sheet",
@@ -277,7 +278,7 @@ def plot_diagrams(
 # ------------------------------------------------------------------------------------------------- figures
 
 
-def _save(fig: Figure, path: str | Path, dpi: int, *, tight: bool = True) -> None:
+def save_figure(fig: Figure, path: str | Path, dpi: int, *, tight: bool = True) -> None:
     """Write ``fig`` as a PNG at ``path`` (parents created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -331,7 +332,7 @@ def mesh_contact_sheet(
         if title:
             fig.text(0.5, 1 - 0.5 * title_h / height, title, ha="center", va="center", fontsize=11)
         # Fixed layout (the Axes tile the figure), no bbox trimming: the grid keeps its exact size.
-        _save(fig, path, dpi, tight=False)
+        save_figure(fig, path, dpi, tight=False)
     finally:
         fig.clear()
 
@@ -379,7 +380,7 @@ def diagram_overview(
         if title:
             fig.suptitle(title, fontsize=11)
         fig.tight_layout()
-        _save(fig, path, dpi)
+        save_figure(fig, path, dpi)
     finally:
         fig.clear()
 

@@ -165,6 +165,12 @@ def betti_numbers(diagrams: Diagrams, level: float = 0.0) -> tuple[int, ...]:
     return tuple(int(np.count_nonzero((d[:, 0] <= level) & (d[:, 1] > level))) for d in diagrams)
 
 
+def off_diagonal(diagrams: Sequence[np.ndarray], eps: float = 1e-6) -> Diagrams:
+    """Each ``(n, 2)`` diagram without its points within ``eps`` of the diagonal (``death - birth <= eps``): a PD
+    generator's diagrams without the slots it parked there (unused, zero cost in eq. 1)."""
+    return [np.asarray(d).reshape(-1, 2)[np.asarray(d).reshape(-1, 2) @ [-1, 1] > eps] for d in diagrams]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Distances between diagrams (paper eqs. 1 and 2)
 # --------------------------------------------------------------------------------------------------------------

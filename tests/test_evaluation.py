@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from toposdf.evaluation import config_hash, provenance
 from toposdf.figures import (interpolation_figure, loss_terms, mesh_rows, method_curve, pd_matrices_figure,
                              training_curves)
 from toposdf.generation import (TrainedModel, draw_seeds, draws_of, generate, interpolate, load_meshes,
                                 sample_latents, save_generation, save_meshes)
 from toposdf.models import PDGenerators
+from toposdf.provenance import config_hash, provenance
 from toposdf.tables import write_tables
 
 

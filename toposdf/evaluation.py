@@ -1,15 +1,14 @@
 """The evaluation rules' entry points: generation, interpolation, test-shape reconstruction and the metrics.
 
-Each writes its numbers with their provenance (:func:`provenance`: the config's hash, the checkpoint and its
-hash, the seed, the commit), so that every number in a table or figure can be traced to the run that made it.
+Each writes its numbers with their provenance (:func:`toposdf.provenance.provenance`: the config's hash, the
+checkpoint and its hash, the seed, the commit), so that every number in a table or figure can be traced to the run
+that made it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import subprocess
 from pathlib import Path
 from typing import Sequence
 
@@ -27,43 +26,12 @@ from .generation import (Generation, draw_seeds, draws_of, generate, generator_d
                          load_model, sample_latents, save_generation, save_meshes, shapes_at)
 from .io import atomic_open, atomic_write_json
 from .metrics import cd_mean, mmd_cov_1nna, pd_lap_summary
+from .provenance import provenance
 from .reconstruction import reconstruct_latent, reconstruction_chamfer, reconstruction_mesh
 from .tables import DISPLAY_NAMES
 from .topology import Diagrams, betti_numbers, cubical_diagrams, off_diagonal, pd_lap, save_diagrams
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------- provenance
-def config_hash(config: dict) -> str:
-    """SHA-256 of the validated config (canonical JSON): equal hashes mean equal settings."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def file_hash(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def provenance(config: dict, checkpoint: str | Path | None = None, seed: int | None = None) -> dict:
-    """Where a number came from: ``config_sha256``, ``checkpoint`` and ``checkpoint_sha256``, ``seed``, ``commit``."""
-    out: dict = {"config_sha256": config_hash(config), "commit": _commit()}
-    if checkpoint is not None:
-        out |= {"checkpoint": str(checkpoint), "checkpoint_sha256": file_hash(checkpoint)}
-    if seed is not None:
-        out["seed"] = int(seed)
-    return out
 
 
 def _json_safe(obj):

@@ -5,7 +5,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from _common import parse_args, table, timeit, write
-from toposdf.topology import _augmented_cost, _diagonal_cost, _squared_distances, hera_distance, pd_distance
+from toposdf.topology import augmented_cost_matrix, hera_distance, pd_distance
 
 
 def random_diagram(rng, n):
@@ -49,7 +49,7 @@ def main() -> None:
         n = len(a)
         ours, ref_scipy, ref_hera = pd_distance(a, b), scipy_distance(a, b), hera_distance(a, b)
         assert np.isclose(ours, ref_scipy, rtol=1e-9) and np.isclose(ours, ref_hera, rtol=1e-5), (ours, ref_scipy, ref_hera)
-        matrix = _augmented_cost(_squared_distances(a, b), _diagonal_cost(a), _diagonal_cost(b))
+        matrix = augmented_cost_matrix(a, b)
         repeats = 3 if n + len(b) >= 1000 else (5 if args.quick else 20)
         t = {name: timeit(fn, repeats) for name, fn in
              [("ours", lambda: pd_distance(a, b)), ("scipy", lambda: scipy_distance(a, b)),

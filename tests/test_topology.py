@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from toposdf.topology import (
+    augmented_cost_matrix,
     batch_cubical_diagrams,
     betti_numbers,
     cubical_diagrams,
@@ -274,3 +275,12 @@ def test_diagram_storage_round_trip(tmp_path):
 def test_off_diagonal_drops_only_parked_slots():
     kept = off_diagonal([np.array([[0.0, 0.0], [-0.1, 0.05]]), np.zeros((0, 2)), np.array([[0.2, 0.2]])])
     assert [len(d) for d in kept] == [1, 0, 0]
+
+
+def test_the_augmented_matrix_solved_by_brute_force_is_eq_1():
+    rng = np.random.default_rng(5)
+    a, b = np.sort(rng.uniform(-0.1, 0.1, (3, 2)), axis=1), np.sort(rng.uniform(-0.1, 0.1, (2, 2)), axis=1)
+    cost = augmented_cost_matrix(a, b)
+    assert cost.shape == (5, 5)
+    best = min(cost[np.arange(5), list(p)].sum() for p in permutations(range(5)))
+    assert best == pytest.approx(pd_distance(a, b), rel=1e-12)

@@ -52,12 +52,8 @@ def surface_points(mesh_path: str | Path, n: int, seed: int) -> np.ndarray:
     return sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), n, seed)
 
 
-def _resolution(cfg: Config) -> int:
-    """Generated and reconstructed shapes use the ground truth's grid (so a perfect generator scores 0)."""
-    return cfg.grid_resolution
-
-
 # ---------------------------------------------------------------------------------------------- rules
+# Generated and reconstructed shapes use the ground truth's grid (cfg.grid_resolution): a perfect generator scores 0.
 def run_generate(cfg: Config, raw_config: dict, model_path, split_path, diagrams_out, shapes_out,
                  threads: int = 1) -> Generation:
     """``evaluation.draws`` draws of as many shapes as the category has test shapes (or
@@ -66,7 +62,7 @@ def run_generate(cfg: Config, raw_config: dict, model_path, split_path, diagrams
     ev = cfg.evaluation
     model = load_model(model_path)
     n = ev["generated_shapes"] or len(split_ids(split_path, "test"))
-    result = generate(model, n, ev["draws"], ev["seed"], _resolution(cfg), cfg.persistence.tau,
+    result = generate(model, n, ev["draws"], ev["seed"], cfg.grid_resolution, cfg.persistence.tau,
                       cfg.persistence.min_persistence, workers=max(1, threads))
     empty = sum(len(v) == 0 for v, _ in result.meshes)
     log.info("%s: %d draws of %d shapes; %d of draw 0 have no surface", model.method, ev["draws"], n, empty)
@@ -80,7 +76,7 @@ def run_interpolate(cfg: Config, raw_config: dict, model_path, out_path) -> None
     fig = cfg.figures
     model = load_model(model_path)
     a, b = (i % len(model.ids) for i in fig["interpolation_shapes"])
-    result = interpolate(model, a, b, fig["interpolation_steps"], _resolution(cfg), cfg.persistence.tau,
+    result = interpolate(model, a, b, fig["interpolation_steps"], cfg.grid_resolution, cfg.persistence.tau,
                          cfg.persistence.min_persistence)
     diagrams_path = Path(out_path).with_suffix(".diagrams.npz")
     steps = [f"{i:02d}" for i in range(len(result.t))]
@@ -112,7 +108,7 @@ def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_p
                                      rec["lr"], reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],
                                      seed=ev["seed"] + k)
         # the narrow band gives the full grid's zero level set (see generation.shapes_at) at a fraction of the work
-        mesh = reconstruction_mesh(model.decoder, z, _resolution(cfg), cfg.persistence.tau)
+        mesh = reconstruction_mesh(model.decoder, z, cfg.grid_resolution, cfg.persistence.tau)
         truth = surface_points(meshes[shape_id], ev["surface_points"], ev["seed"] + k)
         cd = reconstruction_chamfer(mesh, truth, ev["surface_points"], ev["seed"] + k, max(1, threads))
         rows.append({"model_id": shape_id, "chamfer": cd, "fit_loss": loss, "vertices": len(mesh[0])})
@@ -255,7 +251,7 @@ def run_pd_matrices(cfg: Config, raw_config: dict, category: str, model_path, di
     train = list(load_shape_diagrams(diagram_paths, model.ids).values())
     seed = cfg.evaluation["seed"]
     z = sample_latents(len(train), model.latent_size, seed, model.device)
-    _, synthetic = shapes_at(model, z, _resolution(cfg), cfg.persistence.tau, cfg.persistence.min_persistence,
+    _, synthetic = shapes_at(model, z, cfg.grid_resolution, cfg.persistence.tau, cfg.persistence.min_persistence,
                              workers=max(1, threads))
     generated = [off_diagonal(d) for d in generator_diagrams(model, z)]
     implicit, pdgen = pd_lap(train, synthetic, max(1, threads)), pd_lap(train, generated, max(1, threads))

@@ -32,15 +32,18 @@ import resource
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from _common import table, write
+from toposdf.checkpoints import build_decoder_and_codes, load_checkpoint, pick_device
+from toposdf.config import Config
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerators, SDFDecoder
-from toposdf.training import (JointTrainConfig, JointTrainer, _build_decoder_and_codes, generator_sizes,
-                              load_training_samples, pick_device, training_diagrams)
+from toposdf.training import (JointTrainConfig, JointTrainer, generator_sizes, joint_train_config, load_training_samples,
+                              training_diagrams)
 
 SCALES = {
     # batch, points, network (hidden, layers, latent), grid, synthetic shapes, max PD points; the number of training
@@ -50,6 +53,9 @@ SCALES = {
     "full": dict(batch=64, points=16384, hidden=512, layers=8, latent=256, grid=64, synthetic=8, max_points=64),
 }
 TAU = 0.1  # persistence.tau of every config: the SDF clamp, the synthetic grids' range and the PD generators'
+# The schema's defaults (the required keys aside): stage 2's settings other than the scale's
+SCHEMA_DEFAULTS = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 2}, "sdf": {},
+                   "grid": {}, "persistence": {}, "shards": 1}
 
 
 def epoch_sizes(scale: dict, steps: int, data_shapes: int | None = None) -> dict[str, int]:
@@ -114,7 +120,7 @@ def network(scale: dict, n_shapes: int, checkpoint: dict | None) -> tuple[SDFDec
     """The stage-1 network and codes of ``checkpoint``, or a geometrically initialized one of the scale's size with
     the default config's codes (set-level prior, deterministic, started on N(0, I))."""
     if checkpoint is not None:
-        return _build_decoder_and_codes(checkpoint["model"], checkpoint_latent(checkpoint), checkpoint, n_shapes)
+        return build_decoder_and_codes(checkpoint["model"], checkpoint_latent(checkpoint), checkpoint, n_shapes)
     torch.manual_seed(0)
     decoder = SDFDecoder(DecoderConfig(latent_size=scale["latent"], hidden=scale["hidden"], n_layers=scale["layers"],
                                        geometric_init=True))
@@ -126,6 +132,16 @@ VARIANTS = {  # name: (topology, narrow_band)
     "full_grid": ("learned", False),
     "narrow_band": ("learned", True),
 }
+
+
+def stage2_config(topology: str, narrow_band: bool, scale: dict, workers: int) -> JointTrainConfig:
+    """Stage 2's settings of ``ours_deepsdf_se`` (``topology="learned"``) or ``deepsdf_se_vad`` (``"none"``) with
+    the schema's defaults, at the scale's sizes."""
+    method = "ours_deepsdf_se" if topology == "learned" else "deepsdf_se_vad"
+    cfg = joint_train_config(Config.from_dict(SCHEMA_DEFAULTS), method)
+    return replace(cfg, batch_shapes=scale["batch"], points_per_shape=scale["points"], lambda_steik=0.01,
+                   topology=topology, synthetic_shapes=scale["synthetic"], grid_resolution=scale["grid"], tau=TAU,
+                   workers=workers, narrow_band=narrow_band)
 
 
 def build(topology: str, narrow_band: bool, scale: dict, data, steps: int, workers: int, device: torch.device,
@@ -144,9 +160,7 @@ def build(topology: str, narrow_band: bool, scale: dict, data, steps: int, worke
         generators = PDGenerators(scale["latent"], generator_sizes(diagrams, scale["max_points"]), hidden=256,
                                   tau=TAU)
         generators.initialize_from(diagrams)
-    cfg = JointTrainConfig(batch_shapes=scale["batch"], points_per_shape=scale["points"], lambda_steik=0.01,
-                           topology=topology, synthetic_shapes=scale["synthetic"], grid_resolution=scale["grid"],
-                           tau=TAU, workers=workers, narrow_band=narrow_band)
+    cfg = stage2_config(topology, narrow_band, scale, workers)
     name = f"{topology}_{narrow_band}"
     return JointTrainer(decoder, codes, generators, xyz, sdf, diagrams, cfg, workdir / f"{name}.pt",
                         workdir / f"{name}.csv", device=device)
@@ -230,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     args.steps = sizes["steps"]
     checkpoint = None
     if args.checkpoint is not None:
-        checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(args.checkpoint)
         model = checkpoint["model"]
         scale = scale | {"hidden": model["hidden"], "layers": model["n_layers"], "latent": model["latent_size"]}
         if len(checkpoint["codes"]["mu"]) != len(data[0]):
@@ -239,6 +253,12 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = measure(args.repeats, args.steps, device, scale=scale, data=data, workers=workers,
                           workdir=Path(tmp), checkpoint=checkpoint)
+    report(results, args, scale_name, scale, device, workers)
+
+
+def report(results: dict[str, dict], args: argparse.Namespace, scale_name: str, scale: dict, device: torch.device,
+           workers: int) -> None:
+    """Print the table and the topological step's parts, and write the JSON (``train_step_{gpu,cpu}``)."""
     plain, full_grid, topo = results["plain"], results["full_grid"], results["narrow_band"]
     ratio = topo["seconds_per_step"] / plain["seconds_per_step"]
     ratio_full_grid = full_grid["seconds_per_step"] / plain["seconds_per_step"]

@@ -79,19 +79,21 @@ def test_latent_config_rejects_what_makes_no_sense():
 def test_a_short_training_run_brings_narrow_codes_to_cover_the_prior(tmp_path):
     """Codes started 10x narrower than N(0, I) (DeepSDF's habit) reach an aggregate std in [0.8, 1.2] under the
     set-level term within a short stage 1 on the tiny sizes; the per-code KL leaves them narrow."""
-    from test_training import _spheres
+    from dataclasses import replace
 
-    from toposdf.models import DecoderConfig, SDFDecoder
-    from toposdf.training import PRIOR_COVERAGE_RANGE, ImplicitTrainConfig, ImplicitTrainer
+    from test_training import schema_defaults, sphere_samples
 
-    points, sdf = _spheres()
+    from toposdf.models import PRIOR_COVERAGE_RANGE, DecoderConfig, SDFDecoder
+    from toposdf.training import ImplicitTrainer, implicit_train_config
+
+    points, sdf = sphere_samples()
     spreads = {}
     for prior in ("set", "per_code"):
         torch.manual_seed(0)
         decoder = SDFDecoder(DecoderConfig(latent_size=2, hidden=32, n_layers=4))
         codes = LatentCodes(len(points), 2, LatentConfig(prior=prior, variational=prior == "per_code", init_std=0.1))
-        cfg = ImplicitTrainConfig(epochs=40, batch_shapes=4, points_per_shape=128, lr_codes=0.05, lambda_kl=1.0,
-                                  regularizer_shapes=2, regularizer_points=64)
+        cfg = replace(implicit_train_config(schema_defaults(), "eikonal"), epochs=40, batch_shapes=4,
+                      points_per_shape=128, lr_codes=0.05, lambda_kl=1.0, regularizer_shapes=2, regularizer_points=64)
         trainer = ImplicitTrainer(decoder, codes, points, sdf, cfg, tmp_path / prior / "c.pt", tmp_path / prior / "l.csv",
                                   device="cpu")
         trainer.fit(progress=False)

@@ -1,20 +1,35 @@
-"""Stage-1 trainer: finite losses, exact resume after an interruption, and a clear stop on NaN."""
+"""The trainers of stages 1, 1b and 2: finite losses, exact resume after an interruption, a clear stop on NaN, the
+blocks of a round, the persistence pool, and the stages' settings from the configuration."""
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import DEVICE
+from toposdf.config import Config
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
-from toposdf.training import ImplicitTrainConfig, ImplicitTrainer, TrainingDiverged
-
-CFG = ImplicitTrainConfig(epochs=3, batch_shapes=2, points_per_shape=64, regularizer_shapes=2,
-                          regularizer_points=32, lambda_steik=0.01, seed=5)
+from toposdf.training import ImplicitTrainer, TrainingDiverged, implicit_train_config, pdgen_train_config
 
 
-def _spheres(n=4, p=256):
+def schema_defaults() -> Config:
+    """A configuration with the schema's defaults (the few required keys aside)."""
+    return Config.from_dict({"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 4},
+                             "sdf": {}, "grid": {}, "persistence": {}, "shards": 1})
+
+
+CFG = replace(implicit_train_config(schema_defaults(), "eikonal"), epochs=3, batch_shapes=2, points_per_shape=64,
+              regularizer_shapes=2, regularizer_points=32, lambda_steik=0.01, seed=5)
+
+
+def pd_config(**changes):
+    """Stage 1b's settings: the schema's defaults (method ``ours_deepsdf``) with ``changes``."""
+    return replace(pdgen_train_config(schema_defaults(), "ours_deepsdf"), **changes)
+
+
+def sphere_samples(n=4, p=256):
     rng = np.random.default_rng(0)
     points = rng.uniform(-1, 1, (n, p, 3)).astype(np.float32)
     radii = np.linspace(0.3, 0.6, n)[:, None]
@@ -25,7 +40,7 @@ def _trainer(tmp_path, name="run", cfg=CFG, sdf=None):
     torch.manual_seed(0)
     decoder = SDFDecoder(DecoderConfig(latent_size=8, hidden=32, n_layers=4))
     codes = LatentCodes(4, 8)
-    points, target = _spheres()
+    points, target = sphere_samples()
     return ImplicitTrainer(decoder, codes, points, target if sdf is None else sdf, cfg,
                            checkpoint=tmp_path / name / "ckpt.pt", log_csv=tmp_path / name / "log.csv", device=DEVICE)
 
@@ -71,7 +86,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_mismatched_samples_are_rejected(tmp_path):
-    points, sdf = _spheres()
+    points, sdf = sphere_samples()
     with pytest.raises(ValueError, match=r"points \(n, P, 3\)"):
         _trainer(tmp_path, sdf=sdf[:, :10])
 
@@ -92,15 +107,14 @@ def _pd_problem():
 
 def _pd_trainer(tmp_path, name, epochs=40, cfg=None):
     from toposdf.models import PDGenerators
-    from toposdf.training import PDGeneratorTrainConfig, PDGeneratorTrainer, generator_sizes
+    from toposdf.training import PDGeneratorTrainer, generator_sizes
 
     torch.manual_seed(0)
     means, diagrams = _pd_problem()
     sizes = generator_sizes(diagrams, max_points=8)
     gens = PDGenerators(6, sizes, hidden=32, tau=0.1)
     gens.initialize_from(diagrams)
-    cfg = cfg or PDGeneratorTrainConfig(epochs=epochs, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2,
-                                        seed=1)
+    cfg = cfg or pd_config(epochs=epochs, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
     return PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / name / "pd.pt", tmp_path / name / "pd.csv",
                               device=DEVICE)
 
@@ -108,12 +122,12 @@ def _pd_trainer(tmp_path, name, epochs=40, cfg=None):
 def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
     """Why PDGenerators.initialize_from exists: from a default init this problem stalls (all slots dead)."""
     from toposdf.models import PDGenerators
-    from toposdf.training import PDGeneratorTrainConfig, PDGeneratorTrainer, generator_sizes
+    from toposdf.training import PDGeneratorTrainer, generator_sizes
 
     torch.manual_seed(0)
     means, diagrams = _pd_problem()
     gens = PDGenerators(6, generator_sizes(diagrams, max_points=8), hidden=32)
-    cfg = PDGeneratorTrainConfig(epochs=40, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
+    cfg = pd_config(epochs=40, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
     trainer = PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / "pd.pt", tmp_path / "pd.csv", device=DEVICE)
     trainer.fit(progress=False)
     with torch.no_grad():
@@ -195,9 +209,7 @@ def _shape_diagrams(n=4, resolution=12, tau=0.3):
 
 
 def _joint_trainer(tmp_path, method, name="run", rounds=1):
-    from dataclasses import replace
-
-    from toposdf.training import JointTrainer, _new_generators, joint_train_config
+    from toposdf.training import JointTrainer, joint_train_config, new_pd_generators
 
     cfg = _methods_config()
     points, values, diagrams = _shape_diagrams()
@@ -205,7 +217,7 @@ def _joint_trainer(tmp_path, method, name="run", rounds=1):
     decoder = SDFDecoder(DecoderConfig(**cfg.model))
     codes = LatentCodes(len(points), cfg.model["latent_size"])
     weights = cfg.method(method)
-    generators = _new_generators(cfg, weights, diagrams) if weights["topology"] == "learned" else None
+    generators = new_pd_generators(cfg, weights, diagrams) if weights["topology"] == "learned" else None
     train_cfg = replace(joint_train_config(cfg, method), rounds=rounds)
     return JointTrainer(decoder, codes, generators, points, values, diagrams, train_cfg,
                         tmp_path / name / "model.pt", tmp_path / name / "log.csv", device=DEVICE)
@@ -306,7 +318,7 @@ def test_synthetic_diagrams_match_a_direct_computation():
 
 
 def test_prior_coverage_is_one_for_codes_that_match_the_prior_and_warns_when_they_do_not(caplog):
-    from toposdf.training import check_prior_coverage
+    from toposdf.models import check_prior_coverage
 
     torch.manual_seed(0)
     matched = LatentCodes(4000, 8, LatentConfig(variational=True, init_logvar=0.0))
@@ -317,7 +329,7 @@ def test_prior_coverage_is_one_for_codes_that_match_the_prior_and_warns_when_the
     assert spread.aggregate_std() == pytest.approx(1.0, abs=0.03)
     deepsdf = LatentCodes(100, 8, LatentConfig(prior="per_code", variational=True, init_std=0.01))  # DeepSDF's start
     assert deepsdf.aggregate_std() < 0.1
-    with caplog.at_level("INFO", logger="toposdf.training"):
+    with caplog.at_level("INFO", logger="toposdf.models"):
         assert check_prior_coverage(matched.aggregate_std(), "matched") == pytest.approx(1.0)
         check_prior_coverage(deepsdf.aggregate_std(), "deepsdf")
         check_prior_coverage(3.0, "too wide")
@@ -340,10 +352,7 @@ def test_pd_generator_points_stay_in_the_ground_truths_range():
 
 
 def test_auto_smoothness_is_calibrated_to_its_share_of_the_pd_fit_and_survives_resume(tmp_path):
-    from toposdf.training import PDGeneratorTrainConfig
-
-    cfg = PDGeneratorTrainConfig(epochs=3, batch_shapes=2, lr=3e-3, lambda_smooth=None, smooth_share=0.2,
-                                 smooth_shapes=2, seed=1)
+    cfg = pd_config(epochs=3, batch_shapes=2, lr=3e-3, lambda_smooth=None, smooth_share=0.2, smooth_shapes=2, seed=1)
     trainer = _pd_trainer(tmp_path, "pdgen", cfg=cfg)
     trainer.fit(epochs=1, progress=False)
     with open(tmp_path / "pdgen" / "pd.csv") as fh:

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .io import atomic_savez
+from .checkpoints import build_decoder_and_codes, load_checkpoint, pick_device
 from .field import evaluate_grid_band, extract_mesh, grid_diagrams
-from .models import PDGenerators
+from .io import atomic_savez
+from .models import PDGenerators, check_prior_coverage
 from .topology import Diagrams
-from .training import _build_decoder_and_codes, _load_checkpoint, check_prior_coverage, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ class TrainedModel:
 
 def load_model(path: str | Path, device: str | None = None) -> TrainedModel:
     """Read a ``model.pt`` written by :func:`toposdf.training.joint_train`."""
-    state = _load_checkpoint(path)
+    state = load_checkpoint(path)
     device = pick_device(device)
-    decoder, codes = _build_decoder_and_codes(state["model"], state.get("latent", {}), state, len(state["ids"]))
+    decoder, codes = build_decoder_and_codes(state["model"], state.get("latent", {}), state, len(state["ids"]))
     generators = None
     if "pd_generators" in state:
         generators = PDGenerators(state["model"]["latent_size"], tuple(state["n_points"]), tau=state.get("tau"),

@@ -1,4 +1,5 @@
-"""The networks: a DeepSDF auto-decoder with variational latent codes, and PD generators (paper Sec. 5.2).
+"""The networks: a DeepSDF auto-decoder with variational latent codes, and PD generators (paper Sec. 5.2); the
+check that the codes cover the prior, and :func:`frozen` for optimizing one network while another is fixed.
 
 Shapes: ``z`` is ``(B, L)`` latent codes, ``x`` ``(B, P, 3)`` query points in ``[-1, 1]^3``; the decoder returns
 ``(B, P)`` signed distances (negative inside). A PD generator maps ``(B, L)`` codes to ``(B, n_k, 2)`` diagram
@@ -7,11 +8,16 @@ points with birth <= death.
 
 from __future__ import annotations
 
+import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,25 @@ class LatentCodes(nn.Module):
         return self.set_kl() if self.cfg.prior == "set" else self.kl(index)
 
 
+# Outside this range of the aggregate posterior std (LatentCodes.aggregate_std), shapes drawn from N(0, I) lie
+# mostly outside the codes the decoder was trained on (too narrow), or the codes leave holes in it (too wide).
+PRIOR_COVERAGE_RANGE = (0.8, 1.2)
+
+
+def check_prior_coverage(spread: float, where: str) -> float:
+    """Log how well the training codes cover ``N(0, I)`` (``spread``, their :meth:`LatentCodes.aggregate_std`),
+    with a warning outside :data:`PRIOR_COVERAGE_RANGE`; returns ``spread``."""
+    low, high = PRIOR_COVERAGE_RANGE
+    if not low <= spread <= high:
+        log.warning("%s: the latent codes cover N(0, I) poorly (aggregate posterior std %.3f, N(0, I) has 1): "
+                    "shapes drawn from the prior will not look like training shapes, whatever the method. "
+                    "Use the set-level prior (latent.prior: set) with codes started on N(0, I), or raise its weight "
+                    "(train.implicit.lambda_kl).", where, spread)
+    else:
+        log.info("%s: aggregate posterior std of the latent codes %.3f (N(0, I) has 1)", where, spread)
+    return spread
+
+
 def rectify(raw: torch.Tensor, tau: float | None = None) -> torch.Tensor:
     """The rectification layer ``R(x, y) = (x, x + relu(y))``: ``(..., 2)`` to points with birth <= death.
 
@@ -266,3 +291,18 @@ class PDGenerators(nn.Module):
                 last.bias.copy_(torch.stack([points[:, 0].mean(), (points[:, 1] - points[:, 0]).mean()]))
             else:
                 last.bias.copy_(torch.tensor([0.0, -0.05]))
+
+
+@contextmanager
+def frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Turn off ``requires_grad`` of the modules' parameters for one block (None entries are skipped): a step that
+    optimizes one block of eqs. 13-15, or a test-time latent fit, computes no gradients for the others (autograd
+    still flows *through* them)."""
+    params = [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

@@ -13,7 +13,7 @@ import torch
 from toposdf.field import evaluate_grid, evaluate_grid_band, extract_mesh, sample_surface
 from toposdf.losses import sdf_data_loss
 from toposdf.metrics import chamfer_distance
-from toposdf.training import frozen
+from toposdf.models import frozen
 
 Mesh = tuple[np.ndarray, np.ndarray]
 

@@ -1,0 +1,66 @@
+"""Checkpoints: the device, atomic saves, loading, the networks of a checkpoint, and the ``.work`` resume.
+
+A stage's entry point (:mod:`toposdf.training`) trains into a working checkpoint beside its output
+(:func:`work_path`), replaced atomically after every epoch, so a rerun of a killed job resumes from it; the
+finished checkpoint is written atomically onto the output and the working one removed (:func:`finish`).
+
+What the finished checkpoints hold, besides the trainer's state (``epoch``, ``optimizers``, random states,
+``config``): ``decoder`` and ``codes`` (state dicts of :class:`~toposdf.models.SDFDecoder` and
+:class:`~toposdf.models.LatentCodes`), ``pd_generators`` (learned topology), ``ids`` (the training shapes, in the
+order of the codes), ``model`` (the decoder's config, ``model`` of the workflow config) and ``latent`` (the
+codes' config, ``latent``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from toposdf.io import atomic_open
+from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
+
+
+def pick_device(preferred: str | torch.device | None = None) -> torch.device:
+    """``preferred`` when given, else CUDA when available, else the CPU."""
+    if preferred:
+        return torch.device(preferred)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def atomic_torch_save(obj: dict, path: str | Path) -> None:
+    """``torch.save`` written atomically (:func:`toposdf.io.atomic_open`): a killed job leaves either the
+    previous checkpoint or the new one, never half of one."""
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """The checkpoint at ``path``, every tensor on the CPU (the caller moves what it needs to its device)."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def build_decoder_and_codes(model: dict, latent: LatentConfig | dict, state: dict | None,
+                            n_shapes: int) -> tuple[SDFDecoder, LatentCodes]:
+    """The decoder (``model``: the fields of :class:`~toposdf.models.DecoderConfig`) and the ``(n_shapes, L)``
+    codes of the training shapes, with ``state``'s ``decoder`` and ``codes`` weights when given."""
+    decoder = SDFDecoder(DecoderConfig(**model))
+    latent = latent if isinstance(latent, LatentConfig) else LatentConfig(**latent)
+    codes = LatentCodes(n_shapes, model["latent_size"], latent)
+    if state is not None:
+        decoder.load_state_dict(state["decoder"])
+        codes.load_state_dict(state["codes"])
+    return decoder, codes
+
+
+def work_path(output: str | Path) -> Path:
+    """The working checkpoint beside ``output``: it survives Snakemake's removal of a killed job's outputs, so a
+    rerun resumes from it; the finished checkpoint is written onto ``output`` by :func:`finish`."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.work")
+
+
+def finish(state: dict, output: str | Path) -> None:
+    """Write the finished checkpoint ``state`` onto ``output`` atomically, then remove the working one."""
+    atomic_torch_save(state, output)
+    work_path(output).unlink(missing_ok=True)

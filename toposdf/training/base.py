@@ -1,0 +1,150 @@
+"""What every stage's trainer shares: the epoch loop, the per-epoch CSV, atomic checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from tqdm import tqdm
+
+from toposdf.checkpoints import atomic_torch_save, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is left in place."""
+
+
+def mean_terms(rows: Iterable[dict[str, float]]) -> dict[str, float]:
+    """The mean of every key over an iterable of term dicts (keys missing from a row count as absent)."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        for key, value in row.items():
+            sums[key] += value
+            counts[key] += 1
+    return {key: sums[key] / counts[key] for key in sums}
+
+
+class Trainer:
+    """An epoch loop over random batches of training shapes, a per-epoch CSV of every loss term, an atomic
+    checkpoint after each epoch, exact resume (weights, optimizer and random states), and a clear stop on a
+    non-finite loss.
+
+    Subclasses set ``cfg`` (with ``epochs``), ``modules`` (name -> module), ``optimizers`` (name -> optimizer;
+    ``"main"`` for a single one) and ``n_shapes``, call :meth:`_start` last in ``__init__``, and implement
+    :meth:`train_step` (or :meth:`train_epoch`).
+    """
+
+    desc = "train"
+    modules: dict[str, torch.nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    n_shapes: int
+
+    def _start(self, seed: int, batch_shapes: int, checkpoint: str | Path, log_csv: str | Path) -> None:
+        self.batch_shapes = batch_shapes
+        self.generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        self.epoch = 0
+        self.checkpoint, self.log_csv = Path(checkpoint), Path(log_csv)
+        if self.checkpoint.exists():
+            self.load(self.checkpoint)
+            log.info("resumed from %s at epoch %d", self.checkpoint, self.epoch)
+
+    def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
+        """One optimizer step on the shapes ``shape_index`` ``(B,)``; returns every loss term (floats)."""
+        raise NotImplementedError
+
+    def _step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor, optimizer: str = "main") -> dict[str, float]:
+        """Check the loss, take one step of ``optimizers[optimizer]``, and return the terms as floats."""
+        values = {k: float(v.detach()) for k, v in terms.items()} | {"loss": float(loss.detach())}
+        if not math.isfinite(values["loss"]):
+            raise TrainingDiverged(
+                f"non-finite loss at epoch {self.epoch + 1}: {values}; the last good checkpoint "
+                f"({self.checkpoint if self.checkpoint.exists() else 'none yet'}) is kept"
+            )
+        opt = self.optimizers[optimizer]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return values
+
+    def _batches(self) -> list[torch.Tensor]:
+        return list(torch.randperm(self.n_shapes, generator=self.generator).split(self.batch_shapes))
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training shapes in random batches; returns the mean of every term."""
+        return mean_terms(self.train_step(batch) for batch in self._batches())
+
+    def fit(self, epochs: int | None = None, progress: bool = True) -> None:
+        """Train up to ``epochs`` (default: the config's) epochs in total, resuming where the checkpoint stopped;
+        after every epoch the CSV gets a row and the checkpoint is replaced atomically."""
+        epochs = self.cfg.epochs if epochs is None else epochs
+        bar = tqdm(range(self.epoch, epochs), desc=self.desc, unit="epoch", disable=not progress,
+                   initial=self.epoch, total=epochs)
+        for _ in bar:
+            means = self.train_epoch()
+            self.epoch += 1
+            self._append_csv({"epoch": self.epoch, **means})
+            self.save(self.checkpoint)
+            bar.set_postfix(loss=f"{means['loss']:.4g}")
+
+    def _append_csv(self, row: dict) -> None:
+        self.log_csv.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.log_csv.exists()
+        with open(self.log_csv, "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _truncate_csv(self) -> None:
+        """Drop the CSV rows written after the checkpoint (a job killed between the two), so rows match epochs."""
+        if not self.log_csv.exists():
+            return
+        with open(self.log_csv) as fh:
+            rows = list(csv.DictReader(fh))
+        if len(rows) > self.epoch:
+            with open(self.log_csv, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows[: self.epoch])
+
+    def state(self) -> dict:
+        """Everything a resume needs: the epoch, the modules' and optimizers' states, the random states and the
+        stage's settings (``config``, as a dict)."""
+        return {
+            "epoch": self.epoch,
+            **{name: module.state_dict() for name, module in self.modules.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "config": asdict(self.cfg),
+        }
+
+    def save(self, path: str | Path) -> None:
+        atomic_torch_save(self.state(), path)
+
+    def load(self, path: str | Path) -> dict:
+        """Restore :meth:`state` from ``path`` and return it. The checkpoint is read onto the CPU: the random states
+        must stay CPU byte tensors; the modules and optimizers copy their tensors onto the training device."""
+        state = load_checkpoint(path)
+        for name, module in self.modules.items():
+            module.load_state_dict(state[name])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.epoch = int(state["epoch"])
+        self._truncate_csv()
+        return state

@@ -1,0 +1,164 @@
+"""The stages' settings (eqs. 11-15), built from the validated configuration.
+
+The defaults live in one place, the schema (``toposdf/schemas/config.schema.yaml``): these dataclasses have none.
+:func:`implicit_train_config`, :func:`pdgen_train_config` and :func:`joint_train_config` fill them from a
+:class:`~toposdf.config.Config` (``train.implicit``, ``train.pdgen``, ``train.joint``, the method's block, its
+geometry entry, ``grid`` and ``persistence``); tests and benchmarks change a few fields with
+:func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from toposdf.config import Config
+
+TOPOLOGY_MODES = ("none", "learned", "prior")
+
+
+@dataclass(frozen=True)
+class ImplicitTermsConfig:
+    """Eq. 11's terms, which stage 2 keeps: the SDF data term (``points_per_shape`` samples a shape, clamped at
+    ``clamp_delta``), the latent prior's weight, and the geometric regularizer (eq. 5) on ``regularizer_shapes``
+    synthetic shapes at ``regularizer_points`` points (the geometry entry's ``lambda_steik``: 0 is the DeepSDF
+    variant, > 0 the -SE variant)."""
+
+    points_per_shape: int
+    clamp_delta: float
+    lambda_kl: float
+    lambda_eikonal: float
+    lambda_steik: float
+    eikonal_p: float
+    regularizer_shapes: int
+    regularizer_points: int
+
+
+@dataclass(frozen=True)
+class ImplicitTrainConfig(ImplicitTermsConfig):
+    """Stage 1 (eq. 11): ``train.implicit``, the geometry entry's ``lambda_steik`` and ``train.seed``."""
+
+    epochs: int
+    batch_shapes: int
+    lr_decoder: float
+    lr_codes: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class PDGeneratorTrainConfig:
+    """Stage 1b (eq. 12): ``train.pdgen``, the method's ``lambda_pd`` and ``lambda_smooth`` (None: ``auto``,
+    calibrated after the first epoch to ``smooth_share`` of the PD fit), and ``train.seed``."""
+
+    epochs: int
+    batch_shapes: int
+    lr: float
+    lambda_pd: float
+    lambda_smooth: float | None
+    smooth_share: float
+    smooth_eps: float
+    smooth_shapes: int
+    max_points: int
+    hidden: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class JointTrainConfig(ImplicitTermsConfig):
+    """Stage 2 (eqs. 13-15): ``rounds`` of one epoch each for the network, the PD generators and the latent codes.
+
+    ``topology`` selects the method family: ``"none"`` (the DeepSDF baselines: the same rounds without topological
+    terms, so every method trains the network for the same number of epochs), ``"learned"`` (ours: consistency
+    with the PD generators) or ``"prior"`` (the topology layer's fixed prior ``E(p, q, i0; PD_dim)`` on synthetic
+    shapes instead of PD generators). Eq. 11's terms (:class:`ImplicitTermsConfig`) are stage 1's, but for
+    ``points_per_shape`` (``train.joint``). The first ``warm_rounds`` rounds use stage 1's learning rates (a method
+    trained from scratch: its stage 1). ``lambda_smooth`` None is ``auto``: calibrated in the first phi epoch
+    (``smooth_share`` of its fit terms) unless stage 1b calibrated it.
+    """
+
+    rounds: int
+    batch_shapes: int
+    lr_decoder: float
+    lr_codes: float
+    lr_pdgen: float
+    warm_rounds: int
+    warm_lr_decoder: float
+    warm_lr_codes: float
+    # the topological terms
+    topology: str
+    lambda_con: float
+    lambda_pd: float
+    lambda_smooth: float | None
+    smooth_share: float
+    smooth_eps: float
+    smooth_shapes: int
+    prior_dim: int
+    prior_p: float
+    prior_q: int
+    prior_i0: int
+    # synthetic shapes z ~ N(0, I) per step, their grid, and the persistence workers
+    synthetic_shapes: int
+    grid_resolution: int
+    tau: float
+    loss_min_persistence: float
+    workers: int
+    narrow_band: bool
+    reuse_synthetic_for_phi: bool
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.topology not in TOPOLOGY_MODES:
+            raise ValueError(f"topology must be one of {TOPOLOGY_MODES}, got {self.topology!r}")
+
+    @property
+    def epochs(self) -> int:
+        return self.rounds
+
+    @property
+    def consistency(self) -> bool:
+        """Whether the rounds need the diagrams of synthetic shapes."""
+        return self.topology != "none" and self.lambda_con > 0
+
+
+def _filled(cls, block: Mapping, **given):
+    """``cls`` with the ``given`` fields and every other field read from ``block`` (a validated config block)."""
+    return cls(**{f.name: given[f.name] if f.name in given else block[f.name] for f in fields(cls)})
+
+
+def smoothness_weight(method: Mapping) -> float | None:
+    """A method's ``lambda_smooth``: a number, or None for ``auto`` (calibrated during training)."""
+    return None if method["lambda_smooth"] == "auto" else float(method["lambda_smooth"])
+
+
+def implicit_train_config(cfg: Config, geometry: str) -> ImplicitTrainConfig:
+    """Stage 1's settings for the geometric regularizer ``geometry`` (a key of the ``geometry`` block)."""
+    return _filled(ImplicitTrainConfig, cfg.implicit, lambda_steik=float(cfg.geometry(geometry)["lambda_steik"]),
+                   seed=cfg.train_seed)
+
+
+def pdgen_train_config(cfg: Config, method: str) -> PDGeneratorTrainConfig:
+    """Stage 1b's settings for ``method`` (a key of the ``methods`` block)."""
+    weights = cfg.method(method)
+    return _filled(PDGeneratorTrainConfig, cfg.pdgen, lambda_pd=float(weights["lambda_pd"]),
+                   lambda_smooth=smoothness_weight(weights), seed=cfg.train_seed)
+
+
+def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrainConfig:
+    """Stage 2's settings for ``method``: ``train.joint``, stage 1's loss weights, the method's geometric
+    regularizer and topological weights, and the grid and persistence settings. ``workers``: ``train.joint.workers``,
+    else ``threads - 1`` (at least 1). A method ``from_scratch`` gets ``train.implicit.epochs`` warm rounds more."""
+    weights = cfg.method(method)
+    warm = int(cfg.implicit["epochs"]) if weights["from_scratch"] else 0
+    stage1_terms = [f.name for f in fields(ImplicitTermsConfig) if f.name not in ("points_per_shape", "lambda_steik")]
+    return _filled(
+        JointTrainConfig, cfg.joint,
+        rounds=cfg.joint["rounds"] + warm, workers=cfg.joint["workers"] or max(1, threads - 1),
+        warm_rounds=warm, warm_lr_decoder=float(cfg.implicit["lr_decoder"]),
+        warm_lr_codes=float(cfg.implicit["lr_codes"]), **{key: cfg.implicit[key] for key in stage1_terms},
+        lambda_steik=float(cfg.geometry(weights["geometry"])["lambda_steik"]),
+        topology=weights["topology"], lambda_con=float(weights["lambda_con"]), lambda_pd=float(weights["lambda_pd"]),
+        lambda_smooth=smoothness_weight(weights), smooth_share=float(cfg.pdgen["smooth_share"]),
+        smooth_eps=float(cfg.pdgen["smooth_eps"]), smooth_shapes=int(cfg.pdgen["smooth_shapes"]),
+        **{f"prior_{key}": value for key, value in weights["prior"].items()},
+        grid_resolution=cfg.grid_resolution, tau=cfg.persistence.tau, seed=cfg.train_seed,
+    )

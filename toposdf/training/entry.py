@@ -1,0 +1,114 @@
+"""The workflow's training entry points, one per stage: read the shards, build the networks and the stage's
+settings from the configuration, train (resuming a killed job from its ``.work`` checkpoint), and write the
+finished checkpoint atomically with what generation and evaluation need (see :mod:`toposdf.checkpoints`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from toposdf.checkpoints import build_decoder_and_codes, finish, load_checkpoint, work_path
+from toposdf.config import Config
+from toposdf.models import PDGenerators, check_prior_coverage
+from toposdf.training.configs import implicit_train_config, joint_train_config, pdgen_train_config
+from toposdf.training.implicit import ImplicitTrainer
+from toposdf.training.joint import JointTrainer
+from toposdf.training.loaders import load_training_samples, training_diagrams
+from toposdf.training.pdgen import PDGeneratorTrainer, generator_sizes
+
+log = logging.getLogger(__name__)
+
+
+def new_pd_generators(cfg: Config, method: Mapping, diagrams) -> PDGenerators:
+    """PD generators sized by the training diagrams (``n_k`` = the largest ``|PD_k|``, capped at
+    ``train.pdgen.max_points``), their points kept in ``[-tau, tau]``, started at the diagrams' centroid (see
+    :meth:`PDGenerators.initialize_from`) unless the method (its config block) trains from scratch."""
+    sizes = generator_sizes(diagrams, cfg.pdgen["max_points"])
+    generators = PDGenerators(cfg.model["latent_size"], sizes, hidden=cfg.pdgen["hidden"], tau=cfg.persistence.tau)
+    if not method["from_scratch"]:
+        generators.initialize_from(diagrams)
+    return generators
+
+
+def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output: str | Path, log_csv: str | Path,
+                      threads: int = 1) -> None:
+    """Stage 1 (eq. 11) for one category and geometric regularizer; resumable.
+
+    Stage 1 depends on nothing but the geometric regularizer, so the methods that share one (``geometry`` in
+    their config block) share this checkpoint, and the ablations start from the same network.
+    """
+    torch.set_num_threads(max(1, threads))
+    ids, points, sdf = load_training_samples(sdf_paths, split_path)
+    train_cfg = implicit_train_config(cfg, geometry)
+    torch.manual_seed(cfg.train_seed)
+    decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, len(ids))
+    trainer = ImplicitTrainer(decoder, codes, points, sdf, train_cfg, checkpoint=work_path(output), log_csv=log_csv)
+    log.info("stage 1 (%s): %d training shapes, %s on %s", geometry, len(ids), train_cfg, trainer.device)
+    trainer.fit()
+    spread = check_prior_coverage(codes.aggregate_std(), f"stage 1 ({geometry})")
+    finish(trainer.state() | {"ids": ids, "geometry": geometry, "model": dict(cfg.model), "latent": asdict(cfg.latent),
+                              "latent_aggregate_std": spread}, output)
+
+
+def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, output: str | Path, log_csv: str | Path,
+                   threads: int = 1) -> None:
+    """Stage 1b (eq. 12) for one category and method: the PD generators fitted to the training diagrams at the
+    latent means of the stage-1 checkpoint; resumable."""
+    torch.set_num_threads(max(1, threads))
+    stage1 = load_checkpoint(implicit_path)
+    diagrams = training_diagrams(diagram_paths, stage1["ids"])
+    torch.manual_seed(cfg.train_seed)
+    generators = new_pd_generators(cfg, cfg.method(method), diagrams)
+    train_cfg = pdgen_train_config(cfg, method)
+    trainer = PDGeneratorTrainer(generators, stage1["codes"]["mu"], diagrams, train_cfg,
+                                 checkpoint=work_path(output), log_csv=log_csv)
+    sizes = [g.n_points for g in generators.generators]
+    log.info("stage 1b (%s): %d training shapes, n_k = %s, %s on %s", method, len(diagrams), sizes, train_cfg,
+             trainer.device)
+    trainer.fit()
+    finish(trainer.state() | {"ids": stage1["ids"], "method": method, "n_points": sizes, "tau": cfg.persistence.tau},
+           output)
+
+
+def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, split_path, diagram_paths,
+                output: str | Path, log_csv: str | Path, threads: int = 1) -> None:
+    """Stage 2 (eqs. 13-15) for one category and method, from its stage-1 (and, when pretrained, stage-1b)
+    checkpoints, or from scratch (``from_scratch``: ``implicit_path`` and ``pdgen_path`` are None); resumable.
+    Writes the final model: decoder, latent codes and (for learned topology) PD generators."""
+    threads = max(1, threads)
+    torch.set_num_threads(threads)
+    weights = cfg.method(method)
+    ids, points, sdf = load_training_samples(sdf_paths, split_path)
+    stage1 = None
+    if not weights["from_scratch"]:
+        stage1 = load_checkpoint(implicit_path)
+        if ids != list(stage1["ids"]):
+            raise ValueError(f"{implicit_path} was trained on other shapes than the split's training shapes")
+    diagrams = training_diagrams(diagram_paths, ids)
+    torch.manual_seed(cfg.train_seed)
+    decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, stage1, len(ids))
+    train_cfg = joint_train_config(cfg, method, threads)
+    generators = None
+    if weights["topology"] == "learned":
+        generators = new_pd_generators(cfg, weights, diagrams)
+        if pdgen_path is not None:
+            pdgen = load_checkpoint(pdgen_path)
+            generators.load_state_dict(pdgen["pd_generators"])
+            if train_cfg.lambda_smooth is None:  # auto: the weight stage 1b calibrated
+                train_cfg = replace(train_cfg, lambda_smooth=pdgen.get("lambda_smooth"))
+    trainer = JointTrainer(decoder, codes, generators, points, sdf, diagrams, train_cfg,
+                           checkpoint=work_path(output), log_csv=log_csv)
+    log.info("stage 2 (%s): %d training shapes, %s on %s", method, len(ids), train_cfg, trainer.device)
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    extra = {"n_points": [g.n_points for g in generators.generators], "tau": cfg.persistence.tau,
+             "lambda_smooth": trainer.lambda_smooth} if generators is not None else {}
+    extra["latent_aggregate_std"] = check_prior_coverage(codes.aggregate_std(), f"stage 2 ({method})")
+    finish(trainer.state() | {"ids": ids, "method": method, "model": dict(cfg.model), "latent": asdict(cfg.latent),
+                              **extra}, output)

@@ -1,0 +1,98 @@
+"""Stage 1 (eq. 11): the auto-decoder trained on SDF samples, with the latent prior and the geometric regularizer
+(eq. 5) on synthetic shapes ``f(., z), z ~ N(0, I)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toposdf.checkpoints import pick_device
+from toposdf.losses import eikonal_loss, normal_laplacian_loss, sdf_data_loss, spatial_gradient
+from toposdf.models import LatentCodes, SDFDecoder
+from toposdf.training.base import Trainer
+from toposdf.training.configs import ImplicitTrainConfig
+
+
+def as_samples(points, sdf, n_shapes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``points`` ``(n, P, 3)`` and ``sdf`` ``(n, P)`` (arrays or tensors) of ``n_shapes`` shapes as CPU float32
+    tensors; raises ``ValueError`` on other shapes."""
+    points = torch.as_tensor(np.asarray(points), dtype=torch.float32)
+    sdf = torch.as_tensor(np.asarray(sdf), dtype=torch.float32)
+    if points.ndim != 3 or points.shape[2] != 3 or points.shape[:2] != sdf.shape or len(points) != n_shapes:
+        raise ValueError(f"expected points (n, P, 3) and sdf (n, P) for {n_shapes} shapes, got "
+                         f"{tuple(points.shape)} and {tuple(sdf.shape)}")
+    return points, sdf
+
+
+class ImplicitTerms:
+    """The terms of eq. 11 that stage 2 reuses: the SDF data term of training shapes, and the geometric
+    regularizer (eq. 5) on synthetic shapes ``z ~ N(0, I)`` at uniform points of the domain.
+
+    Needs ``cfg`` (an :class:`~toposdf.training.configs.ImplicitTermsConfig`), ``decoder``, ``points`` ``(n, P, 3)``,
+    ``sdf`` ``(n, P)``, ``generator`` and ``device``.
+    """
+
+    def data_term(self, z: torch.Tensor, shape_index: torch.Tensor) -> torch.Tensor:
+        """Clamped L1 of ``f(., z)`` (``z`` ``(B, L)``) against ``points_per_shape`` random SDF samples of each
+        shape of ``shape_index`` ``(B,)``."""
+        cfg, dev = self.cfg, self.device
+        pick = torch.randint(self.points.shape[1], (len(shape_index), cfg.points_per_shape), generator=self.generator)
+        x = torch.gather(self.points[shape_index], 1, pick[..., None].expand(-1, -1, 3)).to(dev)
+        target = torch.gather(self.sdf[shape_index], 1, pick).to(dev)
+        return sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta)
+
+    def regularizer_terms(self, latent_size: int) -> dict[str, torch.Tensor]:
+        """Eikonal and (for ``lambda_steik > 0``) StEik terms of ``regularizer_shapes`` synthetic shapes at
+        ``regularizer_points`` uniform points of ``[-1, 1]^3``."""
+        cfg, dev = self.cfg, self.device
+        z_syn = torch.randn(cfg.regularizer_shapes, latent_size, generator=self.generator).to(dev)
+        x_syn = (torch.rand(cfg.regularizer_shapes, cfg.regularizer_points, 3, generator=self.generator) * 2 - 1).to(dev)
+        x_syn.requires_grad_(True)
+        grad = spatial_gradient(self.decoder(z_syn, x_syn), x_syn)
+        return {
+            "eikonal": eikonal_loss(grad, cfg.eikonal_p),
+            "steik": normal_laplacian_loss(grad, x_syn) if cfg.lambda_steik > 0 else grad.new_zeros(()),
+        }
+
+    def regularizer_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.cfg.lambda_eikonal * terms["eikonal"] + self.cfg.lambda_steik * terms["steik"]
+
+
+class ImplicitTrainer(ImplicitTerms, Trainer):
+    """Stage 1 (eq. 11): trains ``decoder`` and ``codes`` on SDF samples.
+
+    Args:
+        decoder, codes: the networks (moved to ``device``).
+        points, sdf: ``(n, P, 3)`` and ``(n, P)`` SDF samples of the n training shapes (CPU tensors or arrays).
+        cfg: the stage's hyperparameters.
+        checkpoint: path of the checkpoint; an existing one is resumed from.
+        log_csv: per-epoch CSV of every loss term.
+        device: the training device (default: :func:`~toposdf.checkpoints.pick_device`'s).
+    """
+
+    desc = "pretrain implicit"
+
+    def __init__(self, decoder: SDFDecoder, codes: LatentCodes, points, sdf, cfg: ImplicitTrainConfig,
+                 checkpoint: str | Path, log_csv: str | Path, device: torch.device | str | None = None) -> None:
+        self.cfg = cfg
+        self.device = pick_device(device)
+        self.decoder, self.codes = decoder.to(self.device), codes.to(self.device)
+        self.modules = {"decoder": self.decoder, "codes": self.codes}
+        self.points, self.sdf = as_samples(points, sdf, len(codes.mu))
+        self.n_shapes = len(self.points)
+        self.optimizers = {"main": torch.optim.Adam([
+            {"params": self.decoder.parameters(), "lr": cfg.lr_decoder},
+            {"params": self.codes.parameters(), "lr": cfg.lr_codes},
+        ])}
+        self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
+
+    def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
+        """One optimizer step on a batch of shapes: ``sdf + lambda_kl kl + lambda_eikonal eikonal +
+        lambda_steik steik``; returns every term (floats)."""
+        z = self.codes.sample(shape_index.to(self.device))
+        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.prior_loss(shape_index.to(self.device))}
+        terms |= self.regularizer_terms(z.shape[1])
+        loss = terms["sdf"] + self.cfg.lambda_kl * terms["kl"] + self.regularizer_loss(terms)
+        return self._step(terms, loss)

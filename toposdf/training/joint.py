@@ -1,0 +1,214 @@
+"""Stage 2 (eqs. 13-15): rounds of one epoch each for the network, the PD generators and the latent codes, with
+the consistency term (eq. 8) between the PD generators and the diagrams of synthetic shapes ``f(., z),
+z ~ N(0, I)``, whose persistence runs in a CPU pool (:class:`~toposdf.training.pool.SyntheticDiagrams`) while the
+network trains."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from toposdf.checkpoints import pick_device
+from toposdf.losses import consistency_loss, diagram_fit_loss, diagram_points, topological_prior_loss
+from toposdf.models import LatentCodes, PDGenerators, SDFDecoder, frozen
+from toposdf.training.base import Trainer, mean_terms
+from toposdf.training.configs import JointTrainConfig
+from toposdf.training.implicit import ImplicitTerms, as_samples
+from toposdf.training.pdgen import as_diagrams
+from toposdf.training.pool import SyntheticDiagrams
+from toposdf.training.smoothness import SmoothnessTerm
+
+
+class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
+    """Stage 2 (eqs. 13-15). Each round (one "epoch" of the base trainer) is:
+
+    1. **theta** (eq. 13): the network, with the latent codes and PD generators fixed: SDF data term, geometric
+       regularizer, and ``lambda_con`` times the consistency of synthetic shapes ``f(., z), z ~ N(0, I)`` with the
+       PD generators (``topology="learned"``, :func:`toposdf.losses.consistency_loss`) or the fixed prior
+       (``"prior"``);
+    2. **phi** (eq. 14, ``"learned"`` only): the PD generators, with the network and codes fixed: ``lambda_pd``
+       times the fit to the training diagrams at the latent means, ``lambda_smooth`` times the smoothness, and
+       ``lambda_con`` times the consistency with the (fixed) diagrams of synthetic shapes;
+    3. **z** (eq. 15): the latent codes, with the rest fixed: SDF data term, ``lambda_pd`` times the PD
+       generators' fit at the sampled codes, and the latent prior.
+
+    The CSV has one row per round, with every term prefixed by its block, and the seconds spent in each part.
+
+    Args:
+        decoder, codes: from stage 1 (or untrained, for a method trained from scratch).
+        generators: the PD generators (``topology="learned"``), else None.
+        points, sdf: ``(n, P, 3)`` and ``(n, P)`` SDF samples of the training shapes.
+        diagrams: their ground-truth ``[PD0, PD1, PD2]`` (used with ``lambda_pd > 0``).
+        cfg, checkpoint, log_csv, device: as for :class:`~toposdf.training.implicit.ImplicitTrainer`.
+    """
+
+    desc = "joint training"
+
+    def __init__(self, decoder: SDFDecoder, codes: LatentCodes, generators: PDGenerators | None, points, sdf,
+                 diagrams, cfg: JointTrainConfig, checkpoint: str | Path, log_csv: str | Path,
+                 device: torch.device | str | None = None) -> None:
+        self.cfg = cfg
+        if (cfg.topology == "learned") != (generators is not None):
+            raise ValueError(f"topology={cfg.topology!r} {'needs' if generators is None else 'takes no'} PD generators")
+        self.device = pick_device(device)
+        self.decoder, self.codes = decoder.to(self.device), codes.to(self.device)
+        self.generators = generators.to(self.device) if generators is not None else None
+        self.modules = {"decoder": self.decoder, "codes": self.codes}
+        self.optimizers = {"theta": torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr_decoder),
+                           "z": torch.optim.Adam(self.codes.parameters(), lr=cfg.lr_codes)}
+        if self.generators is not None:
+            self.modules["pd_generators"] = self.generators
+            self.optimizers["phi"] = torch.optim.Adam(self.generators.parameters(), lr=cfg.lr_pdgen)
+        self.points, self.sdf = as_samples(points, sdf, len(codes.mu))
+        self.diagrams = as_diagrams(diagrams)
+        if len(self.diagrams) != len(codes.mu):
+            raise ValueError(f"{len(codes.mu)} latent codes and SDF sample sets, {len(self.diagrams)} diagrams: they "
+                             "must all be of the training shapes")
+        self.n_shapes = len(self.points)
+        self.synthetic = SyntheticDiagrams(cfg.grid_resolution, cfg.tau, cfg.loss_min_persistence, cfg.workers,
+                                           cfg.narrow_band)
+        self.lambda_smooth = cfg.lambda_smooth
+        self._consumed: list = []  # the theta block's synthetic (z, diagrams), for the phi block of the same round
+        self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
+
+    def _set_learning_rates(self) -> None:
+        """Stage 1's learning rates for the first ``warm_rounds`` rounds, stage 2's after."""
+        warm = self.epoch < self.cfg.warm_rounds
+        for block, lr, warm_lr in (("theta", self.cfg.lr_decoder, self.cfg.warm_lr_decoder),
+                                   ("z", self.cfg.lr_codes, self.cfg.warm_lr_codes)):
+            for group in self.optimizers[block].param_groups:
+                group["lr"] = warm_lr if warm else lr
+
+    def close(self) -> None:
+        """Stop the persistence workers."""
+        self.synthetic.close()
+
+    # -- one round -----------------------------------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, float]:
+        """One round: the theta, phi (with PD generators) and z blocks, one epoch each; returns the CSV row."""
+        self._set_learning_rates()
+        self.synthetic.seconds.clear()
+        self.synthetic.grid_counts.clear()
+        timer: dict[str, float] = {}
+        row: dict[str, float] = {}
+        for block, epoch in (("theta", self._theta_epoch), ("phi", self._phi_epoch), ("z", self._z_epoch)):
+            if block == "phi" and self.generators is None:
+                continue
+            start = time.perf_counter()
+            means = epoch()
+            self.synthetic.clear()
+            timer[block] = time.perf_counter() - start
+            row |= {f"{block}_{key}": value for key, value in means.items()}
+        row["loss"] = row["theta_loss"]
+        row |= {f"seconds_{key}": value for key, value in timer.items()}
+        row |= {f"seconds_{key}": value for key, value in sorted(self.synthetic.seconds.items())}
+        if self.synthetic.grid_counts:
+            row["grid_evaluated_fraction"] = self.synthetic.evaluated_fraction
+        return row
+
+    def _draw_synthetic(self) -> torch.Tensor:
+        return torch.randn(self.cfg.synthetic_shapes, self.codes.mu.shape[1], generator=self.generator).to(self.device)
+
+    def _submit(self, with_generated: bool) -> None:
+        z = self._draw_synthetic()
+        generated = None
+        if with_generated:
+            with torch.no_grad():
+                generated = self.generators(z)
+        self.synthetic.submit(self.decoder, z, generated)
+
+    def _theta_epoch(self) -> dict[str, float]:
+        batches = self._batches()
+        learned = self.cfg.topology == "learned"
+        rows = []
+        with frozen(self.codes, self.generators):
+            if self.cfg.consistency:
+                self._submit(learned)
+            self._consumed = []
+            for t, batch in enumerate(batches):
+                if self.cfg.consistency and t + 1 < len(batches):
+                    self._submit(learned)  # batch t + 1's persistence runs while this step trains
+                synthetic = self.synthetic.next() if self.cfg.consistency else None
+                if synthetic is not None and self.cfg.reuse_synthetic_for_phi:
+                    self._consumed.append(synthetic[:2])
+                rows.append(self._theta_step(batch, synthetic))
+        return mean_terms(rows)
+
+    def _theta_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
+        """Eq. 13 on the shapes ``shape_index``; ``synthetic``: ``(z, computed, matchings)`` of the pool, or None."""
+        cfg = self.cfg
+        z = self.codes.sample(shape_index.to(self.device)).detach()
+        terms = {"sdf": self.data_term(z, shape_index)} | self.regularizer_terms(z.shape[1])
+        loss = terms["sdf"] + self.regularizer_loss(terms)
+        if synthetic is not None:
+            z_syn, computed, matchings = synthetic
+            start = time.perf_counter()
+            if cfg.topology == "learned":
+                with torch.no_grad():
+                    generated = self.generators(z_syn)
+                terms["consistency"] = consistency_loss(self.decoder, z_syn, generated, computed, cfg.grid_resolution,
+                                                        cfg.tau, matchings)
+            else:
+                points = diagram_points(self.decoder, z_syn, computed, cfg.grid_resolution, cfg.tau)
+                terms["prior"] = topological_prior_loss(points, cfg.prior_dim, cfg.prior_p, cfg.prior_q, cfg.prior_i0)
+            loss = loss + cfg.lambda_con * terms.get("consistency", terms.get("prior"))
+            self.synthetic.seconds["critical_forward"] += time.perf_counter() - start
+        return self._step(terms, loss, "theta")
+
+    def _phi_epoch(self) -> dict[str, float]:
+        batches = self._batches()
+        rows = []
+        reuse = self.cfg.consistency and self.cfg.reuse_synthetic_for_phi and len(self._consumed) == len(batches)
+        with frozen(self.decoder, self.codes):
+            # The network is fixed for the whole epoch: every synthetic batch can be computed ahead.
+            lookahead = max(2, self.synthetic.workers)
+            for t, batch in enumerate(batches):
+                if reuse:  # the theta block's shapes and diagrams, of this round's network (at most an epoch old)
+                    rows.append(self._phi_step(batch, self._consumed[t] + (None,)))
+                    continue
+                while self.cfg.consistency and len(self.synthetic.pending) < min(lookahead, len(batches) - t):
+                    self._submit(False)
+                rows.append(self._phi_step(batch, self.synthetic.next() if self.cfg.consistency else None))
+        means = mean_terms(rows)
+        # "auto" without stage 1b: calibrated against this block's fit terms
+        self.calibrate_smoothness(self.cfg.lambda_pd * means["pd"] + self.cfg.lambda_con * means.get("consistency", 0.0),
+                                  means["smoothness"])
+        return means | {"lambda_smooth": self.lambda_smooth}
+
+    def _phi_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
+        """Eq. 14 on the shapes ``shape_index``. The consistency term is eq. 8 with the network fixed: the PD
+        generators' fit to the synthetic shapes' computed diagrams (constants here)."""
+        cfg = self.cfg
+        mu = self.codes.mu[shape_index.to(self.device)].detach()
+        terms = {"pd": self._pd_fit(mu, shape_index) if cfg.lambda_pd > 0 else mu.new_zeros(())}
+        terms["smoothness"], weight = self.smoothness_term(mu.shape[1])
+        loss = cfg.lambda_pd * terms["pd"] + weight * terms["smoothness"]
+        if synthetic is not None:
+            z_syn, computed, _ = synthetic
+            start = time.perf_counter()
+            terms["consistency"] = diagram_fit_loss(self.generators(z_syn), computed.diagrams)
+            self.synthetic.seconds["assignment"] += time.perf_counter() - start
+            loss = loss + cfg.lambda_con * terms["consistency"]
+        return self._step(terms, loss, "phi")
+
+    def _pd_fit(self, z: torch.Tensor, shape_index: torch.Tensor) -> torch.Tensor:
+        """``mean_i sum_k d_PD(PD_k,phi(z_i), P_i^k)`` against the training diagrams."""
+        return diagram_fit_loss(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()])
+
+    def _z_epoch(self) -> dict[str, float]:
+        with frozen(self.decoder, self.generators):
+            return mean_terms(self._z_step(batch) for batch in self._batches())
+
+    def _z_step(self, shape_index: torch.Tensor) -> dict[str, float]:
+        """Eq. 15 on the shapes ``shape_index``."""
+        cfg = self.cfg
+        index = shape_index.to(self.device)
+        z = self.codes.sample(index)
+        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.prior_loss(index)}
+        loss = terms["sdf"] + cfg.lambda_kl * terms["kl"]
+        if self.generators is not None and cfg.lambda_pd > 0:
+            terms["pd"] = self._pd_fit(z, shape_index)
+            loss = loss + cfg.lambda_pd * terms["pd"]
+        return self._step(terms, loss, "z")

@@ -1,0 +1,70 @@
+"""Stage 1b (eq. 12): the PD generators fitted to the training diagrams, with the stage-1 latent means fixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toposdf.checkpoints import pick_device
+from toposdf.losses import diagram_fit_loss
+from toposdf.models import PDGenerators
+from toposdf.training.base import Trainer
+from toposdf.training.configs import PDGeneratorTrainConfig
+from toposdf.training.smoothness import SmoothnessTerm
+
+
+def generator_sizes(diagrams, max_points: int) -> tuple[int, int, int]:
+    """``n_k``: the largest ``|PD_k|`` among the training shapes' ``[PD0, PD1, PD2]``, capped at ``max_points``
+    (at least 1)."""
+    return tuple(max(1, min(max_points, max((len(shape[k]) for shape in diagrams), default=0))) for k in range(3))
+
+
+def as_diagrams(diagrams) -> list[list[np.ndarray]]:
+    """Every shape's ``[PD0, PD1, PD2]`` as ``(n_k, 2)`` float64 arrays."""
+    return [[np.asarray(d, np.float64).reshape(-1, 2) for d in shape] for shape in diagrams]
+
+
+class PDGeneratorTrainer(SmoothnessTerm, Trainer):
+    """Stage 1b (eq. 12): ``lambda_PD * mean_i sum_k d_PD(PD_k,phi(mu_i), P_i^k) + lambda_s * l_s(phi)``.
+
+    Args:
+        generators: the PD generators (one per homology dimension).
+        latent_means: ``(n, L)`` the training shapes' latent means from stage 1 (fixed).
+        diagrams: the n training shapes' ground-truth ``[PD0, PD1, PD2]``, each ``(m, 2)``.
+        cfg, checkpoint, log_csv, device: as for :class:`~toposdf.training.implicit.ImplicitTrainer`.
+    """
+
+    desc = "pretrain PD generators"
+
+    def __init__(self, generators: PDGenerators, latent_means, diagrams, cfg: PDGeneratorTrainConfig,
+                 checkpoint: str | Path, log_csv: str | Path, device: torch.device | str | None = None) -> None:
+        self.cfg = cfg
+        self.device = pick_device(device)
+        self.generators = generators.to(self.device)
+        self.modules = {"pd_generators": self.generators}
+        self.latent_means = torch.as_tensor(np.asarray(latent_means), dtype=torch.float32)
+        if len(self.latent_means) != len(diagrams):
+            raise ValueError(f"{len(self.latent_means)} latent codes for {len(diagrams)} diagrams")
+        self.diagrams = as_diagrams(diagrams)
+        self.n_shapes = len(self.diagrams)
+        self.optimizers = {"main": torch.optim.Adam(self.generators.parameters(), lr=cfg.lr)}
+        self.lambda_smooth = cfg.lambda_smooth
+        self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
+
+    def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
+        """One step of eq. 12 on the shapes ``shape_index``; returns the terms ``pd``, ``smoothness``, ``loss``."""
+        z = self.latent_means[shape_index].to(self.device)
+        terms = {"pd": diagram_fit_loss(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()])}
+        terms["smoothness"], weight = self.smoothness_term(z.shape[1])
+        return self._step(terms, self.cfg.lambda_pd * terms["pd"] + weight * terms["smoothness"])
+
+    def train_epoch(self) -> dict[str, float]:
+        """One epoch; the first one of an ``auto`` smoothness run also sets ``lambda_smooth`` (to ``smooth_share``
+        of the weighted PD fit). The CSV logs the raw and the weighted terms."""
+        means = super().train_epoch()
+        self.calibrate_smoothness(self.cfg.lambda_pd * means["pd"], means["smoothness"])
+        return means | {"lambda_smooth": self.lambda_smooth,
+                        "smoothness_weighted": self.lambda_smooth * means["smoothness"],
+                        "pd_weighted": self.cfg.lambda_pd * means["pd"]}

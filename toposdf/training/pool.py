@@ -1,0 +1,93 @@
+"""The persistence pool of stage 2: the diagrams of synthetic shapes ``f(., z), z ~ N(0, I)``, computed by CPU
+worker threads while the network trains (DESIGN.md, Training: the grid without autograd, persistence and matching
+in a pool that overlaps the step)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from toposdf.field import GridDiagrams, evaluate_grid, evaluate_grid_band
+from toposdf.losses import match_diagrams
+from toposdf.topology import cubical_diagrams_with_critical
+
+
+class SyntheticDiagrams:
+    """Diagrams of synthetic shapes ``f(., z)``, computed by a CPU worker pool while the caller trains.
+
+    :meth:`submit` evaluates the network on the grid (no autograd, on the training device) and hands each shape's
+    grid to a worker, which computes its diagrams and critical vertices (CubicalRipser releases the GIL) and, when
+    the PD generators' output is given, the optimal matchings of eq. 1 against it. :meth:`next` returns the
+    oldest submitted batch, waiting only if its workers are not done yet. Submitting batch ``t + 1`` before
+    training on batch ``t`` overlaps the persistence with the step; its diagrams are then one step old, but the
+    loss re-evaluates the network at their critical vertices with the current weights.
+
+    ``seconds`` accumulates the time spent per part: ``grid`` (evaluation), ``persistence`` and ``assignment``
+    (worker time, summed over workers), and ``wait`` (the caller blocked on workers). With ``narrow_band``, the
+    grid is evaluated only near the zero level set (:func:`toposdf.field.evaluate_grid_band`), and
+    ``grid_counts`` counts the network evaluations against the grid's vertices.
+    """
+
+    @property
+    def evaluated_fraction(self) -> float:
+        """Network evaluations per grid vertex since the counts were last cleared (1 without the narrow band)."""
+        counts = self.grid_counts
+        return counts["evaluated"] / counts["vertices"] if counts.get("vertices") else 1.0
+
+    def __init__(self, resolution: int, tau: float, min_persistence: float, workers: int = 1,
+                 narrow_band: bool = True) -> None:
+        self.resolution, self.tau, self.min_persistence = resolution, tau, min_persistence
+        self.narrow_band = narrow_band
+        self.workers = max(1, workers)
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="persistence")
+        self.pending: deque[tuple[torch.Tensor, list[Future]]] = deque()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.grid_counts: dict[str, int] = {}  # network evaluations and grid vertices (evaluate_grid_band's stats)
+
+    def _one(self, grid: np.ndarray, generated: list[np.ndarray] | None):
+        start = time.perf_counter()
+        diagrams, critical = cubical_diagrams_with_critical(grid, self.tau, self.min_persistence)
+        middle = time.perf_counter()
+        matchings = None if generated is None else [match_diagrams(g, d) for g, d in zip(generated, diagrams)]
+        return diagrams, critical, matchings, middle - start, time.perf_counter() - middle
+
+    def submit(self, decoder: torch.nn.Module, z: torch.Tensor, generated: list[torch.Tensor] | None = None) -> None:
+        """Queue the shapes ``f(., z)`` (``z`` ``(B, L)``); ``generated[k]`` ``(B, n_k, 2)``, when given, is the
+        PD generators' output at ``z`` to match against."""
+        start = time.perf_counter()
+        if self.narrow_band:
+            grids = evaluate_grid_band(decoder, z, self.resolution, self.tau, stats=self.grid_counts)
+        else:
+            grids = evaluate_grid(decoder, z, self.resolution)
+        self.seconds["grid"] += time.perf_counter() - start
+        gen = None if generated is None else [g.detach().double().cpu().numpy() for g in generated]
+        futures = [self.pool.submit(self._one, grids[b], None if gen is None else [g[b] for g in gen])
+                   for b in range(len(grids))]
+        self.pending.append((z, futures))
+
+    def next(self) -> tuple[torch.Tensor, GridDiagrams, list | None]:
+        """``(z, computed, matchings)`` of the oldest submitted batch (``matchings`` None without generators)."""
+        z, futures = self.pending.popleft()
+        start = time.perf_counter()
+        results = [f.result() for f in futures]
+        self.seconds["wait"] += time.perf_counter() - start
+        self.seconds["persistence"] += sum(r[3] for r in results)
+        self.seconds["assignment"] += sum(r[4] for r in results)
+        computed = GridDiagrams([r[0] for r in results], [r[1] for r in results])
+        matchings = None if results[0][2] is None else [r[2] for r in results]
+        return z, computed, matchings
+
+    def clear(self) -> None:
+        """Drop the batches not consumed (each sub-epoch starts fresh, so a resumed run repeats it exactly)."""
+        for _, futures in self.pending:
+            for f in futures:
+                f.cancel()
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.clear()
+        self.pool.shutdown(wait=True)

@@ -1,0 +1,121 @@
+"""Checkpoints: atomic save and load, the networks of a checkpoint, the ``.work`` resume of an entry point, a
+checkpoint from before the ``latent`` entry, and the stages' settings (the schema's defaults, none of their own)."""
+
+import json
+from dataclasses import MISSING, fields, replace
+
+import numpy as np
+import pytest
+import torch
+
+from test_training import schema_defaults
+from toposdf.checkpoints import atomic_torch_save, build_decoder_and_codes, finish, load_checkpoint, work_path
+from toposdf.config import load_schema
+from toposdf.models import LatentConfig
+from toposdf.topology import save_diagrams
+from toposdf.training import (ImplicitTrainConfig, ImplicitTrainer, JointTrainConfig, PDGeneratorTrainConfig,
+                              implicit_train_config, joint_train_config, load_training_samples, pdgen_train_config,
+                              pretrain_implicit)
+
+
+def test_save_and_load_round_trip_and_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "sub" / "ckpt.pt"
+    atomic_torch_save({"epoch": 1, "w": torch.arange(4.0)}, path)
+    state = load_checkpoint(path)
+    assert state["epoch"] == 1 and torch.equal(state["w"], torch.arange(4.0)) and state["w"].device.type == "cpu"
+    with pytest.raises(Exception):
+        atomic_torch_save({"epoch": 2, "bad": lambda: None}, path)  # a lambda does not pickle: the save fails midway
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]  # no temporary file left behind
+
+
+def test_finish_writes_the_output_and_removes_the_working_checkpoint(tmp_path):
+    output = tmp_path / "model.pt"
+    assert work_path(output) == tmp_path / ".model.pt.work"
+    atomic_torch_save({"epoch": 1}, work_path(output))
+    finish({"epoch": 2}, output)
+    assert load_checkpoint(output)["epoch"] == 2 and not work_path(output).exists()
+
+
+def test_decoder_and_codes_are_rebuilt_with_the_checkpoints_weights():
+    model = {"latent_size": 4, "hidden": 16, "n_layers": 4}
+    torch.manual_seed(0)
+    decoder, codes = build_decoder_and_codes(model, {"prior": "per_code", "variational": True}, None, 3)
+    state = {"decoder": decoder.state_dict(), "codes": codes.state_dict()}
+    torch.manual_seed(1)
+    again, again_codes = build_decoder_and_codes(model, LatentConfig(prior="per_code", variational=True), state, 3)
+    for key, value in decoder.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key])
+    assert torch.equal(codes.mu, again_codes.mu) and torch.equal(codes.logvar, again_codes.logvar)
+
+
+def test_a_model_without_a_latent_entry_asks_for_retraining(tmp_path):
+    from toposdf.generation import load_model
+
+    model = {"latent_size": 4, "hidden": 16, "n_layers": 4}
+    decoder, codes = build_decoder_and_codes(model, {}, None, 2)
+    path = tmp_path / "old_model.pt"
+    atomic_torch_save({"model": model, "decoder": decoder.state_dict(), "codes": codes.state_dict(),
+                       "ids": ["a", "b"], "method": "deepsdf_vad"}, path)
+    with pytest.raises(ValueError, match=r"old_model\.pt.*no 'latent' entry.*rerun training"):
+        load_model(path)
+
+
+def _tiny_category(tmp_path, n=4):
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 1, (n, 64, 3)).astype(np.float32)
+    sdf = (np.linalg.norm(points, axis=-1) - np.linspace(0.3, 0.6, n)[:, None]).astype(np.float32)
+    ids = [f"s{i}" for i in range(n)]
+    np.savez(tmp_path / "sdf.npz", ids=np.array(ids), points=points, sdf=sdf)
+    (tmp_path / "split.json").write_text(json.dumps({"train": ids, "test": []}))
+    save_diagrams(tmp_path / "pd.npz", ids, [[np.array([[-0.1, 0.1]]), np.zeros((0, 2)), np.zeros((0, 2))]] * n)
+    return [tmp_path / "sdf.npz"], tmp_path / "split.json"
+
+
+def test_a_rerun_of_a_killed_stage_resumes_from_its_work_checkpoint(tmp_path):
+    """A job killed after epoch 1 leaves ``.implicit.pt.work``; the rerun resumes from it and ends where an
+    uninterrupted run ends, bit for bit."""
+    cfg = schema_defaults()
+    cfg = replace(cfg, model={**cfg.model, "latent_size": 4, "hidden": 16, "n_layers": 4},
+                  implicit={**cfg.implicit, "epochs": 2, "batch_shapes": 2, "points_per_shape": 16,
+                            "regularizer_shapes": 1, "regularizer_points": 16})
+    shards, split = _tiny_category(tmp_path)
+    pretrain_implicit(cfg, "eikonal", shards, split, tmp_path / "straight.pt", tmp_path / "straight.csv")
+
+    output = tmp_path / "resumed.pt"
+    killed = replace(implicit_train_config(cfg, "eikonal"), epochs=1)
+    torch.manual_seed(cfg.train_seed)
+    decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, 4)
+    _, points, sdf = load_training_samples(shards, split)
+    ImplicitTrainer(decoder, codes, points, sdf, killed, work_path(output), tmp_path / "resumed.csv").fit(progress=False)
+    assert load_checkpoint(work_path(output))["epoch"] == 1
+    pretrain_implicit(cfg, "eikonal", shards, split, output, tmp_path / "resumed.csv")
+    straight, resumed = load_checkpoint(tmp_path / "straight.pt"), load_checkpoint(output)
+    assert resumed["epoch"] == 2 and not work_path(output).exists()
+    for key, value in straight["decoder"].items():
+        assert torch.equal(value, resumed["decoder"][key]), key
+    assert torch.equal(straight["codes"]["mu"], resumed["codes"]["mu"])
+    assert (tmp_path / "straight.csv").read_text() == (tmp_path / "resumed.csv").read_text()
+
+
+@pytest.mark.parametrize("cls", [ImplicitTrainConfig, PDGeneratorTrainConfig, JointTrainConfig])
+def test_the_stages_settings_have_no_defaults_of_their_own(cls):
+    assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(cls))
+
+
+def test_the_stages_settings_take_the_schemas_defaults():
+    train = load_schema()["properties"]["train"]["properties"]
+    default = {block: {key: spec["default"] for key, spec in train[block]["properties"].items()}
+               for block in ("implicit", "pdgen", "joint")}
+    cfg = schema_defaults()
+    implicit = implicit_train_config(cfg, "steik")
+    assert {key: getattr(implicit, key) for key in default["implicit"]} == default["implicit"]
+    assert implicit.lambda_steik == 0.01 and implicit.seed == 0
+    pdgen = pdgen_train_config(cfg, "no_pd_smoothness")
+    assert {key: getattr(pdgen, key) for key in default["pdgen"]} == default["pdgen"]
+    assert pdgen.lambda_smooth == 0.0 and pdgen_train_config(cfg, "ours_deepsdf").lambda_smooth is None  # auto
+    joint = joint_train_config(cfg, "ours_deepsdf", threads=4)
+    assert {key: getattr(joint, key) for key in default["joint"] if key != "workers"} == \
+        {key: value for key, value in default["joint"].items() if key != "workers"}
+    assert joint.workers == 3 and joint.grid_resolution == 64 and joint.tau == 0.1 and joint.topology == "learned"
+    assert (joint.lambda_kl, joint.smooth_share) == (default["implicit"]["lambda_kl"], default["pdgen"]["smooth_share"])

@@ -41,9 +41,9 @@ import torch
 from _common import table, write
 from toposdf.checkpoints import build_decoder_and_codes, load_checkpoint, pick_device
 from toposdf.config import Config
+from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerators, SDFDecoder
-from toposdf.training import (JointTrainConfig, JointTrainer, generator_sizes, joint_train_config, load_training_samples,
-                              training_diagrams)
+from toposdf.training import JointTrainConfig, JointTrainer, generator_sizes, joint_train_config
 
 SCALES = {
     # batch, points, network (hidden, layers, latent), grid, synthetic shapes, max PD points; the number of training
@@ -100,8 +100,8 @@ def category_data(folder: Path):
     shards = sorted((folder / "sdf").glob("*.npz"))
     if not shards:
         raise SystemExit(f"no SDF shards in {folder / 'sdf'}: run the workflow's preprocessing first")
-    ids, xyz, sdf = load_training_samples(shards, folder / "split.json")
-    diagrams = training_diagrams(sorted((folder / "diagrams").glob("*.npz")), ids)
+    ids, xyz, sdf = load_sdf_samples(shards, split_ids(folder / "split.json", "train"), at_least_one=True)
+    diagrams = list(load_shape_diagrams(sorted((folder / "diagrams").glob("*.npz")), ids).values())
     return xyz, sdf, diagrams
 
 

@@ -11,11 +11,11 @@ import torch
 from test_training import schema_defaults
 from toposdf.checkpoints import atomic_torch_save, build_decoder_and_codes, finish, load_checkpoint, work_path
 from toposdf.config import load_schema
+from toposdf.data import load_sdf_samples, split_ids
 from toposdf.models import LatentConfig
 from toposdf.topology import save_diagrams
 from toposdf.training import (ImplicitTrainConfig, ImplicitTrainer, JointTrainConfig, PDGeneratorTrainConfig,
-                              implicit_train_config, joint_train_config, load_training_samples, pdgen_train_config,
-                              pretrain_implicit)
+                              implicit_train_config, joint_train_config, pdgen_train_config, pretrain_implicit)
 
 
 def test_save_and_load_round_trip_and_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
@@ -86,7 +86,7 @@ def test_a_rerun_of_a_killed_stage_resumes_from_its_work_checkpoint(tmp_path):
     killed = replace(implicit_train_config(cfg, "eikonal"), epochs=1)
     torch.manual_seed(cfg.train_seed)
     decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, 4)
-    _, points, sdf = load_training_samples(shards, split)
+    _, points, sdf = load_sdf_samples(shards, split_ids(split, "train"))
     ImplicitTrainer(decoder, codes, points, sdf, killed, work_path(output), tmp_path / "resumed.csv").fit(progress=False)
     assert load_checkpoint(work_path(output))["epoch"] == 1
     pretrain_implicit(cfg, "eikonal", shards, split, output, tmp_path / "resumed.csv")

@@ -235,12 +235,13 @@ def category_meshes(manifest_paths: Sequence[str | Path], ids: Sequence[str]) ->
     return {r["model_id"]: path for m in manifest_paths for r, path in ok_shapes(m) if r["model_id"] in wanted}
 
 
-def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str], *,
+                     at_least_one: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The SDF samples of the shapes ``ids`` found in the shards (shapes skipped in preprocessing are absent).
 
     Returns:
         ``(found, points, sdf)``: the found ids, sorted; ``points`` ``(n, P, 3)`` and ``sdf`` ``(n, P)`` float32 in
-        that order (``(0, 0, 3)`` and ``(0, 0)`` when none is found).
+        that order (``(0, 0, 3)`` and ``(0, 0)`` when none is found, or ``ValueError`` with ``at_least_one``).
     """
     wanted, found = set(ids), {}
     for path in sdf_paths:
@@ -249,6 +250,8 @@ def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str]) -> tup
                 if str(model_id) in wanted:
                     found[str(model_id)] = (f["points"][i], f["sdf"][i])
     order = sorted(found)
+    if not order and at_least_one:
+        raise ValueError(f"none of {len(ids)} shapes has SDF samples in {list(map(str, sdf_paths))}")
     if not order:
         return [], np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
     return order, np.stack([found[i][0] for i in order]), np.stack([found[i][1] for i in order])

@@ -9,8 +9,8 @@ between the PD generators and the diagrams of synthetic shapes, whose persistenc
 
 Modules, each importing only from those listed after it: :mod:`.entry` (the workflow's entry points),
 :mod:`.joint`, :mod:`.pdgen`, :mod:`.implicit`, :mod:`.smoothness`, :mod:`.pool`, :mod:`.base` (the epoch loop,
-CSV, checkpoints and resume), :mod:`.loaders` (the shards) and :mod:`.configs` (the stages' settings from the
-validated configuration).
+CSV, checkpoints and resume) and :mod:`.configs` (the stages' settings from the validated configuration). The
+shards are read with :mod:`toposdf.data`'s loaders.
 """
 
 from toposdf.checkpoints import pick_device
@@ -21,7 +21,6 @@ from toposdf.training.configs import (ImplicitTrainConfig, JointTrainConfig, PDG
 from toposdf.training.entry import joint_train, new_pd_generators, pretrain_implicit, pretrain_pdgen
 from toposdf.training.implicit import ImplicitTrainer
 from toposdf.training.joint import JointTrainer
-from toposdf.training.loaders import load_training_samples, training_diagrams
 from toposdf.training.pdgen import PDGeneratorTrainer, generator_sizes
 from toposdf.training.pool import SyntheticDiagrams
 from toposdf.training.smoothness import calibrated_smoothness_weight
@@ -30,6 +29,6 @@ __all__ = [
     "PRIOR_COVERAGE_RANGE", "ImplicitTrainConfig", "ImplicitTrainer", "JointTrainConfig", "JointTrainer",
     "PDGeneratorTrainConfig", "PDGeneratorTrainer", "SyntheticDiagrams", "Trainer", "TrainingDiverged",
     "calibrated_smoothness_weight", "check_prior_coverage", "generator_sizes", "implicit_train_config",
-    "joint_train", "joint_train_config", "load_training_samples", "new_pd_generators", "pdgen_train_config",
-    "pick_device", "pretrain_implicit", "pretrain_pdgen", "training_diagrams",
+    "joint_train", "joint_train_config", "new_pd_generators", "pdgen_train_config", "pick_device",
+    "pretrain_implicit", "pretrain_pdgen",
 ]

@@ -13,11 +13,11 @@ import torch
 
 from toposdf.checkpoints import build_decoder_and_codes, finish, load_checkpoint, work_path
 from toposdf.config import Config
+from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
 from toposdf.models import PDGenerators, check_prior_coverage
 from toposdf.training.configs import implicit_train_config, joint_train_config, pdgen_train_config
 from toposdf.training.implicit import ImplicitTrainer
 from toposdf.training.joint import JointTrainer
-from toposdf.training.loaders import load_training_samples, training_diagrams
 from toposdf.training.pdgen import PDGeneratorTrainer, generator_sizes
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output:
     their config block) share this checkpoint, and the ablations start from the same network.
     """
     torch.set_num_threads(max(1, threads))
-    ids, points, sdf = load_training_samples(sdf_paths, split_path)
+    ids, points, sdf = load_sdf_samples(sdf_paths, split_ids(split_path, "train"), at_least_one=True)
     train_cfg = implicit_train_config(cfg, geometry)
     torch.manual_seed(cfg.train_seed)
     decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, len(ids))
@@ -60,7 +60,7 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
     latent means of the stage-1 checkpoint; resumable."""
     torch.set_num_threads(max(1, threads))
     stage1 = load_checkpoint(implicit_path)
-    diagrams = training_diagrams(diagram_paths, stage1["ids"])
+    diagrams = list(load_shape_diagrams(diagram_paths, stage1["ids"]).values())
     torch.manual_seed(cfg.train_seed)
     generators = new_pd_generators(cfg, cfg.method(method), diagrams)
     train_cfg = pdgen_train_config(cfg, method)
@@ -82,13 +82,13 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
     threads = max(1, threads)
     torch.set_num_threads(threads)
     weights = cfg.method(method)
-    ids, points, sdf = load_training_samples(sdf_paths, split_path)
+    ids, points, sdf = load_sdf_samples(sdf_paths, split_ids(split_path, "train"), at_least_one=True)
     stage1 = None
     if not weights["from_scratch"]:
         stage1 = load_checkpoint(implicit_path)
         if ids != list(stage1["ids"]):
             raise ValueError(f"{implicit_path} was trained on other shapes than the split's training shapes")
-    diagrams = training_diagrams(diagram_paths, ids)
+    diagrams = list(load_shape_diagrams(diagram_paths, ids).values())
     torch.manual_seed(cfg.train_seed)
     decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, stage1, len(ids))
     train_cfg = joint_train_config(cfg, method, threads)

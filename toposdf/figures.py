@@ -211,6 +211,8 @@ def method_curve(stage1_csv, pdgen_csv, joint_csv) -> pd.DataFrame:
         pdgen = pd.read_csv(pdgen_csv)
         parts.append(pdgen.rename(columns={c: f"pdgen_{c}" for c in pdgen.columns if c != "epoch"}))
     return pd.concat(parts, ignore_index=True)
+
+
 # ---------------------------------------------------------------------------------------------- the 1D study
 def _coefficients(df: pd.DataFrame, prefix: str) -> np.ndarray:
     """``(rows, 2n + 1)`` the coefficients ``{prefix}_a0..`` of the rows of ``df``."""

@@ -1,4 +1,5 @@
 # Validation, shape lists and input functions. The logic lives in the toposdf package.
+from toposdf.config import settings as config_settings
 from toposdf.config import validate_config
 from toposdf.data import SYNSETS
 
@@ -44,15 +45,47 @@ def stage1_checkpoint(wildcards):
     return f"results/{wildcards.dataset}/{wildcards.category}/train/stage1/{geometry}/implicit.pt"
 
 
-def joint_inputs(wildcards):
-    """Stage 2's checkpoints: stage 1, and stage 1b for methods with pretrained PD generators; none for a method
-    trained from scratch (Sec. 6.3's No PD Training)."""
-    method = config["methods"][wildcards.method]
-    if method["from_scratch"]:
+def stage_checkpoints(dataset, category, method):
+    """The checkpoints stage 2 of a method starts from: stage 1 of its geometric regularizer, and stage 1b for
+    methods with pretrained PD generators; none for a method trained from scratch (Sec. 6.3's No PD Training)."""
+    block = config["methods"][method]
+    if block["from_scratch"]:
         return {}
-    inputs = {"implicit": stage1_checkpoint(wildcards)}
-    if method["topology"] == "learned" and method["pretrain_pdgen"]:
-        inputs["pdgen"] = (
-            f"results/{wildcards.dataset}/{wildcards.category}/train/{wildcards.method}/pdgen.pt"
-        )
-    return inputs
+    train = f"results/{dataset}/{category}/train"
+    stages = {"implicit": f"{train}/stage1/{block['geometry']}/implicit.pt"}
+    if block["topology"] == "learned" and block["pretrain_pdgen"]:
+        stages["pdgen"] = f"{train}/{method}/pdgen.pt"
+    return stages
+
+
+def joint_inputs(wildcards):
+    """Input function of stage 2: :func:`stage_checkpoints` of the job's method."""
+    return stage_checkpoints(wildcards.dataset, wildcards.category, wildcards.method)
+
+
+def settings(*keys):
+    """params: the config entries a job reads, as dotted keys ("persistence", "methods.{method}.lambda_con"),
+    formatted with the job's wildcards; for a method, "{geometry}" is its geometric regularizer. Snakemake reruns
+    a job when its params change, so a changed entry reruns the jobs that read it and what depends on them, and
+    nothing else. Scripts build their config from these settings alone (Config.from_settings): reading an entry
+    left out here raises, naming it."""
+
+    def params(wildcards):
+        fill = dict(wildcards.items())
+        if "method" in fill:
+            fill.setdefault("geometry", config["methods"][fill["method"]]["geometry"])
+        return config_settings(config, [key.format(**fill) for key in keys])
+
+    return params
+
+
+def training_curves_inputs(wildcards):
+    """The loss CSVs of every method of a category, named "{method}_{stage}": stage 1 ("implicit") and stage 1b
+    ("pdgen") where the method has them, and stage 2 ("joint")."""
+    curves = {}
+    for method in config["methods"]:
+        stages = stage_checkpoints(wildcards.dataset, wildcards.category, method)
+        for stage, checkpoint in stages.items():  # implicit.pt -> implicit_log.csv, pdgen.pt -> pdgen_log.csv
+            curves[f"{method}_{stage}"] = checkpoint.replace(".pt", "_log.csv")
+        curves[f"{method}_joint"] = f"results/{wildcards.dataset}/{wildcards.category}/train/{method}/joint_log.csv"
+    return curves

@@ -12,6 +12,7 @@ rule synthesize:
         "../envs/data.yaml"
     threads: 1
     params:
+        settings=settings("dataset.shapes_per_category", "dataset.seed"),
         category=lambda wildcards: CATEGORY_OF_SYNSET[wildcards.synset],
     script:
         "../workflow_scripts/synthesize.py"
@@ -29,6 +30,14 @@ rule split:
     conda:
         "../envs/data.yaml"
     threads: 1
+    params:
+        settings=settings(
+            "dataset.kind",
+            "dataset.root",
+            "dataset.shapes_per_category",
+            "dataset.test_fraction",
+            "dataset.seed",
+        ),
     script:
         "../workflow_scripts/split.py"
 
@@ -45,6 +54,8 @@ rule normalize:
     conda:
         "../envs/data.yaml"
     threads: 1
+    params:
+        settings=settings("shards", "sdf.margin", "dataset.skip_invalid"),
     script:
         "../workflow_scripts/normalize.py"
 
@@ -61,6 +72,8 @@ rule sample_sdf:
     conda:
         "../envs/data.yaml"
     threads: 2  # libigl's distance queries are multithreaded
+    params:
+        settings=settings("sdf.n_points", "sdf.variances", "sdf.uniform_fraction", "dataset.seed"),
     script:
         "../workflow_scripts/sample_sdf.py"
 
@@ -77,5 +90,7 @@ rule sdf_grid:
     conda:
         "../envs/data.yaml"
     threads: 2
+    params:
+        settings=settings("grid.resolution"),
     script:
         "../workflow_scripts/sdf_grid.py"

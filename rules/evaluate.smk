@@ -21,6 +21,14 @@ rule generate:
         gpu=1,
         runtime=60,
         mem_mb=8000,
+    params:
+        settings=settings(
+            "evaluation.generated_shapes",
+            "evaluation.draws",
+            "evaluation.seed",
+            "grid.resolution",
+            "persistence",
+        ),
     script:
         "../workflow_scripts/generate.py"
 
@@ -41,6 +49,13 @@ rule interpolate:
         gpu=1,
         runtime=30,
         mem_mb=4000,
+    params:
+        settings=settings(
+            "figures.interpolation_shapes",
+            "figures.interpolation_steps",
+            "grid.resolution",
+            "persistence",
+        ),
     script:
         "../workflow_scripts/interpolate.py"
 
@@ -65,6 +80,14 @@ rule reconstruct:
         gpu=1,
         runtime=240,
         mem_mb=8000,
+    params:
+        settings=settings(
+            "evaluation.seed",
+            "evaluation.surface_points",
+            "evaluation.reconstruct",
+            "grid.resolution",
+            "persistence.tau",
+        ),
     script:
         "../workflow_scripts/reconstruct.py"
 
@@ -90,6 +113,8 @@ rule evaluate:
     resources:
         runtime=60,
         mem_mb=8000,
+    params:
+        settings=settings("evaluation", "grid.resolution", "persistence"),
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -110,6 +135,14 @@ rule calibrate:
     resources:
         runtime=30,
         mem_mb=4000,
+    params:
+        settings=settings(
+            "evaluation.generated_shapes",
+            "evaluation.draws",
+            "evaluation.seed",
+            "grid.resolution",
+            "persistence",
+        ),
     script:
         "../workflow_scripts/calibrate.py"
 
@@ -144,5 +177,7 @@ rule tables:
         "results/{dataset}/logs/tables.log",
     conda:
         "../envs/evaluate.yaml"
+    params:
+        settings=settings("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
     script:
         "../workflow_scripts/tables.py"

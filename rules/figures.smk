@@ -6,18 +6,36 @@ BASELINE = config["figures"]["baseline"]
 SHAPES = "results/{dataset}/{category}/generate/{method}/shapes.npz"
 
 
+def shapes_of(methods):
+    """Input function: the first draw's shapes of every category and of ``methods``, named "{category}__{method}"."""
+
+    def inputs(wildcards):
+        return {
+            f"{category}__{method}": SHAPES.format(
+                dataset=wildcards.dataset, category=category, method=method
+            )
+            for category in CATEGORIES
+            for method in methods
+        }
+
+    return inputs
+
+
+def training_shapes(wildcards):
+    """Input function: each category's split ("{category}__split") and normalized-mesh manifests
+    ("{category}__manifests")."""
+    inputs = {}
+    for category in CATEGORIES:
+        prefix = f"results/{wildcards.dataset}/{category}"
+        inputs[f"{category}__split"] = f"{prefix}/split.json"
+        inputs[f"{category}__manifests"] = [f"{prefix}/meshes/{shard}.json" for shard in SHARDS]
+    return inputs
+
+
 rule figure_samples:
     input:
-        ours=expand(SHAPES, dataset="{dataset}", category=CATEGORIES, method=OURS),
-        baseline=expand(
-            SHAPES, dataset="{dataset}", category=CATEGORIES, method=BASELINE
-        ),
-        splits=expand("results/{{dataset}}/{category}/split.json", category=CATEGORIES),
-        manifests=expand(
-            "results/{{dataset}}/{category}/meshes/{shard}.json",
-            category=CATEGORIES,
-            shard=SHARDS,
-        ),
+        unpack(shapes_of([BASELINE, OURS])),
+        unpack(training_shapes),
     output:
         report(
             "results/{dataset}/figures/fig1_samples.png",
@@ -29,7 +47,7 @@ rule figure_samples:
     conda:
         "../envs/evaluate.yaml"
     params:
-        shapes=lambda wildcards: SHAPES,
+        settings=settings("dataset.categories", "figures.baseline", "figures.ours", "figures.samples"),
     script:
         "../workflow_scripts/figure_samples.py"
 
@@ -69,6 +87,8 @@ rule figure_interpolation:
         "results/{dataset}/logs/figures/fig2_interpolation_{category}.log",
     conda:
         "../envs/evaluate.yaml"
+    params:
+        settings=settings("figures.ours", "persistence.tau"),
     script:
         "../workflow_scripts/figure_interpolation.py"
 
@@ -90,18 +110,15 @@ rule figure_pd_matrices:
     conda:
         "../envs/evaluate.yaml"
     threads: 1
+    params:
+        settings=settings("evaluation.seed", "grid.resolution", "persistence"),
     script:
         "../workflow_scripts/figure_pd_matrices.py"
 
 
 rule figure_methods:
     input:
-        expand(
-            SHAPES,
-            dataset="{dataset}",
-            category=CATEGORIES,
-            method=config["methods"],
-        ),
+        unpack(shapes_of(config["methods"])),
     output:
         report(
             "results/{dataset}/figures/fig4_methods.png",
@@ -113,17 +130,14 @@ rule figure_methods:
     conda:
         "../envs/evaluate.yaml"
     params:
-        shapes=lambda wildcards: SHAPES,
+        settings=settings("dataset.categories", "methods", "figures.samples"),
     script:
         "../workflow_scripts/figure_methods.py"
 
 
 rule training_curves:
     input:
-        expand(
-            "results/{{dataset}}/{{category}}/train/{method}/model.pt",
-            method=config["methods"],
-        ),
+        unpack(training_curves_inputs),
     output:
         report(
             "results/{dataset}/{category}/figures/training_curves.png",
@@ -135,5 +149,7 @@ rule training_curves:
         "results/{dataset}/logs/figures/training_curves_{category}.log",
     conda:
         "../envs/evaluate.yaml"
+    params:
+        methods=list(config["methods"]),
     script:
         "../workflow_scripts/training_curves.py"

@@ -13,6 +13,8 @@ rule persistence:
     conda:
         "../envs/topology.yaml"
     threads: 2
+    params:
+        settings=settings("persistence"),
     script:
         "../workflow_scripts/persistence.py"
 
@@ -73,5 +75,7 @@ rule contact_sheet:
     conda:
         "../envs/plot.yaml"
     threads: 1
+    params:
+        settings=settings("preview.n_shapes"),
     script:
         "../workflow_scripts/contact_sheet.py"

@@ -8,6 +8,7 @@ rule pretrain_implicit:
         samples=category_shards("results/{dataset}/{category}/sdf/{shard}.npz"),
     output:
         checkpoint="results/{dataset}/{category}/train/stage1/{geometry}/implicit.pt",
+        curve="results/{dataset}/{category}/train/stage1/{geometry}/implicit_log.csv",
     log:
         "results/{dataset}/logs/pretrain_implicit/{category}/{geometry}.log",
     benchmark:
@@ -21,7 +22,7 @@ rule pretrain_implicit:
         runtime=720,
         mem_mb=16000,
     params:
-        curve="results/{dataset}/{category}/train/stage1/{geometry}/implicit_log.csv",
+        settings=settings("model", "latent", "train.seed", "train.implicit", "geometry.{geometry}"),
     script:
         "../workflow_scripts/pretrain_implicit.py"
 
@@ -32,6 +33,7 @@ rule pretrain_pdgen:
         diagrams=category_shards("results/{dataset}/{category}/diagrams/{shard}.npz"),
     output:
         checkpoint="results/{dataset}/{category}/train/{method}/pdgen.pt",
+        curve="results/{dataset}/{category}/train/{method}/pdgen_log.csv",
     log:
         "results/{dataset}/logs/pretrain_pdgen/{category}/{method}.log",
     benchmark:
@@ -44,7 +46,15 @@ rule pretrain_pdgen:
         runtime=120,
         mem_mb=8000,
     params:
-        curve="results/{dataset}/{category}/train/{method}/pdgen_log.csv",
+        settings=settings(
+            "model.latent_size",
+            "train.seed",
+            "train.pdgen",
+            "persistence.tau",
+            "methods.{method}.lambda_pd",
+            "methods.{method}.lambda_smooth",
+            "methods.{method}.from_scratch",
+        ),
     script:
         "../workflow_scripts/pretrain_pdgen.py"
 
@@ -57,6 +67,7 @@ rule joint_train:
         diagrams=category_shards("results/{dataset}/{category}/diagrams/{shard}.npz"),
     output:
         checkpoint="results/{dataset}/{category}/train/{method}/model.pt",
+        curve="results/{dataset}/{category}/train/{method}/joint_log.csv",
     log:
         "results/{dataset}/logs/joint_train/{category}/{method}.log",
     benchmark:
@@ -70,6 +81,17 @@ rule joint_train:
         runtime=1440,
         mem_mb=24000,
     params:
-        curve="results/{dataset}/{category}/train/{method}/joint_log.csv",
+        settings=settings(
+            "model",
+            "latent",
+            "train.seed",
+            "train.implicit",
+            "train.pdgen",
+            "train.joint",
+            "grid.resolution",
+            "persistence",
+            "geometry.{geometry}",
+            "methods.{method}",
+        ),
     script:
         "../workflow_scripts/joint_train.py"

@@ -95,3 +95,51 @@ def test_missing_section_is_named():
     del raw["persistence"]
     with pytest.raises(ConfigError, match="persistence"):
         validate_config(raw)
+
+
+# --- job settings: what a rule passes through params, and the config a job builds from it --------------------
+
+def test_settings_takes_exactly_the_dotted_entries_with_sorted_keys():
+    from toposdf.config import settings
+
+    full = validate_config(_default())
+    out = settings(full, ["persistence.tau", "methods.ours_deepsdf.lambda_con", "grid"])
+    assert out == {"grid": full["grid"], "methods": {"ours_deepsdf": {"lambda_con": full["methods"]["ours_deepsdf"]["lambda_con"]}},
+                   "persistence": {"tau": full["persistence"]["tau"]}}
+    assert list(out) == sorted(out)
+    # a reordered block is the same settings (Snakemake compares their repr)
+    shuffled = dict(reversed(list(full["persistence"].items())))
+    assert repr(settings({"persistence": shuffled}, ["persistence"])) == repr(settings(full, ["persistence"]))
+    with pytest.raises(ConfigError, match=r"methods\.nope"):
+        settings(full, ["methods.nope.lambda_con"])
+
+
+def test_a_job_cannot_read_a_setting_its_params_leave_out():
+    from toposdf.config import settings
+
+    full = validate_config(_default())
+    cfg = Config.from_settings(settings(full, ["persistence.tau", "methods.ours_deepsdf", "train.joint.rounds"]))
+    assert cfg.persistence.tau == full["persistence"]["tau"]
+    assert cfg.method("ours_deepsdf")["lambda_con"] == full["methods"]["ours_deepsdf"]["lambda_con"]
+    assert cfg.joint["rounds"] == full["train"]["joint"]["rounds"]
+    for read in (lambda: cfg.persistence.min_persistence + 0, lambda: float(cfg.persistence.min_persistence),
+                 lambda: cfg.persistence.min_persistence == 0.02):
+        with pytest.raises(ConfigError, match=r"persistence\.min_persistence: not in this job's settings"):
+            read()
+    with pytest.raises(ConfigError, match=r"train\.joint\.lr_decoder"):
+        cfg.joint["lr_decoder"]
+    with pytest.raises(ConfigError, match=r"train\.joint\.workers"):
+        cfg.joint.get("workers", 1)  # a default would hide the missing setting
+    with pytest.raises(ConfigError, match=r"grid\.resolution"):
+        int(cfg.grid_resolution)
+    with pytest.raises(ConfigError, match=r"methods\.deepsdf_vad"):
+        cfg.method("deepsdf_vad")
+    with pytest.raises(ConfigError, match=r"^model: not in"):
+        cfg.model["latent_size"]
+
+
+def test_the_whole_config_builds_the_same_from_settings_of_every_key():
+    from toposdf.config import settings
+
+    full = validate_config(_default())
+    assert Config.from_settings(settings(full, list(full))) == Config.from_dict(_default())

@@ -28,13 +28,22 @@ def _copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def _snakemake(workdir: Path, *args: str, timeout: int = 900, configfiles=("presets/tiny.yaml",)
+               ) -> subprocess.CompletedProcess:
     return subprocess.run(
         # --max-threads 1: two single-threaded jobs at a time instead of one with two threads; the tiny jobs'
         # time is mostly Python start-up, so this halves the run. --configfile takes several values, so it comes last.
-        SNAKEMAKE + [*args, "--cores", "2", "--max-threads", "1", "--configfile", "presets/tiny.yaml"],
+        SNAKEMAKE + [*args, "--cores", "2", "--max-threads", "1", "--configfile", *configfiles],
         cwd=workdir, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def _planned(workdir: Path, *args: str, configfiles=("presets/tiny.yaml",)) -> set[str]:
+    """The outputs a dry run of ``all`` would make (one entry per output file of every job it lists)."""
+    run = _snakemake(workdir, "all", "--dry-run", *args, configfiles=configfiles)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = (run.stdout + run.stderr).splitlines()
+    return {path for line in lines if line.startswith("    output: ") for path in line[12:].split(", ")}
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +171,32 @@ def test_rerun_has_nothing_to_do(tiny_run):
     workdir, _ = tiny_run
     run = _snakemake(workdir, "--dry-run", "all")
     assert run.returncode == 0 and "Nothing to be done" in run.stdout + run.stderr
+
+
+def test_changing_one_methods_weight_reruns_exactly_its_stage_two_and_what_follows(tiny_run):
+    """A config change reruns what it changes (rules pass their settings as params): lambda_con of one method
+    reruns that method's stage 2 in each category and every job downstream of it, as --forcerun would, and no
+    other method's training, generation or metrics."""
+    workdir, _ = tiny_run
+    (workdir / "changed.yaml").write_text("methods:\n  ours_deepsdf:\n    lambda_con: 0.5\n")
+    changed = _planned(workdir, configfiles=("presets/tiny.yaml", "changed.yaml"))
+    stage2 = [f"results/tiny/{c}/train/ours_deepsdf/model.pt" for c in ("chair", "table")]
+    assert changed == _planned(workdir, "--forcerun", *stage2)
+    assert set(stage2) <= changed
+    assert "results/tiny/tables/table1.csv" in changed and "results/tiny/figures/fig4_methods.png" in changed
+    for other in METHODS:
+        if other != "ours_deepsdf":
+            assert not any(f"/{other}/" in path for path in changed), other
+    assert not any("/stage1/" in path or path.endswith("pdgen.pt") for path in changed)
+
+
+def test_changing_tau_reruns_everything_from_the_diagrams_down(tiny_run):
+    workdir, _ = tiny_run
+    (workdir / "tau.yaml").write_text("persistence:\n  tau: 0.12\n")
+    changed = _planned(workdir, configfiles=("presets/tiny.yaml", "tau.yaml"))
+    assert changed == _planned(workdir, "--forcerun", "persistence")
+    assert {f"results/tiny/{c}/diagrams/{s}.npz" for c in ("chair", "table") for s in (0, 1)} <= changed
+    assert not any("/sdf/" in path or "/grids/" in path or "/stage1/" in path for path in changed)
 
 
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import jsonschema
 import yaml
@@ -93,6 +93,72 @@ def validate_config(config: dict) -> dict:
     return config
 
 
+class Absent:
+    """A config entry that the job's settings (its rule's ``params``) do not include. Reading it raises, so a job
+    cannot depend on a setting that Snakemake does not watch for changes."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def _raise(self, *_args, **_kwargs):
+        raise ConfigError(f"{self.key}: not in this job's settings; add it to its rule's params (settings(...) in "
+                          "rules/*.smk), so that a change to it reruns the job")
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):  # copy, pickle and hasattr probe for these
+            raise AttributeError(name)
+        self._raise()
+
+    __getitem__ = __iter__ = __len__ = __bool__ = __float__ = __int__ = __index__ = _raise
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _raise
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __str__ = __format__ = _raise
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<absent: {self.key}>"
+
+
+class Section(dict):
+    """A config block as a dict whose missing keys raise :class:`ConfigError` naming the dotted key. After
+    validation every schema key has a value, so a missing key is one the job's settings left out."""
+
+    def __init__(self, key: str, values: dict) -> None:
+        super().__init__({k: Section(f"{key}.{k}", v) if isinstance(v, dict) else v for k, v in values.items()})
+        self.key = key
+
+    def __missing__(self, name: str):
+        Absent(f"{self.key}.{name}")._raise()
+
+    def get(self, name: str, default=None):
+        return self[name]
+
+
+def settings(config: dict, keys: Iterable[str]) -> dict:
+    """The entries of a validated ``config`` at the dotted ``keys`` (``"persistence"``, ``"train.joint"``,
+    ``"methods.ours_deepsdf.lambda_con"``), as one nested dict with sorted keys.
+
+    This is what a rule passes through ``params:``: Snakemake reruns a job when its params change, so each job
+    reads its settings from here (:meth:`Config.from_settings`) and never from the whole config.
+    """
+    out: dict = {}
+    for dotted in keys:
+        value, parts = config, dotted.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(value, dict) or part not in value:
+                raise ConfigError(f"{'.'.join(parts[:depth + 1])}: no such config entry (asked for {dotted!r})")
+            value = value[part]
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = copy.deepcopy(value)
+    return _sorted(out)
+
+
+def _sorted(value):
+    """``value`` with every dict's keys in sorted order (a reordered YAML file must not look like a change)."""
+    return {k: _sorted(value[k]) for k in sorted(value)} if isinstance(value, dict) else value
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     kind: str
@@ -119,8 +185,41 @@ class PersistenceConfig:
     min_persistence: float
 
 
+def _typed(cls, raw: dict, key: str, **casts):
+    """``cls`` from ``raw[key]``, each field through its cast; fields (or the whole block) that ``raw`` lacks are
+    :class:`Absent`."""
+    if key not in raw:
+        return Absent(key)
+    block = raw[key]
+    return cls(**{f.name: casts.get(f.name, _same)(block[f.name]) if f.name in block else Absent(f"{key}.{f.name}")
+                  for f in fields(cls)})
+
+
+def _same(value):
+    return value
+
+
+def _scalar(raw: dict, dotted: str, cast):
+    head, _, tail = dotted.partition(".")
+    if head not in raw or (tail and tail not in raw[head]):
+        return Absent(dotted)
+    return cast(raw[head][tail] if tail else raw[head])
+
+
+def _block(raw: dict, dotted: str) -> Section | Absent:
+    value = raw
+    for part in dotted.split("."):
+        if part not in value:
+            return Absent(dotted)
+        value = value[part]
+    return Section(dotted, value)
+
+
 @dataclass(frozen=True)
 class Config:
+    """The typed configuration. Built from the whole config (:meth:`from_dict`, validated) or from one job's
+    settings (:meth:`from_settings`), where every entry the settings leave out is :class:`Absent`."""
+
     dataset: DatasetConfig
     sdf: SdfConfig
     grid_resolution: int
@@ -153,41 +252,31 @@ class Config:
     @classmethod
     def from_dict(cls, raw: dict) -> "Config":
         """Validate ``raw`` (as Snakemake's ``config``) and build the typed configuration."""
-        c = validate_config(raw)
-        d = c["dataset"]
+        return cls.from_settings(validate_config(raw))
+
+    @classmethod
+    def from_settings(cls, raw: dict) -> "Config":
+        """The typed configuration of an already validated config, or of the part of one that :func:`settings`
+        took for a job (a rule's ``params.settings``); what ``raw`` leaves out is :class:`Absent`."""
         return cls(
-            dataset=DatasetConfig(
-                kind=d["kind"],
-                name=d["name"],
-                root=d["root"],
-                categories=tuple(d["categories"]),
-                shapes_per_category=d["shapes_per_category"],
-                test_fraction=float(d["test_fraction"]),
-                seed=int(d["seed"]),
-                skip_invalid=bool(d["skip_invalid"]),
-            ),
-            sdf=SdfConfig(
-                n_points=int(c["sdf"]["n_points"]),
-                variances=tuple(float(v) for v in c["sdf"]["variances"]),
-                uniform_fraction=float(c["sdf"]["uniform_fraction"]),
-                margin=float(c["sdf"]["margin"]),
-            ),
-            grid_resolution=int(c["grid"]["resolution"]),
-            persistence=PersistenceConfig(
-                tau=float(c["persistence"]["tau"]), min_persistence=float(c["persistence"]["min_persistence"])
-            ),
-            shards=int(c["shards"]),
-            preview_shapes=int(c["preview"]["n_shapes"]),
-            model=dict(c["model"]),
-            latent=LatentConfig(**c["latent"]),
-            train_seed=int(c["train"]["seed"]),
-            implicit=dict(c["train"]["implicit"]),
-            pdgen=dict(c["train"]["pdgen"]),
-            joint=dict(c["train"]["joint"]),
-            geometries={name: dict(block) for name, block in c["geometry"].items()},
-            methods={name: dict(block) for name, block in c["methods"].items()},
-            evaluation=dict(c["evaluation"]),
-            figures=dict(c["figures"]),
+            dataset=_typed(DatasetConfig, raw, "dataset", categories=tuple, test_fraction=float, seed=int,
+                           skip_invalid=bool),
+            sdf=_typed(SdfConfig, raw, "sdf", n_points=int, variances=lambda v: tuple(map(float, v)),
+                       uniform_fraction=float, margin=float),
+            grid_resolution=_scalar(raw, "grid.resolution", int),
+            persistence=_typed(PersistenceConfig, raw, "persistence", tau=float, min_persistence=float),
+            shards=_scalar(raw, "shards", int),
+            preview_shapes=_scalar(raw, "preview.n_shapes", int),
+            model=_block(raw, "model"),
+            latent=LatentConfig(**raw["latent"]) if "latent" in raw else Absent("latent"),
+            train_seed=_scalar(raw, "train.seed", int),
+            implicit=_block(raw, "train.implicit"),
+            pdgen=_block(raw, "train.pdgen"),
+            joint=_block(raw, "train.joint"),
+            geometries=_block(raw, "geometry"),
+            methods=_block(raw, "methods"),
+            evaluation=_block(raw, "evaluation"),
+            figures=_block(raw, "figures"),
         )
 
 

@@ -199,13 +199,15 @@ _STAGE1_AS_STAGE2 = {"sdf": "theta_sdf", "eikonal": "theta_eikonal", "steik": "t
 def method_curve(stage1_csv, pdgen_csv, joint_csv) -> pd.DataFrame:
     """One method's training as one table: stage 1's epochs, then stage 2's rounds continuing its count (stage-1
     terms renamed after the stage-2 block that continues them), and stage 1b's terms as ``pdgen_*`` columns over
-    its own epochs."""
-    parts = []
-    stage1 = pd.read_csv(stage1_csv).rename(columns=_STAGE1_AS_STAGE2)
-    parts.append(stage1)
+    its own epochs. A method trained from scratch has no stage 1 (``stage1_csv`` None): its stage 2 starts at 0."""
+    parts, offset = [], 0
+    if stage1_csv is not None:
+        stage1 = pd.read_csv(stage1_csv).rename(columns=_STAGE1_AS_STAGE2)
+        parts.append(stage1)
+        offset = stage1["epoch"].max()
     if joint_csv is not None and Path(joint_csv).exists():
         joint = pd.read_csv(joint_csv)
-        joint["epoch"] = joint["epoch"] + stage1["epoch"].max()
+        joint["epoch"] = joint["epoch"] + offset
         parts.append(joint)
     if pdgen_csv is not None and Path(pdgen_csv).exists():
         pdgen = pd.read_csv(pdgen_csv)

@@ -5,5 +5,5 @@ from toposdf.evaluation import run_calibrate
 from toposdf.io import setup_logging
 
 setup_logging(snakemake.log[0])
-run_calibrate(Config.from_dict(snakemake.config), snakemake.config, snakemake.wildcards.category,
+run_calibrate(Config.from_settings(snakemake.params.settings), snakemake.params.settings, snakemake.wildcards.category,
               snakemake.input.split, snakemake.input.diagrams, snakemake.output.calibration, threads=snakemake.threads)

@@ -5,7 +5,7 @@ from toposdf.evaluation import run_evaluate
 from toposdf.io import setup_logging
 
 setup_logging(snakemake.log[0])
-run_evaluate(Config.from_dict(snakemake.config), snakemake.config, snakemake.wildcards.method,
+run_evaluate(Config.from_settings(snakemake.params.settings), snakemake.params.settings, snakemake.wildcards.method,
              snakemake.wildcards.category, snakemake.input.model, snakemake.input.split, snakemake.input.generated,
              snakemake.input.shapes, snakemake.input.chamfer, snakemake.input.diagrams, snakemake.input.manifests,
              snakemake.output.metrics, threads=snakemake.threads)

@@ -9,7 +9,7 @@ from toposdf.topology import load_diagrams
 import numpy as np
 
 setup_logging(snakemake.log[0])
-cfg = Config.from_dict(snakemake.config)
+cfg = Config.from_settings(snakemake.params.settings)
 with np.load(snakemake.input.meshes) as f:
     t, (a, b) = f["t"], [str(s) for s in f["shape_ids"]]
 ours = cfg.figures["ours"]

@@ -5,6 +5,6 @@ from toposdf.evaluation import run_pd_matrices
 from toposdf.io import setup_logging
 
 setup_logging(snakemake.log[0])
-run_pd_matrices(Config.from_dict(snakemake.config), snakemake.config, snakemake.wildcards.category,
+run_pd_matrices(Config.from_settings(snakemake.params.settings), snakemake.params.settings, snakemake.wildcards.category,
                 snakemake.input.model, snakemake.input.diagrams, snakemake.output.figure, snakemake.output.values,
                 threads=snakemake.threads)

@@ -5,5 +5,5 @@ from toposdf.evaluation import run_generate
 from toposdf.io import setup_logging
 
 setup_logging(snakemake.log[0])
-run_generate(Config.from_dict(snakemake.config), snakemake.config, snakemake.input.model, snakemake.input.split,
+run_generate(Config.from_settings(snakemake.params.settings), snakemake.params.settings, snakemake.input.model, snakemake.input.split,
              snakemake.output.diagrams, snakemake.output.shapes, threads=snakemake.threads)

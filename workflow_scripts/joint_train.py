@@ -6,7 +6,7 @@ from toposdf.training import joint_train
 
 setup_logging(snakemake.log[0])
 joint_train(
-    Config.from_dict(snakemake.config),
+    Config.from_settings(snakemake.params.settings),
     snakemake.wildcards.method,
     snakemake.input.get("implicit"),  # absent for methods trained from scratch
     snakemake.input.get("pdgen"),  # absent for methods without pretrained PD generators
@@ -14,6 +14,6 @@ joint_train(
     snakemake.input.split,
     snakemake.input.diagrams,
     snakemake.output.checkpoint,
-    snakemake.params.curve,
+    snakemake.output.curve,
     threads=snakemake.threads,
 )

@@ -5,7 +5,7 @@ from toposdf.io import read_json, setup_logging
 from toposdf.preprocess import normalize_shard
 
 setup_logging(snakemake.log[0])
-cfg = Config.from_dict(snakemake.config)
+cfg = Config.from_settings(snakemake.params.settings)
 normalize_shard(
     read_json(snakemake.input.split),
     int(snakemake.wildcards.shard),

@@ -8,6 +8,6 @@ setup_logging(snakemake.log[0])
 diagrams_shard(
     snakemake.input.grids,
     snakemake.output.diagrams,
-    Config.from_dict(snakemake.config),
+    Config.from_settings(snakemake.params.settings),
     workers=snakemake.threads,
 )

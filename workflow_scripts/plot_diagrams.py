@@ -1,8 +1,8 @@
 """Overview of a category's ground-truth persistence diagrams and Betti numbers."""
 
+from toposdf.data import load_category_diagrams
 from toposdf.io import setup_logging
 from toposdf.plotting import diagram_overview
-from toposdf.preprocess import load_category_diagrams
 from toposdf.topology import betti_numbers
 
 setup_logging(snakemake.log[0])

@@ -6,11 +6,11 @@ from toposdf.training import pretrain_implicit
 
 setup_logging(snakemake.log[0])
 pretrain_implicit(
-    Config.from_dict(snakemake.config),
+    Config.from_settings(snakemake.params.settings),
     snakemake.wildcards.geometry,
     snakemake.input.samples,
     snakemake.input.split,
     snakemake.output.checkpoint,
-    snakemake.params.curve,
+    snakemake.output.curve,
     threads=snakemake.threads,
 )

@@ -6,11 +6,11 @@ from toposdf.training import pretrain_pdgen
 
 setup_logging(snakemake.log[0])
 pretrain_pdgen(
-    Config.from_dict(snakemake.config),
+    Config.from_settings(snakemake.params.settings),
     snakemake.wildcards.method,
     snakemake.input.implicit,
     snakemake.input.diagrams,
     snakemake.output.checkpoint,
-    snakemake.params.curve,
+    snakemake.output.curve,
     threads=snakemake.threads,
 )

@@ -5,6 +5,6 @@ from toposdf.evaluation import run_reconstruct
 from toposdf.io import setup_logging
 
 setup_logging(snakemake.log[0])
-run_reconstruct(Config.from_dict(snakemake.config), snakemake.config, snakemake.input.model, snakemake.input.split,
+run_reconstruct(Config.from_settings(snakemake.params.settings), snakemake.params.settings, snakemake.input.model, snakemake.input.split,
                 snakemake.input.samples, snakemake.input.manifests, snakemake.output.chamfer,
                 snakemake.output.meshes, threads=snakemake.threads)

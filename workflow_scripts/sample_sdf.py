@@ -5,4 +5,4 @@ from toposdf.io import setup_logging
 from toposdf.preprocess import sample_sdf_shard
 
 setup_logging(snakemake.log[0])
-sample_sdf_shard(snakemake.input.manifest, snakemake.output.samples, Config.from_dict(snakemake.config))
+sample_sdf_shard(snakemake.input.manifest, snakemake.output.samples, Config.from_settings(snakemake.params.settings))

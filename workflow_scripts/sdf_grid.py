@@ -5,5 +5,5 @@ from toposdf.io import setup_logging
 from toposdf.preprocess import grid_shard
 
 setup_logging(snakemake.log[0])
-cfg = Config.from_dict(snakemake.config)
+cfg = Config.from_settings(snakemake.params.settings)
 grid_shard(snakemake.input.manifest, snakemake.output.grids, cfg.grid_resolution)

@@ -1,7 +1,8 @@
 """Sec. 4.1 / App. B: PD matching of trigonometric polynomials under lambda_k profiles (table and figure)."""
 
 from toposdf.io import atomic_open, setup_logging
-from toposdf.study1d import Study1DConfig, plot_study, summarize
+from toposdf.figures import plot_study
+from toposdf.study1d import Study1DConfig, summarize
 
 log = setup_logging(snakemake.log[0])
 cfg = Study1DConfig.from_dict(snakemake.params.settings)

@@ -7,7 +7,7 @@ from toposdf.io import setup_logging
 from toposdf.synthetic import write_synthetic_dataset
 
 setup_logging(snakemake.log[0])
-cfg = Config.from_dict(snakemake.config)
+cfg = Config.from_settings(snakemake.params.settings)
 out = Path(snakemake.output.shapes)
 write_synthetic_dataset(
     out.parent, snakemake.params.category, cfg.dataset.shapes_per_category, cfg.dataset.seed

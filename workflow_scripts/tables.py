@@ -7,7 +7,7 @@ from toposdf.io import setup_logging
 from toposdf.tables import write_tables
 
 log = setup_logging(snakemake.log[0])
-cfg = Config.from_dict(snakemake.config)
+cfg = Config.from_settings(snakemake.params.settings)
 paths = write_tables(snakemake.input.metrics + snakemake.input.calibration, list(cfg.methods), list(cfg.dataset.categories),
                      Path(snakemake.output.table1[0]).parent, cfg.evaluation["cd_scale"], cfg.evaluation["pd_lap_scale"])
 log.info("wrote %s", ", ".join(map(str, paths)))

@@ -71,21 +71,26 @@ def run_generate(cfg: Config, raw_config: dict, model_path, split_path, diagrams
     return result
 
 
-def run_interpolate(cfg: Config, raw_config: dict, model_path, out_path) -> None:
-    """The paper's Fig. 2 path between two training shapes (``figures.interpolation``)."""
+def run_interpolate(cfg: Config, raw_config: dict, model_path, meshes_out, diagrams_out,
+                    generator_out=None) -> None:
+    """The paper's Fig. 2 path between two training shapes (``figures.interpolation_*``): the implicit
+    generator's meshes (``meshes_out``) and diagrams (``diagrams_out``) along the path, and, with
+    ``generator_out``, the PD generators' diagrams at the same codes (the model must have PD generators)."""
     fig = cfg.figures
     model = load_model(model_path)
     a, b = (i % len(model.ids) for i in fig["interpolation_shapes"])
     result = interpolate(model, a, b, fig["interpolation_steps"], cfg.grid_resolution, cfg.persistence.tau,
                          cfg.persistence.min_persistence)
-    diagrams_path = Path(out_path).with_suffix(".diagrams.npz")
     steps = [f"{i:02d}" for i in range(len(result.t))]
-    save_diagrams(diagrams_path, steps, result.diagrams)
+    save_diagrams(diagrams_out, steps, result.diagrams)
     extra = {}
-    if result.generator_diagrams is not None:
-        save_diagrams(Path(out_path).with_suffix(".generator.npz"), steps, result.generator_diagrams)
-        extra["generator_diagrams"] = np.asarray(str(Path(out_path).with_suffix(".generator.npz").name))
-    save_meshes(out_path, result.meshes, t=result.t, shape_ids=np.asarray(result.shape_ids),
+    if generator_out is not None:
+        if result.generator_diagrams is None:
+            raise ValueError(f"{model_path} has no PD generators, so there are no generator diagrams for "
+                             f"{generator_out}")
+        save_diagrams(generator_out, steps, result.generator_diagrams)
+        extra["generator_diagrams"] = np.asarray(Path(generator_out).name)
+    save_meshes(meshes_out, result.meshes, t=result.t, shape_ids=np.asarray(result.shape_ids),
                 provenance=np.asarray(json.dumps(provenance(raw_config, model_path))), **extra)
 
 

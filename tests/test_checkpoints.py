@@ -87,11 +87,14 @@ def test_a_rerun_of_a_killed_stage_resumes_from_its_work_checkpoint(tmp_path):
     torch.manual_seed(cfg.train_seed)
     decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, 4)
     _, points, sdf = load_sdf_samples(shards, split_ids(split, "train"))
-    ImplicitTrainer(decoder, codes, points, sdf, killed, work_path(output), tmp_path / "resumed.csv").fit(progress=False)
+    csv = tmp_path / "resumed.csv"
+    ImplicitTrainer(decoder, codes, points, sdf, killed, work_path(output), work_path(csv)).fit(progress=False)
     assert load_checkpoint(work_path(output))["epoch"] == 1
+    # the CSV is a declared output, which Snakemake removes after a failure: its rows wait beside it until the end
+    assert not csv.exists() and len(work_path(csv).read_text().splitlines()) == 2
     pretrain_implicit(cfg, "eikonal", shards, split, output, tmp_path / "resumed.csv")
     straight, resumed = load_checkpoint(tmp_path / "straight.pt"), load_checkpoint(output)
-    assert resumed["epoch"] == 2 and not work_path(output).exists()
+    assert resumed["epoch"] == 2 and not work_path(output).exists() and not work_path(csv).exists()
     for key, value in straight["decoder"].items():
         assert torch.equal(value, resumed["decoder"][key]), key
     assert torch.equal(straight["codes"]["mu"], resumed["codes"]["mu"])
@@ -119,3 +122,16 @@ def test_the_stages_settings_take_the_schemas_defaults():
         {key: value for key, value in default["joint"].items() if key != "workers"}
     assert joint.workers == 3 and joint.grid_resolution == 64 and joint.tau == 0.1 and joint.topology == "learned"
     assert (joint.lambda_kl, joint.smooth_share) == (default["implicit"]["lambda_kl"], default["pdgen"]["smooth_share"])
+
+
+def test_rows_of_an_attempt_killed_before_its_first_checkpoint_are_dropped(tmp_path):
+    cfg = schema_defaults()
+    cfg = replace(cfg, model={**cfg.model, "latent_size": 4, "hidden": 16, "n_layers": 4},
+                  implicit={**cfg.implicit, "epochs": 1, "batch_shapes": 2, "points_per_shape": 16,
+                            "regularizer_shapes": 1, "regularizer_points": 16})
+    shards, split = _tiny_category(tmp_path)
+    csv = tmp_path / "log.csv"
+    work_path(csv).write_text("epoch,loss\n1,99\n")  # no checkpoint beside it
+    pretrain_implicit(cfg, "eikonal", shards, split, tmp_path / "model.pt", csv)
+    rows = csv.read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("1,") and ",99" not in rows[1]

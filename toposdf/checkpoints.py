@@ -60,7 +60,15 @@ def work_path(output: str | Path) -> Path:
     return output.with_name(f".{output.name}.work")
 
 
-def finish(state: dict, output: str | Path) -> None:
-    """Write the finished checkpoint ``state`` onto ``output`` atomically, then remove the working one."""
+def finish(state: dict, output: str | Path, log_csv: str | Path | None = None) -> None:
+    """Write the finished checkpoint ``state`` onto ``output`` atomically and, when given, the loss CSV the
+    trainer kept at ``work_path(log_csv)`` onto ``log_csv``; then remove the working files. Until the end both
+    working files stay, so a job killed at any point resumes with its checkpoint and its CSV rows (Snakemake
+    removes a failed job's outputs, the CSV among them)."""
     atomic_torch_save(state, output)
+    if log_csv is not None:
+        rows = work_path(log_csv)
+        with atomic_open(log_csv, "wb") as fh:
+            fh.write(rows.read_bytes() if rows.exists() else b"epoch\n")  # no epoch to train: a header only
+        rows.unlink(missing_ok=True)
     work_path(output).unlink(missing_ok=True)

@@ -57,6 +57,8 @@ class Trainer:
         if self.checkpoint.exists():
             self.load(self.checkpoint)
             log.info("resumed from %s at epoch %d", self.checkpoint, self.epoch)
+        else:  # a fresh start: rows of an earlier attempt killed before its first checkpoint do not count
+            self.log_csv.unlink(missing_ok=True)
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on the shapes ``shape_index`` ``(B,)``; returns every loss term (floats)."""

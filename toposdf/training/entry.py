@@ -46,12 +46,13 @@ def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output:
     train_cfg = implicit_train_config(cfg, geometry)
     torch.manual_seed(cfg.train_seed)
     decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, len(ids))
-    trainer = ImplicitTrainer(decoder, codes, points, sdf, train_cfg, checkpoint=work_path(output), log_csv=log_csv)
+    trainer = ImplicitTrainer(decoder, codes, points, sdf, train_cfg, checkpoint=work_path(output),
+                              log_csv=work_path(log_csv))
     log.info("stage 1 (%s): %d training shapes, %s on %s", geometry, len(ids), train_cfg, trainer.device)
     trainer.fit()
     spread = check_prior_coverage(codes.aggregate_std(), f"stage 1 ({geometry})")
     finish(trainer.state() | {"ids": ids, "geometry": geometry, "model": dict(cfg.model), "latent": asdict(cfg.latent),
-                              "latent_aggregate_std": spread}, output)
+                              "latent_aggregate_std": spread}, output, log_csv)
 
 
 def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, output: str | Path, log_csv: str | Path,
@@ -65,13 +66,13 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
     generators = new_pd_generators(cfg, cfg.method(method), diagrams)
     train_cfg = pdgen_train_config(cfg, method)
     trainer = PDGeneratorTrainer(generators, stage1["codes"]["mu"], diagrams, train_cfg,
-                                 checkpoint=work_path(output), log_csv=log_csv)
+                                 checkpoint=work_path(output), log_csv=work_path(log_csv))
     sizes = [g.n_points for g in generators.generators]
     log.info("stage 1b (%s): %d training shapes, n_k = %s, %s on %s", method, len(diagrams), sizes, train_cfg,
              trainer.device)
     trainer.fit()
     finish(trainer.state() | {"ids": stage1["ids"], "method": method, "n_points": sizes, "tau": cfg.persistence.tau},
-           output)
+           output, log_csv)
 
 
 def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, split_path, diagram_paths,
@@ -101,7 +102,7 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
             if train_cfg.lambda_smooth is None:  # auto: the weight stage 1b calibrated
                 train_cfg = replace(train_cfg, lambda_smooth=pdgen.get("lambda_smooth"))
     trainer = JointTrainer(decoder, codes, generators, points, sdf, diagrams, train_cfg,
-                           checkpoint=work_path(output), log_csv=log_csv)
+                           checkpoint=work_path(output), log_csv=work_path(log_csv))
     log.info("stage 2 (%s): %d training shapes, %s on %s", method, len(ids), train_cfg, trainer.device)
     try:
         trainer.fit()
@@ -111,4 +112,4 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
              "lambda_smooth": trainer.lambda_smooth} if generators is not None else {}
     extra["latent_aggregate_std"] = check_prior_coverage(codes.aggregate_std(), f"stage 2 ({method})")
     finish(trainer.state() | {"ids": ids, "method": method, "model": dict(cfg.model), "latent": asdict(cfg.latent),
-                              **extra}, output)
+                              **extra}, output, log_csv)

@@ -143,3 +143,12 @@ def test_the_whole_config_builds_the_same_from_settings_of_every_key():
 
     full = validate_config(_default())
     assert Config.from_settings(settings(full, list(full))) == Config.from_dict(_default())
+
+
+def test_the_latent_settings_defaults_are_the_schemas():
+    """LatentConfig keeps defaults for library use (LatentCodes(n, L)); they must be the schema's."""
+    from dataclasses import asdict
+
+    from toposdf.config import LatentConfig
+
+    assert asdict(LatentConfig()) == validate_config({**_default(), "latent": {}})["latent"]

@@ -1,6 +1,8 @@
 """The conda environments of the rules pin the same versions as pyproject.toml."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -54,3 +56,31 @@ def test_every_rule_names_an_existing_env():
     for smk in (ROOT / "rules").glob("*.smk"):
         for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', smk.read_text()):
             assert (smk.parent / env).resolve().is_file(), f"{smk.name}: {env} does not exist"
+
+
+def _scripts_by_env() -> dict[Path, list[tuple[str, Path]]]:
+    """Every conda env of rules/*.smk with the (rule, script) pairs that run in it."""
+    by_env: dict[Path, list[tuple[str, Path]]] = {}
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
+            env, script = re.search(r'conda:\s*\n\s*"([^"]+)"', body), re.search(r'script:\s*\n\s*"([^"]+)"', body)
+            if env and script:
+                by_env.setdefault((smk.parent / env.group(1)).resolve(), []).append(
+                    (name, (smk.parent / script.group(1)).resolve()))
+    return by_env
+
+
+@pytest.mark.parametrize("env,scripts", sorted(_scripts_by_env().items()), ids=lambda v: getattr(v, "name", ""))
+def test_every_script_imports_in_its_rules_env(env, scripts):
+    """A script's toposdf imports need nothing its rule's conda env lacks: torch above all, which only the
+    training and evaluation envs carry (checked by blocking the big packages the env does not list)."""
+    packages = set(_env_pins(env))
+    blocked = [name for name in ("torch", "gudhi", "matplotlib", "pandas", "skimage")
+               if {"skimage": "scikit-image"}.get(name, name) not in packages]
+    code = ["import sys, traceback", *(f"sys.modules[{name!r}] = None" for name in blocked)]
+    for rule, script in scripts:
+        imports = [line for line in script.read_text().splitlines() if line.startswith(("from toposdf", "import toposdf"))]
+        code += ["try:", *(f"    {line}" for line in imports), "except ImportError:",
+                 f"    print({rule!r}, traceback.format_exc(limit=-3))"]
+    run = subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0 and not run.stdout, f"{env.name} has no {blocked}:\n{run.stdout[-3000:]}{run.stderr[-2000:]}"

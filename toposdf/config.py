@@ -11,8 +11,6 @@ from typing import Any, Iterable
 import jsonschema
 import yaml
 
-from toposdf.models import LatentConfig
-
 SCHEMA_FILE = "schemas/config.schema.yaml"
 
 
@@ -157,6 +155,38 @@ def settings(config: dict, keys: Iterable[str]) -> dict:
 def _sorted(value):
     """``value`` with every dict's keys in sorted order (a reordered YAML file must not look like a change)."""
     return {k: _sorted(value[k]) for k in sorted(value)} if isinstance(value, dict) else value
+
+
+LATENT_PRIORS = ("set", "per_code")
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """The latent codes and their prior term (eqs. 9, 11, 15).
+
+    ``prior="set"`` is the paper's ``D_KL({z_i}, N_d)``: one term on the whole set of codes
+    (:meth:`LatentCodes.set_kl`). ``prior="per_code"`` is the variational auto-decoder's KL of each code's
+    posterior (Zadeh et al.; needs ``variational``). ``variational`` codes carry a log-variance and are sampled
+    by reparameterization; ``init_std`` and ``init_logvar`` are the codes' start (means ``N(0, init_std^2)``).
+    ``covariance``: ``"full"``, ``"diagonal"`` or ``"auto"`` (full when there are more than twice as many codes
+    as dimensions, see :meth:`LatentCodes.set_kl`).
+    """
+
+    prior: str = "set"
+    variational: bool = False
+    init_std: float = 1.0
+    init_logvar: float = -6.0
+    covariance: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.prior not in LATENT_PRIORS:
+            raise ValueError(f"latent prior must be one of {LATENT_PRIORS}, got {self.prior!r}")
+        if self.prior == "per_code" and not self.variational:
+            raise ValueError("the per-code KL needs variational codes (latent.variational: true)")
+        if self.covariance not in ("auto", "full", "diagonal"):
+            raise ValueError(f"latent covariance must be auto, full or diagonal, got {self.covariance!r}")
+        if not self.init_std > 0:
+            raise ValueError(f"latent init_std must be > 0, got {self.init_std}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from toposdf.config import (
+    LatentConfig,  # the codes' settings; config.py holds them, torch-free
+)
+
 log = logging.getLogger(__name__)
 
 
@@ -97,38 +101,6 @@ def _geometric_init(linear: nn.Linear, *, last: bool, radius: float, first: bool
             linear.weight[:, : d_in - 3] = 0.0  # latent part of [z, x]
         if skip:
             linear.weight[:, -d_in : -3] = 0.0  # re-injected latent part
-
-
-LATENT_PRIORS = ("set", "per_code")
-
-
-@dataclass(frozen=True)
-class LatentConfig:
-    """The latent codes and their prior term (eqs. 9, 11, 15).
-
-    ``prior="set"`` is the paper's ``D_KL({z_i}, N_d)``: one term on the whole set of codes
-    (:meth:`LatentCodes.set_kl`). ``prior="per_code"`` is the variational auto-decoder's KL of each code's
-    posterior (Zadeh et al.; needs ``variational``). ``variational`` codes carry a log-variance and are sampled
-    by reparameterization; ``init_std`` and ``init_logvar`` are the codes' start (means ``N(0, init_std^2)``).
-    ``covariance``: ``"full"``, ``"diagonal"`` or ``"auto"`` (full when there are more than twice as many codes
-    as dimensions, see :meth:`LatentCodes.set_kl`).
-    """
-
-    prior: str = "set"
-    variational: bool = False
-    init_std: float = 1.0
-    init_logvar: float = -6.0
-    covariance: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.prior not in LATENT_PRIORS:
-            raise ValueError(f"latent prior must be one of {LATENT_PRIORS}, got {self.prior!r}")
-        if self.prior == "per_code" and not self.variational:
-            raise ValueError("the per-code KL needs variational codes (latent.variational: true)")
-        if self.covariance not in ("auto", "full", "diagonal"):
-            raise ValueError(f"latent covariance must be auto, full or diagonal, got {self.covariance!r}")
-        if not self.init_std > 0:
-            raise ValueError(f"latent init_std must be > 0, got {self.init_std}")
 
 
 class LatentCodes(nn.Module):

@@ -216,8 +216,8 @@ def _joint_trainer(tmp_path, method, name="run", rounds=1):
     torch.manual_seed(0)
     decoder = SDFDecoder(DecoderConfig(**cfg.model))
     codes = LatentCodes(len(points), cfg.model["latent_size"])
-    weights = cfg.method(method)
-    generators = new_pd_generators(cfg, weights, diagrams) if weights["topology"] == "learned" else None
+    block = cfg.method(method)
+    generators = new_pd_generators(cfg, block, diagrams) if block["topology"] == "learned" else None
     train_cfg = replace(joint_train_config(cfg, method), rounds=rounds)
     return JointTrainer(decoder, codes, generators, points, values, diagrams, train_cfg,
                         tmp_path / name / "model.pt", tmp_path / name / "log.csv", device=DEVICE)

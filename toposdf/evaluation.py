@@ -234,7 +234,7 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
         # the Betti numbers of every draw's samples (compare with the test shapes', test_betti)
         **_scalar_metrics(betti_summary([d for draw in generated for d in draw])),
     }
-    # How well the training codes cover N(0, I) (training.check_prior_coverage): below 0.5, the generated shapes
+    # How well the training codes cover N(0, I) (models.check_prior_coverage): below 0.5, the generated shapes
     # lie outside what the decoder learned, and PD-LAP cannot tell methods apart.
     coverage = load_checkpoint(model_path).get("latent_aggregate_std")
     result = {"category": category, "method": method, "metrics": metrics,

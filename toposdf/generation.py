@@ -1,7 +1,7 @@
 """Shapes from trained models: random draws ``z ~ N(0, I)`` and interpolations between training shapes.
 
 A draw is ``n`` latent codes from a recorded seed; each code gives an SDF grid over ``[-1, 1]^3`` (the grid of
-:func:`toposdf.losses.evaluate_grid`), its persistence diagrams (the ground truth's settings: ``tau``,
+:func:`toposdf.field.evaluate_grid`), its persistence diagrams (the ground truth's settings: ``tau``,
 ``min_persistence``), a marching-cubes mesh, and, for methods with learned PD generators, the generators'
 diagrams at the same code. Interpolations walk linearly between the latent means of two training shapes and
 record the implicit generator's and the PD generator's diagrams along the same path (the paper's Fig. 2).
@@ -93,7 +93,7 @@ def shapes_at(model: TrainedModel, z: torch.Tensor, resolution: int, tau: float,
               workers: int = 1, batch: int = 8) -> tuple[np.ndarray, list[Diagrams]]:
     """SDF grids ``(n, N, N, N)`` (float32) of ``f(., z)`` and their diagrams.
 
-    The grids are evaluated in the narrow band (:func:`toposdf.losses.evaluate_grid_band`): exact where
+    The grids are evaluated in the narrow band (:func:`toposdf.field.evaluate_grid_band`): exact where
     ``|f| < tau``, a bound of the right sign elsewhere, so the diagrams and the zero level set are those of the
     full grid (an order of magnitude of spacing below ``tau``) at a fraction of the network evaluations.
     """

@@ -138,27 +138,27 @@ def implicit_train_config(cfg: Config, geometry: str) -> ImplicitTrainConfig:
 
 def pdgen_train_config(cfg: Config, method: str) -> PDGeneratorTrainConfig:
     """Stage 1b's settings for ``method`` (a key of the ``methods`` block)."""
-    weights = cfg.method(method)
-    return _filled(PDGeneratorTrainConfig, cfg.pdgen, lambda_pd=float(weights["lambda_pd"]),
-                   lambda_smooth=smoothness_weight(weights), seed=cfg.train_seed)
+    block = cfg.method(method)
+    return _filled(PDGeneratorTrainConfig, cfg.pdgen, lambda_pd=float(block["lambda_pd"]),
+                   lambda_smooth=smoothness_weight(block), seed=cfg.train_seed)
 
 
 def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrainConfig:
     """Stage 2's settings for ``method``: ``train.joint``, stage 1's loss weights, the method's geometric
     regularizer and topological weights, and the grid and persistence settings. ``workers``: ``train.joint.workers``,
     else ``threads - 1`` (at least 1). A method ``from_scratch`` gets ``train.implicit.epochs`` warm rounds more."""
-    weights = cfg.method(method)
-    warm = int(cfg.implicit["epochs"]) if weights["from_scratch"] else 0
+    block = cfg.method(method)
+    warm = int(cfg.implicit["epochs"]) if block["from_scratch"] else 0
     stage1_terms = [f.name for f in fields(ImplicitTermsConfig) if f.name not in ("points_per_shape", "lambda_steik")]
     return _filled(
         JointTrainConfig, cfg.joint,
         rounds=cfg.joint["rounds"] + warm, workers=cfg.joint["workers"] or max(1, threads - 1),
         warm_rounds=warm, warm_lr_decoder=float(cfg.implicit["lr_decoder"]),
         warm_lr_codes=float(cfg.implicit["lr_codes"]), **{key: cfg.implicit[key] for key in stage1_terms},
-        lambda_steik=float(cfg.geometry(weights["geometry"])["lambda_steik"]),
-        topology=weights["topology"], lambda_con=float(weights["lambda_con"]), lambda_pd=float(weights["lambda_pd"]),
-        lambda_smooth=smoothness_weight(weights), smooth_share=float(cfg.pdgen["smooth_share"]),
+        lambda_steik=float(cfg.geometry(block["geometry"])["lambda_steik"]),
+        topology=block["topology"], lambda_con=float(block["lambda_con"]), lambda_pd=float(block["lambda_pd"]),
+        lambda_smooth=smoothness_weight(block), smooth_share=float(cfg.pdgen["smooth_share"]),
         smooth_eps=float(cfg.pdgen["smooth_eps"]), smooth_shapes=int(cfg.pdgen["smooth_shapes"]),
-        **{f"prior_{key}": value for key, value in weights["prior"].items()},
+        **{f"prior_{key}": value for key, value in block["prior"].items()},
         grid_resolution=cfg.grid_resolution, tau=cfg.persistence.tau, seed=cfg.train_seed,
     )

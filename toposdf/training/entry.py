@@ -82,10 +82,10 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
     Writes the final model: decoder, latent codes and (for learned topology) PD generators."""
     threads = max(1, threads)
     torch.set_num_threads(threads)
-    weights = cfg.method(method)
+    block = cfg.method(method)
     ids, points, sdf = load_sdf_samples(sdf_paths, split_ids(split_path, "train"), at_least_one=True)
     stage1 = None
-    if not weights["from_scratch"]:
+    if not block["from_scratch"]:
         stage1 = load_checkpoint(implicit_path)
         if ids != list(stage1["ids"]):
             raise ValueError(f"{implicit_path} was trained on other shapes than the split's training shapes")
@@ -94,8 +94,8 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
     decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, stage1, len(ids))
     train_cfg = joint_train_config(cfg, method, threads)
     generators = None
-    if weights["topology"] == "learned":
-        generators = new_pd_generators(cfg, weights, diagrams)
+    if block["topology"] == "learned":
+        generators = new_pd_generators(cfg, block, diagrams)
         if pdgen_path is not None:
             pdgen = load_checkpoint(pdgen_path)
             generators.load_state_dict(pdgen["pd_generators"])

@@ -8,7 +8,7 @@ memory (CUDA's allocator on a GPU, with all three variants' models and optimizer
 on the CPU).
 
 Sizes: ``--full`` is issue 3's GPU measurement (8 x 512, latent 256, 64^3 grids, 64 shapes x 16,384 points per
-step, 8 synthetic shapes); the default is the default config's stage 2 on the CPU, about a minute on 2 cores.
+step, 8 synthetic shapes); the default is config.yaml's stage 2 (read from it), about a minute on 2 cores.
 Target: a topological step at most 1.5x the plain one.
 
 A timed epoch is ``--steps`` full batches: on spheres the training set is ``--steps`` x batch shapes (one latent
@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from _common import table, write
 from toposdf.checkpoints import build_decoder_and_codes, load_checkpoint, pick_device
@@ -45,11 +46,18 @@ from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerators, SDFDecoder
 from toposdf.training import JointTrainConfig, JointTrainer, generator_sizes, joint_train_config
 
+def config_scale(path: Path = Path(__file__).resolve().parents[1] / "config.yaml") -> dict:
+    """The default config's stage 2 (CPU-sized), read from ``config.yaml`` so that the benchmark follows it."""
+    c = Config.from_dict(yaml.safe_load(path.read_text()))
+    return dict(batch=c.joint["batch_shapes"], points=c.joint["points_per_shape"], hidden=c.model["hidden"],
+                layers=c.model["n_layers"], latent=c.model["latent_size"], grid=c.grid_resolution,
+                synthetic=c.joint["synthetic_shapes"], max_points=c.pdgen["max_points"])
+
+
 SCALES = {
     # batch, points, network (hidden, layers, latent), grid, synthetic shapes, max PD points; the number of training
     # shapes follows from --steps (epoch_sizes)
-    # the default config.yaml's stage 2 (CPU-sized)
-    "cpu": dict(batch=8, points=1024, hidden=128, layers=6, latent=64, grid=32, synthetic=2, max_points=32),
+    "cpu": config_scale(),
     "full": dict(batch=64, points=16384, hidden=512, layers=8, latent=256, grid=64, synthetic=8, max_points=64),
 }
 TAU = 0.1  # persistence.tau of every config: the SDF clamp, the synthetic grids' range and the PD generators'

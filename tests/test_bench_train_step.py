@@ -106,3 +106,14 @@ def test_main_runs_full_at_tiny_sizes(tmp_path, monkeypatch):
     assert "grid" in result["topological"]["parts_per_step"]
     assert result["topological_full_grid"]["grid_evaluated_fraction"] == 1.0
     assert 0 < result["topological"]["grid_evaluated_fraction"] <= 1.0
+
+
+def test_the_cpu_scale_is_the_default_configs_stage_two():
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    joint, model = raw["train"]["joint"], raw["model"]
+    assert bench.SCALES["cpu"] == dict(batch=joint["batch_shapes"], points=joint["points_per_shape"],
+                                       hidden=model["hidden"], layers=model["n_layers"], latent=model["latent_size"],
+                                       grid=raw["grid"]["resolution"], synthetic=joint["synthetic_shapes"],
+                                       max_points=raw["train"]["pdgen"]["max_points"])

@@ -199,6 +199,22 @@ def test_changing_tau_reruns_everything_from_the_diagrams_down(tiny_run):
     assert not any("/sdf/" in path or "/grids/" in path or "/stage1/" in path for path in changed)
 
 
+def test_the_gpu_preset_plans_every_method_with_its_rehearsal_on_top(tmp_path):
+    """tools/gpu_reference.sh's workflow call on the GPU preset with the CPU rehearsal's sizes: a dry run plans
+    every method of both categories (the rehearsal itself runs the script: presets/gpu_rehearsal.yaml)."""
+    workdir = _copy_workflow(tmp_path)
+    run = subprocess.run(
+        SNAKEMAKE + ["--dry-run", "--cores", "16", "--resources", "gpu=6", "--set-threads", "pretrain_implicit=2",
+                     "joint_train=3", "generate=2", "reconstruct=2", "--configfile", "presets/gpu_reference.yaml",
+                     "presets/gpu_rehearsal.yaml"], cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    planned = {p for line in run.stdout.splitlines() if line.startswith("    output: ") for p in line[12:].split(", ")}
+    for category in ("chair", "table"):
+        for method in METHODS:
+            assert f"results/gpu_rehearsal/{category}/eval/{method}/metrics.json" in planned
+    assert "results/gpu_rehearsal/chair/sdf/15.npz" in planned  # the preset's 16 shards
+
+
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
     workdir = _copy_workflow(tmp_path)
     (workdir / "bad.yaml").write_text("persistence:\n  tau: -1\n")

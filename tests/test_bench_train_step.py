@@ -117,3 +117,23 @@ def test_the_cpu_scale_is_the_default_configs_stage_two():
                                        hidden=model["hidden"], layers=model["n_layers"], latent=model["latent_size"],
                                        grid=raw["grid"]["resolution"], synthetic=joint["synthetic_shapes"],
                                        max_points=raw["train"]["pdgen"]["max_points"])
+
+
+def test_the_profile_names_the_steps_phases_at_tiny_sizes(tmp_path, monkeypatch):
+    """benchmarks/profile_train_step.py on the same trainers: operators with shares, the trainer's named phases
+    (the consistency term's forward only in the topological step), and a Chrome trace per variant."""
+    import profile_train_step as prof
+
+    tiny = dict(batch=4, points=32, hidden=16, layers=4, latent=8, grid=12, synthetic=1, max_points=4)
+    monkeypatch.setitem(bench.SCALES, "cpu", tiny)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    out = tmp_path / "profile.json"
+    prof.main(["--steps", "2", "--device", "cpu", "--trace", "--out", str(out)])
+    result = json.loads(out.read_text())
+    for variant in ("plain", "topological"):
+        phases = result["variants"][variant]["phases_ms"]
+        assert {"toposdf::data_term", "toposdf::regularizer", "toposdf::backward", "toposdf::optimizer"} <= set(phases)
+        assert ("toposdf::critical_forward" in phases) == (variant == "topological")
+        operators = result["variants"][variant]["operators"]
+        assert operators and 0 < sum(op["share"] for op in operators) <= 1 + 1e-9
+        assert (tmp_path / f"profile_train_step_cpu_{variant}.trace.json.gz").stat().st_size > 1000

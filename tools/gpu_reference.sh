@@ -67,6 +67,9 @@ start)
     # the topological step at full sizes on spheres (needs no preprocessing); the script writes the JSON itself
     python3 benchmarks/bench_train_step.py ${BENCH_SCALE---full} --steps 5 --out "$out/train_step_gpu.json" \
         2>&1 | tee "$out/train_step_gpu.txt" || echo "the step benchmark failed: see $out/train_step_gpu.txt"
+    # where the step's time goes: torch.profiler over a few plain and topological steps, with Chrome traces
+    python3 benchmarks/profile_train_step.py ${BENCH_SCALE---full} --trace --out "$out/profile_train_step_gpu.json" \
+        2>&1 | tail -n 40 | tee "$out/profile_train_step_gpu.txt" || echo "the profile failed"
     # preprocessing on every core while the trainers' tests run on the GPU
     workflow --until sample_sdf persistence > "$out/preprocess.log" 2>&1 &
     prep=$!

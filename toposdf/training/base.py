@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 import torch
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from toposdf.checkpoints import atomic_torch_save, load_checkpoint
@@ -74,8 +75,10 @@ class Trainer:
             )
         opt = self.optimizers[optimizer]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        with record_function("toposdf::backward"):
+            loss.backward()
+        with record_function("toposdf::optimizer"):
+            opt.step()
         return values
 
     def _batches(self) -> list[torch.Tensor]:

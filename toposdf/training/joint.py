@@ -9,9 +9,15 @@ import time
 from pathlib import Path
 
 import torch
+from torch.profiler import record_function
 
 from toposdf.checkpoints import pick_device
-from toposdf.losses import consistency_loss, diagram_fit_loss, diagram_points, topological_prior_loss
+from toposdf.losses import (
+    consistency_loss,
+    diagram_fit_loss,
+    diagram_points,
+    topological_prior_loss,
+)
 from toposdf.models import LatentCodes, PDGenerators, SDFDecoder, frozen
 from toposdf.training.base import Trainer, mean_terms
 from toposdf.training.configs import JointTrainConfig
@@ -140,22 +146,31 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         """Eq. 13 on the shapes ``shape_index``; ``synthetic``: ``(z, computed, matchings)`` of the pool, or None."""
         cfg = self.cfg
         z = self.codes.sample(shape_index.to(self.device)).detach()
-        terms = {"sdf": self.data_term(z, shape_index)} | self.regularizer_terms(z.shape[1])
+        with record_function("toposdf::data_term"):
+            terms = {"sdf": self.data_term(z, shape_index)}
+        with record_function("toposdf::regularizer"):
+            terms |= self.regularizer_terms(z.shape[1])
         loss = terms["sdf"] + self.regularizer_loss(terms)
         if synthetic is not None:
-            z_syn, computed, matchings = synthetic
             start = time.perf_counter()
-            if cfg.topology == "learned":
-                with torch.no_grad():
-                    generated = self.generators(z_syn)
-                terms["consistency"] = consistency_loss(self.decoder, z_syn, generated, computed, cfg.grid_resolution,
-                                                        cfg.tau, matchings)
-            else:
-                points = diagram_points(self.decoder, z_syn, computed, cfg.grid_resolution, cfg.tau)
-                terms["prior"] = topological_prior_loss(points, cfg.prior_dim, cfg.prior_p, cfg.prior_q, cfg.prior_i0)
-            loss = loss + cfg.lambda_con * terms.get("consistency", terms.get("prior"))
+            with record_function("toposdf::critical_forward"):
+                name, term = self._synthetic_term(*synthetic)
+            terms[name] = term
+            loss = loss + cfg.lambda_con * term
             self.synthetic.seconds["critical_forward"] += time.perf_counter() - start
         return self._step(terms, loss, "theta")
+
+    def _synthetic_term(self, z_syn: torch.Tensor, computed, matchings) -> tuple[str, torch.Tensor]:
+        """The topological term on the synthetic shapes: eq. 8 against the PD generators' diagrams
+        (``"consistency"``), or the topology layer's fixed prior on their diagrams (``"prior"``)."""
+        cfg = self.cfg
+        if cfg.topology == "learned":
+            with torch.no_grad():
+                generated = self.generators(z_syn)
+            return "consistency", consistency_loss(self.decoder, z_syn, generated, computed, cfg.grid_resolution,
+                                                   cfg.tau, matchings)
+        points = diagram_points(self.decoder, z_syn, computed, cfg.grid_resolution, cfg.tau)
+        return "prior", topological_prior_loss(points, cfg.prior_dim, cfg.prior_p, cfg.prior_q, cfg.prior_i0)
 
     def _phi_epoch(self) -> dict[str, float]:
         batches = self._batches()

@@ -112,6 +112,9 @@ def test_settings_takes_exactly_the_dotted_entries_with_sorted_keys():
     assert repr(settings({"persistence": shuffled}, ["persistence"])) == repr(settings(full, ["persistence"]))
     with pytest.raises(ConfigError, match=r"methods\.nope"):
         settings(full, ["methods.nope.lambda_con"])
+    # but the methods keep the config's order: the rows of the tables and figures
+    assert list(settings(full, ["methods"])["methods"]) == list(full["methods"]) != sorted(full["methods"])
+    assert list(Config.from_settings(settings(full, ["methods"])).methods) == list(full["methods"])
 
 
 def test_a_job_cannot_read_a_setting_its_params_leave_out():

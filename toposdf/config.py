@@ -152,9 +152,13 @@ def settings(config: dict, keys: Iterable[str]) -> dict:
     return _sorted(out)
 
 
-def _sorted(value):
-    """``value`` with every dict's keys in sorted order (a reordered YAML file must not look like a change)."""
-    return {k: _sorted(value[k]) for k in sorted(value)} if isinstance(value, dict) else value
+def _sorted(value, key: str = ""):
+    """``value`` with every dict's keys in sorted order (a reordered YAML file must not look like a change), except
+    the methods: their order is the order of the tables' rows and the figures' rows."""
+    if not isinstance(value, dict):
+        return value
+    names = list(value) if key == "methods" else sorted(value)
+    return {k: _sorted(value[k], f"{key}.{k}".lstrip(".")) for k in names}
 
 
 LATENT_PRIORS = ("set", "per_code")

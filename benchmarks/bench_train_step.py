@@ -51,7 +51,9 @@ def config_scale(path: Path = Path(__file__).resolve().parents[1] / "config.yaml
     c = Config.from_dict(yaml.safe_load(path.read_text()))
     return dict(batch=c.joint["batch_shapes"], points=c.joint["points_per_shape"], hidden=c.model["hidden"],
                 layers=c.model["n_layers"], latent=c.model["latent_size"], grid=c.grid_resolution,
-                synthetic=c.joint["synthetic_shapes"], max_points=c.pdgen["max_points"])
+                synthetic=c.joint["synthetic_shapes"], max_points=c.pdgen["max_points"],
+                # eq. 5 in stage 2 as in stage 1 (train.implicit)
+                regularizer_shapes=c.implicit["regularizer_shapes"], regularizer_points=c.implicit["regularizer_points"])
 
 
 SCALES = {
@@ -147,9 +149,12 @@ def stage2_config(topology: str, narrow_band: bool, scale: dict, workers: int) -
     the schema's defaults, at the scale's sizes."""
     method = "ours_deepsdf_se" if topology == "learned" else "deepsdf_se_vad"
     cfg = joint_train_config(Config.from_dict(SCHEMA_DEFAULTS), method)
-    return replace(cfg, batch_shapes=scale["batch"], points_per_shape=scale["points"], lambda_steik=0.01,
-                   topology=topology, synthetic_shapes=scale["synthetic"], grid_resolution=scale["grid"], tau=TAU,
-                   workers=workers, narrow_band=narrow_band)
+    cfg = replace(cfg, batch_shapes=scale["batch"], points_per_shape=scale["points"], lambda_steik=0.01,
+                  topology=topology, synthetic_shapes=scale["synthetic"], grid_resolution=scale["grid"], tau=TAU,
+                  workers=workers, narrow_band=narrow_band)
+    if "regularizer_shapes" in scale:  # the CPU scale's (config.yaml); --full keeps the schema's 4 x 1024
+        cfg = replace(cfg, regularizer_shapes=scale["regularizer_shapes"], regularizer_points=scale["regularizer_points"])
+    return cfg
 
 
 def build(topology: str, narrow_band: bool, scale: dict, data, steps: int, workers: int, device: torch.device,

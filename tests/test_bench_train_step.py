@@ -116,7 +116,10 @@ def test_the_cpu_scale_is_the_default_configs_stage_two():
     assert bench.SCALES["cpu"] == dict(batch=joint["batch_shapes"], points=joint["points_per_shape"],
                                        hidden=model["hidden"], layers=model["n_layers"], latent=model["latent_size"],
                                        grid=raw["grid"]["resolution"], synthetic=joint["synthetic_shapes"],
-                                       max_points=raw["train"]["pdgen"]["max_points"])
+                                       max_points=raw["train"]["pdgen"]["max_points"],
+                                       regularizer_shapes=raw["train"]["implicit"]["regularizer_shapes"],
+                                       regularizer_points=raw["train"]["implicit"]["regularizer_points"])
+    assert bench.stage2_config("learned", True, bench.SCALES["cpu"], 1).regularizer_points == raw["train"]["implicit"]["regularizer_points"]
 
 
 def test_the_profile_names_the_steps_phases_at_tiny_sizes(tmp_path, monkeypatch):

@@ -40,9 +40,8 @@ def category_shards(pattern):
 
 
 def stage1_checkpoint(wildcards):
-    """The stage-1 checkpoint a method starts from: the one of its geometric regularizer."""
-    geometry = config["methods"][wildcards.method]["geometry"]
-    return f"results/{wildcards.dataset}/{wildcards.category}/train/stage1/{geometry}/implicit.pt"
+    """Input function of stage 1b: the stage-1 checkpoint of the method's geometric regularizer."""
+    return stage_checkpoints(wildcards.dataset, wildcards.category, wildcards.method)["implicit"]
 
 
 def stage_checkpoints(dataset, category, method):

@@ -133,7 +133,7 @@ class Section(dict):
 
 def settings(config: dict, keys: Iterable[str]) -> dict:
     """The entries of a validated ``config`` at the dotted ``keys`` (``"persistence"``, ``"train.joint"``,
-    ``"methods.ours_deepsdf.lambda_con"``), as one nested dict with sorted keys.
+    ``"methods.ours_deepsdf.lambda_con"``), as one nested dict with sorted keys (the methods keep their order).
 
     This is what a rule passes through ``params:``: Snakemake reruns a job when its params change, so each job
     reads its settings from here (:meth:`Config.from_settings`) and never from the whole config.

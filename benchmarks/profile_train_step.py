@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         table([[op["name"][:60], op["calls"], f"{op['self_ms']:.1f}", f"{op['share']:.0%}"]
                for op in result["operators"][:12]], ["operator", "calls", "self ms", "share"])
         if result["phases_ms"]:
-            print("phases (ms): " + ", ".join(f"{k[9:]} {v:.0f}" for k, v in sorted(result["phases_ms"].items())))
+            print("phases (ms): " + ", ".join(f"{k.removeprefix('toposdf::')} {v:.0f}" for k, v in sorted(result["phases_ms"].items())))
     write(name, {"scale": "full" if args.full else "cpu", "sizes": scale | sizes, "device": str(device),
                  "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
                  "variants": results,

@@ -103,14 +103,46 @@ def test_cripser_agrees_with_gudhi(seed, tau, min_persistence):
     assert sum(len(d) for d in ours) > 10  # the noise makes the comparison non-trivial
 
 
-def test_critical_vertices_reproduce_the_diagram_values():
-    grid = _noisy_shape(3)
+@pytest.mark.parametrize("dims", [3, 2])
+def test_critical_vertices_reproduce_the_diagram_values(dims):
+    grid = _noisy_shape(3) if dims == 3 else _noisy_shape(3)[:, N // 2, :]
     for tau in (0.1, None):
         diagrams, critical = cubical_diagrams_with_critical(grid, tau=tau)
         values = np.clip(grid, -tau, tau) if tau else grid
         for d, c in zip(diagrams, critical):
             assert c.dtype == np.int64 and c.shape == d.shape
             np.testing.assert_array_equal(values.ravel()[c], d)
+
+
+@pytest.mark.parametrize("shape", ["thick_and_off_centre", "touching_the_border", "noisy", "2d"])
+def test_persistence_on_the_box_below_tau_equals_the_whole_grid(shape, monkeypatch):
+    """Diagrams and critical vertices are computed on the bounding box of the vertices below tau. The diagrams
+    must be the whole grid's; so must the critical vertices, up to the choice among vertices of equal value (an
+    analytic SDF has exact ties; a network's field has none off the clamped values, where the losses see
+    constants)."""
+    import toposdf.topology.persistence as persistence
+
+    grid = {"thick_and_off_centre": np.minimum(ball((0.3, -0.2, 0.1), 0.45), solid_torus(0.4, 0.15) + 0.2),
+            "touching_the_border": np.minimum(ball((0.9, 0.0, 0.0), 0.4), ball((-0.2, 0.5, 0.0), 0.2)),
+            "noisy": _noisy_shape(5),
+            "2d": _noisy_shape(6)[:, :, N // 2]}[shape]
+    for tau, min_persistence in ((0.1, 0.0), (TAU, 0.02)):
+        box = persistence._below_tau_box(np.clip(grid, -tau, tau), tau)
+        cropped = cubical_diagrams_with_critical(grid, tau, min_persistence)
+        monkeypatch.setattr(persistence, "_below_tau_box", lambda values, tau: tuple(slice(0, n) for n in values.shape))
+        whole = cubical_diagrams_with_critical(grid, tau, min_persistence)
+        monkeypatch.undo()
+        values = np.clip(grid, -tau, tau).ravel()
+        for k in range(3):
+            np.testing.assert_array_equal(cropped[0][k], whole[0][k])
+            essential = (np.arange(len(whole[0][k])) == 0) & (k == 0)  # its death vertex: one of value tau
+            np.testing.assert_array_equal(values[cropped[1][k]][~essential], whole[0][k][~essential])
+            if shape == "noisy":  # exact, except at the clamped values (constants in the losses)
+                inner = (whole[0][k][:, 0] > -tau) & (whole[0][k][:, 1] < tau)
+                np.testing.assert_array_equal(cropped[1][k][inner], whole[1][k][inner])
+        if shape in ("thick_and_off_centre", "touching_the_border"):  # (the noise reaches below tau widely)
+            assert np.prod([s.stop - s.start for s in box]) < 0.6 * grid.size  # the box is a real crop
+    assert sum(len(d) for d in whole[0]) >= 1
 
 
 def test_diagrams_are_well_formed_and_thresholded():

@@ -80,13 +80,6 @@ def _lattice(resolution: int, stride: int) -> np.ndarray:
     return index if index[-1] == resolution - 1 else np.append(index, resolution - 1)
 
 
-def _nearest(index: np.ndarray, lattice: np.ndarray) -> np.ndarray:
-    """The nearest lattice index of each index (both sorted)."""
-    right = np.clip(np.searchsorted(lattice, index), 1, len(lattice) - 1)
-    left = right - 1
-    return np.where(index - lattice[left] <= lattice[right] - index, lattice[left], lattice[right])
-
-
 def _coarsest_stride(resolution: int, levels: int) -> int:
     """``2^(levels - 1)``, halved until the coarsest lattice keeps at least 3 vertices per axis."""
     stride = 2 ** max(0, levels - 1)
@@ -95,52 +88,60 @@ def _coarsest_stride(resolution: int, levels: int) -> int:
     return stride
 
 
-def _cube(index: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Broadcastable indices of the sub-grid ``index x index x index``."""
-    t = torch.as_tensor(index, device=device)
-    return t[:, None, None], t[None, :, None], t[None, None, :]
+def _cube(lattices: list[np.ndarray], device: torch.device) -> tuple:
+    """Broadcastable indices, with the batch axis, of the sub-grid ``lattices[0] x lattices[1] x lattices[2]``."""
+    t = [torch.as_tensor(index, device=device) for index in lattices]
+    return slice(None), t[0][:, None, None], t[1][None, :, None], t[2][None, None, :]
+
+
+def _along(vector: np.ndarray, axis: int, like: torch.Tensor) -> torch.Tensor:
+    """``vector`` as a tensor shaped to broadcast along grid axis ``axis`` of a ``(B, n0, n1, n2)`` tensor."""
+    shape = [1, 1, 1, 1]
+    shape[axis + 1] = -1
+    return torch.as_tensor(vector, dtype=like.dtype, device=like.device).view(shape)
 
 
 def _slope_bound(first: torch.Tensor, coarse: np.ndarray, spacing: float, safety: float) -> torch.Tensor:
     """``safety`` times the steepest finite difference of the coarsest lattice's values ``first``
     ``(B, n, n, n)`` along any axis (at least ``safety``): ``(B, 1, 1, 1)``."""
     batch = first.shape[0]
-    steps = torch.as_tensor(np.diff(coarse) * spacing, dtype=first.dtype, device=first.device)
     slope = torch.zeros(batch, dtype=first.dtype, device=first.device)
-    for axis in (1, 2, 3):
-        shape = [1, 1, 1, 1]
-        shape[axis] = -1
-        diff = first.diff(dim=axis).abs() / steps.view(shape)
+    for axis in range(3):
+        diff = first.diff(dim=axis + 1).abs() / _along(np.diff(coarse) * spacing, axis, first)
         slope = torch.maximum(slope, diff.flatten(1).amax(1))
     return (safety * slope.clamp(min=1.0)).view(batch, 1, 1, 1)
 
 
-def _refine(decoder, z: torch.Tensor, values: torch.Tensor, coords: torch.Tensor, previous: np.ndarray,
-            current: np.ndarray, bound_slope: torch.Tensor, tau: float, spacing: float, chunk: int) -> int:
-    """Fill ``values`` ``(B, N, N, N)`` on the lattice ``current`` from the coarser lattice ``previous`` (already
-    filled): the slope bound where it proves ``|f| >= tau``, the network elsewhere. Returns the number of network
-    evaluations."""
-    batch, device = z.shape[0], z.device
-    near = _nearest(current, previous)
-    offset = torch.as_tensor((current - near) * spacing, dtype=z.dtype, device=device)
-    distance = (offset[:, None, None] ** 2 + offset[None, :, None] ** 2 + offset[None, None, :] ** 2).sqrt()
-    old = torch.as_tensor(np.isin(current, previous), device=device)
-    new = ~(old[:, None, None] & old[None, :, None] & old[None, None, :])
-    sub = _cube(current, device)
-    parent = values[(slice(None),) + _cube(near, device)]
-    bound = parent.abs() - bound_slope * distance
-    need = new & (bound < tau)
-    level = values[(slice(None),) + sub]
-    level = torch.where(new & ~need, torch.sign(parent) * bound, level)
-    level_coords = coords[sub]
+def _refine_axis(decoder, z: torch.Tensor, values: torch.Tensor, coords: torch.Tensor, lattices: list[np.ndarray],
+                 axis: int, finer: np.ndarray, bound_slope: torch.Tensor, tau: float, spacing: float,
+                 chunk: int) -> int:
+    """Refine ``values`` ``(B, N, N, N)``, filled on the sub-grid ``lattices``, to ``finer`` along ``axis`` (in
+    place, ``lattices[axis]`` too). Each new vertex lies between two filled ones on its axis line, ``u`` and ``w``,
+    and takes the better of their bounds, ``|f(v)| >= |f(u)| - L |v - u|``, where it proves ``|f| >= tau``; the
+    network is evaluated elsewhere. Returns the number of network evaluations."""
+    previous = lattices[axis]
+    new = np.setdiff1d(finer, previous)
+    right = np.searchsorted(previous, new)  # 0 and N - 1 are in every lattice: each new index has two neighbours
+    bounds, signs = [], []
+    for neighbour in (previous[right - 1], previous[right]):
+        parent = values[_cube(lattices[:axis] + [neighbour] + lattices[axis + 1 :], values.device)]
+        bounds.append(parent.abs() - bound_slope * _along(np.abs(new - neighbour) * spacing, axis, values))
+        signs.append(torch.sign(parent))
+    bound = torch.maximum(*bounds)
+    sign = torch.where(bounds[0] >= bounds[1], *signs)
+    need = bound < tau
+    level = sign * bound
+    sub = _cube(lattices[:axis] + [new] + lattices[axis + 1 :], values.device)
+    level_coords = coords[sub[1:]]
     evaluated = 0
-    for b in range(batch):
+    for b in range(z.shape[0]):
         mask = need[b]
         points = level_coords[mask]
         evaluated += len(points)
         if len(points):
-            level[b][mask] = _forward_chunks(decoder, z[b : b + 1], points, chunk * batch)[0]
-    values[(slice(None),) + sub] = level
+            level[b][mask] = _forward_chunks(decoder, z[b : b + 1], points, chunk * z.shape[0])[0]
+    values[sub] = level
+    lattices[axis] = finer
     return evaluated
 
 
@@ -154,10 +155,12 @@ def evaluate_grid_band(
     The persistence of the clamped field sees ``-tau`` or ``tau`` wherever ``|f| >= tau``: far from the zero level
     set the network's value does not matter, only its sign. So the grid is evaluated coarse to fine. The coarsest
     lattice (every ``2^(levels-1)``-th vertex per axis) is evaluated in full; it gives a slope bound ``L``,
-    ``safety`` times its steepest finite difference (at least ``safety``). Each finer lattice's new vertex ``v``
-    takes, from its nearest vertex ``u`` of the coarser one, the bound ``|f(v)| >= |f(u)| - L |v - u|``: where that
-    is at least ``tau``, ``v`` gets ``sign(f(u))`` times the bound, else the network is evaluated there. At 64^3
-    with ``tau = 0.1``, about a quarter of the vertices of a furniture-like shape are evaluated.
+    ``safety`` times its steepest finite difference (at least ``safety``). Then each level halves the stride one
+    axis at a time, so that every new vertex ``v`` lies halfway between two filled vertices ``u`` and ``w`` on its
+    axis line: ``|f(v)| >= max(|f(u)| - L |v - u|, |f(w)| - L |v - w|)``. Where that is at least ``tau``, ``v``
+    gets the bound with the sign of the vertex it came from, else the network is evaluated there. On the CPU
+    default's trained chairs (40^3, ``tau = 0.1``), 14% of the vertices have ``|f| < tau``; this evaluates about
+    a fifth of the grid (refining every axis at once from the nearest coarse vertex, 41%).
 
     Returns ``(B, N, N, N)`` float64 whose clamp to ``[-tau, tau]`` equals that of :func:`evaluate_grid`, provided
     the network's slope stays below ``L`` between lattice vertices (an SDF trained with the eikonal term has slope
@@ -171,15 +174,17 @@ def evaluate_grid_band(
     values = torch.zeros((batch, n, n, n), dtype=z.dtype, device=device)
     stride = _coarsest_stride(n, levels)
     coarse = _lattice(n, stride)
-    sub = _cube(coarse, device)
-    first = _forward_chunks(decoder, z, coords[sub].reshape(-1, 3), chunk).view(batch, *(len(coarse),) * 3)
-    values[(slice(None),) + sub] = first
+    lattices = [coarse] * 3
+    first = _forward_chunks(decoder, z, coords[_cube(lattices, device)[1:]].reshape(-1, 3), chunk)
+    first = first.view(batch, *(len(coarse),) * 3)
+    values[_cube(lattices, device)] = first
     evaluated = first[0].numel() * batch
     bound_slope = _slope_bound(first, coarse, spacing, safety)
     while stride > 1:
-        previous, stride = _lattice(n, stride), stride // 2
-        evaluated += _refine(decoder, z, values, coords, previous, _lattice(n, stride), bound_slope, tau, spacing,
-                             chunk)
+        stride //= 2
+        for axis in range(3):
+            evaluated += _refine_axis(decoder, z, values, coords, lattices, axis, _lattice(n, stride), bound_slope,
+                                      tau, spacing, chunk)
     if stats is not None:
         stats["evaluated"] = stats.get("evaluated", 0) + evaluated
         stats["vertices"] = stats.get("vertices", 0) + batch * n**3

@@ -43,12 +43,29 @@ from _common import table, write
 from toposdf.checkpoints import build_decoder_and_codes, load_checkpoint, pick_device
 from toposdf.config import Config
 from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
+from toposdf.field import evaluate_grid, evaluate_grid_band
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerators, SDFDecoder
+from toposdf.topology import cubical_diagrams_with_critical
 from toposdf.training import JointTrainConfig, JointTrainer, generator_sizes, joint_train_config
 
-def config_scale(path: Path = Path(__file__).resolve().parents[1] / "config.yaml") -> dict:
-    """The default config's stage 2 (CPU-sized), read from ``config.yaml`` so that the benchmark follows it."""
-    c = Config.from_dict(yaml.safe_load(path.read_text()))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _merged(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay``'s entries, nested dicts merged (as Snakemake merges a --configfile)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def config_scale(path: Path = ROOT / "config.yaml", preset: Path | None = None) -> dict:
+    """The default config's stage 2 (CPU-sized), read from ``config.yaml`` so that the benchmark follows it; with
+    ``preset``, that preset's (e.g. ``presets/tiny.yaml``) merged on top."""
+    raw = yaml.safe_load(path.read_text())
+    if preset is not None:
+        raw = _merged(raw, yaml.safe_load(Path(preset).read_text()))
+    c = Config.from_dict(raw)
     return dict(batch=c.joint["batch_shapes"], points=c.joint["points_per_shape"], hidden=c.model["hidden"],
                 layers=c.model["n_layers"], latent=c.model["latent_size"], grid=c.grid_resolution,
                 synthetic=c.joint["synthetic_shapes"], max_points=c.pdgen["max_points"],
@@ -144,21 +161,21 @@ VARIANTS = {  # name: (topology, narrow_band)
 }
 
 
-def stage2_config(topology: str, narrow_band: bool, scale: dict, workers: int) -> JointTrainConfig:
+def stage2_config(topology: str, narrow_band: bool, scale: dict, workers: int, seed: int = 0) -> JointTrainConfig:
     """Stage 2's settings of ``ours_deepsdf_se`` (``topology="learned"``) or ``deepsdf_se_vad`` (``"none"``) with
     the schema's defaults, at the scale's sizes."""
     method = "ours_deepsdf_se" if topology == "learned" else "deepsdf_se_vad"
     cfg = joint_train_config(Config.from_dict(SCHEMA_DEFAULTS), method)
     cfg = replace(cfg, batch_shapes=scale["batch"], points_per_shape=scale["points"], lambda_steik=0.01,
                   topology=topology, synthetic_shapes=scale["synthetic"], grid_resolution=scale["grid"], tau=TAU,
-                  workers=workers, narrow_band=narrow_band)
+                  workers=workers, narrow_band=narrow_band, seed=seed)
     if "regularizer_shapes" in scale:  # the CPU scale's (config.yaml); --full keeps the schema's 4 x 1024
         cfg = replace(cfg, regularizer_shapes=scale["regularizer_shapes"], regularizer_points=scale["regularizer_points"])
     return cfg
 
 
 def build(topology: str, narrow_band: bool, scale: dict, data, steps: int, workers: int, device: torch.device,
-          workdir: Path, checkpoint: dict | None) -> JointTrainer:
+          workdir: Path, checkpoint: dict | None, seed: int = 0) -> JointTrainer:
     """A stage-2 trainer of ``deepsdf_se_vad`` (``topology="none"``) or ``ours_deepsdf_se`` whose epoch is ``steps``
     batches: ``data`` holds the epoch's training shapes (see :func:`epoch_sizes`), one code each."""
     xyz, sdf, diagrams = data
@@ -173,8 +190,8 @@ def build(topology: str, narrow_band: bool, scale: dict, data, steps: int, worke
         generators = PDGenerators(scale["latent"], generator_sizes(diagrams, scale["max_points"]), hidden=256,
                                   tau=TAU)
         generators.initialize_from(diagrams)
-    cfg = stage2_config(topology, narrow_band, scale, workers)
-    name = f"{topology}_{narrow_band}"
+    cfg = stage2_config(topology, narrow_band, scale, workers, seed)
+    name = f"{topology}_{narrow_band}_{seed}"
     return JointTrainer(decoder, codes, generators, xyz, sdf, diagrams, cfg, workdir / f"{name}.pt",
                         workdir / f"{name}.csv", device=device)
 
@@ -205,10 +222,11 @@ def measure(repeats: int, steps: int, device: torch.device, **build_args) -> dic
                         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 epochs[name].append({"seconds": elapsed, "parts": dict(trainer.synthetic.seconds), "peak": peak,
                                      "evaluated": trainer.synthetic.evaluated_fraction})
+        band_check = check_band(trainers["narrow_band"], build_args["scale"])
     finally:
         for trainer in trainers.values():
             trainer.close()
-    results = {}
+    results = {"band_check": band_check}
     for name, runs in epochs.items():
         per_step = [run["seconds"] / steps for run in runs]
         keys = sorted({key for run in runs for key in run["parts"]})
@@ -221,6 +239,30 @@ def measure(repeats: int, steps: int, device: torch.device, **build_args) -> dic
             result["grid_evaluated_fraction"] = statistics.median(run["evaluated"] for run in runs)
         results[name] = result
     return results
+
+
+def check_band(trainer: JointTrainer, scale: dict, shapes: int = 4) -> dict:
+    """The narrow band's diagrams against every vertex's, on the timed trainer's network and ``shapes`` synthetic
+    shapes: the same pairs (values within float32 rounding, 1e-6) and the same critical vertices away from the
+    clamped values. Raises when they differ: a faster step that changes the diagrams is not the same step."""
+    z = torch.randn(shapes, scale["latent"], generator=torch.Generator().manual_seed(1)).to(trainer.device)
+    decoder, cfg, stats = trainer.decoder, trainer.cfg, {}
+    full = evaluate_grid(decoder, z, cfg.grid_resolution)
+    band = evaluate_grid_band(decoder, z, cfg.grid_resolution, cfg.tau, stats=stats)
+    pairs = 0
+    for b in range(shapes):
+        want, want_critical = cubical_diagrams_with_critical(full[b], cfg.tau, cfg.loss_min_persistence)
+        got, got_critical = cubical_diagrams_with_critical(band[b], cfg.tau, cfg.loss_min_persistence)
+        for k in range(3):
+            if want[k].shape != got[k].shape or not np.allclose(want[k], got[k], rtol=0, atol=1e-6):
+                raise SystemExit(f"narrow band: H{k} of synthetic shape {b} differs from every vertex's")
+            inner = (want[k][:, 0] > -cfg.tau) & (want[k][:, 1] < cfg.tau)
+            if not np.array_equal(want_critical[k][inner], got_critical[k][inner]):
+                raise SystemExit(f"narrow band: H{k} critical vertices of synthetic shape {b} differ")
+            pairs += len(want[k])
+    print(f"check: narrow-band diagrams equal every vertex's ({shapes} synthetic shapes, {pairs} pairs, "
+          f"{stats['evaluated'] / stats['vertices']:.0%} of the grid evaluated)")
+    return {"shapes": shapes, "pairs": pairs, "equal": True}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -273,6 +315,7 @@ def report(results: dict[str, dict], args: argparse.Namespace, scale_name: str, 
            workers: int) -> None:
     """Print the table and the topological step's parts, and write the JSON (``train_step_{gpu,cpu}``)."""
     plain, full_grid, topo = results["plain"], results["full_grid"], results["narrow_band"]
+    band_check = results.get("band_check")
     ratio = topo["seconds_per_step"] / plain["seconds_per_step"]
     ratio_full_grid = full_grid["seconds_per_step"] / plain["seconds_per_step"]
     parts = topo["parts_per_step"]
@@ -298,7 +341,7 @@ def report(results: dict[str, dict], args: argparse.Namespace, scale_name: str, 
                  "workers": workers, "steps": args.steps, "repeats": args.repeats, "plain": plain, "topological": topo,
                  "ratio": ratio,
                  "topological_full_grid": full_grid, "ratio_full_grid": ratio_full_grid,
-                 "share_of_topological_step": shares,
+                 "share_of_topological_step": shares, "narrow_band_diagrams_equal_every_vertex": band_check,
                  "notes": "persistence and assignment are worker seconds per step (they overlap the step); "
                           "wait is the part of them the step did not hide",
                  "target": {"description": "topological step <= 1.5x plain step", "met": bool(ratio <= 1.5)}},

@@ -106,6 +106,36 @@ def test_main_runs_full_at_tiny_sizes(tmp_path, monkeypatch):
     assert "grid" in result["topological"]["parts_per_step"]
     assert result["topological_full_grid"]["grid_evaluated_fraction"] == 1.0
     assert 0 < result["topological"]["grid_evaluated_fraction"] <= 1.0
+    assert result["narrow_band_diagrams_equal_every_vertex"]["equal"] is True
+
+
+def test_check_band_raises_when_the_band_changes_a_diagram(tmp_path, monkeypatch):
+    """The benchmark's equality check can fail: a narrow band that drops a vertex's value is caught."""
+    scale = dict(batch=4, points=32, hidden=16, layers=4, latent=8, grid=12, synthetic=1, max_points=4)
+    data = bench.sphere_data(np.random.default_rng(0), 4, scale["points"])
+    trainer = bench.build("learned", True, scale, data, 1, 1, torch.device("cpu"), tmp_path, None)
+    try:
+        assert bench.check_band(trainer, scale)["equal"] is True
+        monkeypatch.setattr(bench, "evaluate_grid_band", lambda *args, **kwargs: np.zeros((4, 12, 12, 12)))
+        with pytest.raises(SystemExit, match="narrow band"):
+            bench.check_band(trainer, scale)
+    finally:
+        trainer.close()
+
+
+def test_loss_curve_check_runs_and_compares_the_three_runs(tmp_path, monkeypatch):
+    """benchmarks/loss_curve.py at a few steps of the tiny preset: three curves of --steps values each; the fast
+    and reference paths give the same diagrams, so their curves are identical this early."""
+    import loss_curve
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    out = tmp_path / "curve.json"
+    loss_curve.main(["--steps", "6", "--window", "3", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert set(result["curves"]) == {"fast", "reference", "noise"}
+    assert all(len(curve["loss"]) == 6 for curve in result["curves"].values())
+    assert result["result"]["loss"]["steps_bit_identical"] == 6 and result["within_noise"]
+    assert result["curves"]["noise"]["loss"] != result["curves"]["reference"]["loss"]
 
 
 def test_the_cpu_scale_is_the_default_configs_stage_two():

@@ -27,6 +27,7 @@ import torch
 import toposdf.topology.persistence as persistence
 from _common import table, write
 from bench_train_step import ROOT, build, config_scale, epoch_sizes, sphere_data
+from toposdf.checkpoints import pick_device
 
 TERMS = ("loss", "consistency")
 
@@ -36,10 +37,11 @@ def whole_grid(values: np.ndarray, tau: float | None) -> tuple[slice, ...]:
     return tuple(slice(0, n) for n in values.shape)
 
 
-def run(fast: bool, seed: int, steps: int, scale: dict, workers: int, workdir: Path) -> dict[str, list[float]]:
+def run(fast: bool, seed: int, steps: int, scale: dict, workers: int, device: torch.device,
+        workdir: Path) -> dict[str, list[float]]:
     """Per-step terms of ``steps`` theta steps (one epoch, pipelined as in training)."""
     data = sphere_data(np.random.default_rng(0), epoch_sizes(scale, steps)["shapes"], scale["points"])
-    trainer = build("learned", fast, scale, data, steps, workers, torch.device("cpu"), workdir, None, seed=seed)
+    trainer = build("learned", fast, scale, data, steps, workers, device, workdir, None, seed=seed)
     rows = []
     step = trainer._theta_step
 
@@ -70,13 +72,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=20, help="moving-average window of the comparison")
     parser.add_argument("--preset", type=Path, default=ROOT / "presets" / "tiny.yaml",
                         help="sizes: this preset merged on config.yaml (none: config.yaml's)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    device = pick_device(args.device)
     scale = config_scale(preset=args.preset if str(args.preset) != "none" else None)
     workers = max(1, len(os.sched_getaffinity(0)) - 1)
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     with tempfile.TemporaryDirectory() as tmp:
-        curves = {name: run(fast, seed, args.steps, scale, workers, Path(tmp))
+        curves = {name: run(fast, seed, args.steps, scale, workers, device, Path(tmp))
                   for name, (fast, seed) in {"fast": (True, 0), "reference": (False, 0), "noise": (False, 1)}.items()}
     result, rows = {}, []
     for term in TERMS:
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                         "steps_bit_identical": identical, "within_noise": drift <= spread}
         rows.append([term, identical, f"{drift:.3g}", f"{spread:.3g}", "yes" if drift <= spread else "NO"])
     table(rows, ["term", "identical steps", "fast - reference", "noise - reference", "within noise"])
-    write("loss_curve_cpu", {"preset": str(args.preset), "sizes": scale, "steps": args.steps, "window": args.window,
+    write(f"loss_curve_{device.type}", {"device": str(device), "preset": str(args.preset), "sizes": scale, "steps": args.steps, "window": args.window,
                              "result": result, "within_noise": all(r["within_noise"] for r in result.values()),
                              "curves": curves}, args.out, quick=False)
     if not all(r["within_noise"] for r in result.values()):

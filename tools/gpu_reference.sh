@@ -70,6 +70,9 @@ start)
     # where the step's time goes: torch.profiler over a few plain and topological steps, with Chrome traces
     python3 benchmarks/profile_train_step.py ${BENCH_SCALE---full} --trace --out "$out/profile_train_step_gpu.json" \
         2>&1 | tail -n 40 | tee "$out/profile_train_step_gpu.txt" || echo "the profile failed"
+    # the fast topological step trains like the reference one (200 steps of the tiny preset, within seed noise)
+    python3 benchmarks/loss_curve.py --device ${TEST_DEVICE:-cuda} --out "$out/loss_curve_gpu.json" 2>&1 | tail -n 8 \
+        | tee "$out/loss_curve_gpu.txt" || echo "the loss-curve check failed"
     # preprocessing on every core while the trainers' tests run on the GPU
     workflow --until sample_sdf persistence > "$out/preprocess.log" 2>&1 &
     prep=$!

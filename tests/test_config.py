@@ -90,6 +90,25 @@ def test_invalid_values_name_the_key(path, value, key):
     assert f"  {key}:" in str(info.value)
 
 
+def test_numbers_given_as_strings_on_the_command_line_are_read():
+    """Snakemake's --config 'model={latent_size: 32}' passes nested values as strings; the schema's numbers,
+    booleans and nulls are read from them, and strings that are not one stay errors."""
+    raw = _default()
+    raw["model"]["latent_size"] = "32"
+    raw["train"]["seed"] = "1"
+    raw["persistence"]["tau"] = "0.05"
+    raw["latent"]["variational"] = "false"
+    config = validate_config(raw)
+    assert config["model"]["latent_size"] == 32 and config["train"]["seed"] == 1
+    assert config["persistence"]["tau"] == 0.05 and config["latent"]["variational"] is False
+    raw["model"]["latent_size"] = "32.5"
+    with pytest.raises(ConfigError, match="model.latent_size"):
+        validate_config(raw)
+    raw["model"]["latent_size"] = "true"  # a boolean is not an integer
+    with pytest.raises(ConfigError, match="model.latent_size"):
+        validate_config(raw)
+
+
 def test_missing_section_is_named():
     raw = _default()
     del raw["persistence"]

@@ -46,6 +46,29 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) or "<top level>"
 
 
+_SCALARS = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None)}
+
+
+def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) -> None:
+    """Read, as YAML, strings the schema wants as numbers, booleans or null, in place: Snakemake's
+    ``--config 'model={latent_size: 32}'`` hands nested values over as strings (``'32'``)."""
+    for error in validator.iter_errors(config):
+        if error.validator != "type" or not isinstance(error.instance, str) or not error.absolute_path:
+            continue
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        try:
+            value = yaml.safe_load(error.instance)
+        except yaml.YAMLError:
+            continue
+        if any(t in _SCALARS and isinstance(value, _SCALARS[t]) and not (t != "boolean" and isinstance(value, bool))
+               for t in wanted):
+            *parents, key = error.absolute_path
+            container = config
+            for part in parents:
+                container = container[part]
+            container[key] = value
+
+
 def validate_config(config: dict) -> dict:
     """Validate a raw config dict against the schema and return a copy with defaults filled in.
 
@@ -56,6 +79,7 @@ def validate_config(config: dict) -> dict:
     config = copy.deepcopy(dict(config))
     _fill_defaults(config, schema)
     validator = jsonschema.Draft202012Validator(schema)
+    _coerce_strings(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     problems = [f"  {_key_path(e)}: {e.message}" for e in errors]
     dataset = config.get("dataset", {})

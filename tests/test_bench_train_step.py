@@ -125,10 +125,15 @@ def test_check_band_raises_when_the_band_changes_a_diagram(tmp_path, monkeypatch
 
 def test_loss_curve_check_runs_and_compares_the_three_runs(tmp_path, monkeypatch):
     """benchmarks/loss_curve.py at a few steps of the tiny preset: three curves of --steps values each; the fast
-    and reference paths give the same diagrams, so their curves are identical this early."""
+    and reference paths give the same diagrams, so their curves are identical this early. The reference really
+    filters the whole grid: the pool's persistence sees crop=False there."""
     import loss_curve
+    import toposdf.training.pool as pool
 
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    crops, persistence = [], pool.cubical_diagrams_with_critical
+    monkeypatch.setattr(pool, "cubical_diagrams_with_critical",
+                        lambda *args: crops.append(args[-1]) or persistence(*args))
     out = tmp_path / "curve.json"
     loss_curve.main(["--steps", "6", "--window", "3", "--out", str(out)])
     result = json.loads(out.read_text())
@@ -136,6 +141,7 @@ def test_loss_curve_check_runs_and_compares_the_three_runs(tmp_path, monkeypatch
     assert all(len(curve["loss"]) == 6 for curve in result["curves"].values())
     assert result["result"]["loss"]["steps_bit_identical"] == 6 and result["within_noise"]
     assert result["curves"]["noise"]["loss"] != result["curves"]["reference"]["loss"]
+    assert crops.count(True) and crops.count(False) == 2 * crops.count(True)  # fast; reference and noise
 
 
 def test_the_cpu_scale_is_the_default_configs_stage_two():
@@ -149,7 +155,8 @@ def test_the_cpu_scale_is_the_default_configs_stage_two():
                                        max_points=raw["train"]["pdgen"]["max_points"],
                                        regularizer_shapes=raw["train"]["implicit"]["regularizer_shapes"],
                                        regularizer_points=raw["train"]["implicit"]["regularizer_points"])
-    assert bench.stage2_config("learned", True, bench.SCALES["cpu"], 1).regularizer_points == raw["train"]["implicit"]["regularizer_points"]
+    stage2 = bench.stage2_config("learned", True, bench.SCALES["cpu"], 1)
+    assert stage2.regularizer_points == raw["train"]["implicit"]["regularizer_points"]
 
 
 def test_the_profile_names_the_steps_phases_at_tiny_sizes(tmp_path, monkeypatch):

@@ -64,7 +64,7 @@ def _below_tau_box(values: np.ndarray, tau: float | None) -> tuple[slice, ...]:
 
 
 def cubical_diagrams_with_critical(
-    grid: np.ndarray, tau: float | None = None, min_persistence: float = 0.0
+    grid: np.ndarray, tau: float | None = None, min_persistence: float = 0.0, crop: bool = True
 ) -> tuple[Diagrams, list[np.ndarray]]:
     """Persistence diagrams of a grid's sublevel-set filtration, with the critical vertex of every pair.
 
@@ -74,6 +74,8 @@ def cubical_diagrams_with_critical(
             clamping, and the essential class dies at ``grid.max()``.
         min_persistence: pairs with ``death - birth < min_persistence`` are dropped, and so are pairs of zero
             persistence. The essential H0 class is always kept.
+        crop: compute on the bounding box of the vertices below ``tau`` (the same diagrams, a fraction of the
+            cubes; see :func:`_below_tau_box`); False: on the whole grid, the reference that checks it.
 
     Returns:
         ``(diagrams, critical)``: ``diagrams[k]`` is the ``(n_k, 2)`` float64 array of (birth, death) for
@@ -87,7 +89,7 @@ def cubical_diagrams_with_critical(
     if min_persistence < 0:
         raise ValueError(f"min_persistence must be >= 0, got {min_persistence}")
     values, essential_death = _filtration_values(grid, tau)
-    box = _below_tau_box(values, tau)
+    box = _below_tau_box(values, tau if crop else None)
     pairs = cripser.compute_ph(np.ascontiguousarray(values[box]), filtration="V", maxdim=MAX_DIM)
     nd = grid.ndim
     origin = np.array([s.start for s in box], np.int64)

@@ -29,7 +29,9 @@ class SyntheticDiagrams:
     ``seconds`` accumulates the time spent per part: ``grid`` (evaluation), ``persistence`` and ``assignment``
     (worker time, summed over workers), and ``wait`` (the caller blocked on workers). With ``narrow_band``, the
     grid is evaluated only near the zero level set (:func:`toposdf.field.evaluate_grid_band`), and
-    ``grid_counts`` counts the network evaluations against the grid's vertices.
+    ``grid_counts`` counts the network evaluations against the grid's vertices. ``crop`` (default True) computes
+    the persistence on the box of the vertices below ``tau`` (see :func:`cubical_diagrams_with_critical`); with
+    ``narrow_band`` False as well, every vertex is evaluated and the whole grid is filtered: the reference path.
     """
 
     @property
@@ -39,9 +41,9 @@ class SyntheticDiagrams:
         return counts["evaluated"] / counts["vertices"] if counts.get("vertices") else 1.0
 
     def __init__(self, resolution: int, tau: float, min_persistence: float, workers: int = 1,
-                 narrow_band: bool = True) -> None:
+                 narrow_band: bool = True, crop: bool = True) -> None:
         self.resolution, self.tau, self.min_persistence = resolution, tau, min_persistence
-        self.narrow_band = narrow_band
+        self.narrow_band, self.crop = narrow_band, crop
         self.workers = max(1, workers)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="persistence")
         self.pending: deque[tuple[torch.Tensor, list[Future]]] = deque()
@@ -50,7 +52,7 @@ class SyntheticDiagrams:
 
     def _one(self, grid: np.ndarray, generated: list[np.ndarray] | None):
         start = time.perf_counter()
-        diagrams, critical = cubical_diagrams_with_critical(grid, self.tau, self.min_persistence)
+        diagrams, critical = cubical_diagrams_with_critical(grid, self.tau, self.min_persistence, self.crop)
         middle = time.perf_counter()
         matchings = None if generated is None else [match_diagrams(g, d) for g, d in zip(generated, diagrams)]
         return diagrams, critical, matchings, middle - start, time.perf_counter() - middle

@@ -37,11 +37,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from _common import table, write
 from toposdf.checkpoints import build_decoder_and_codes, load_checkpoint, pick_device
-from toposdf.config import Config
+from toposdf.config import Config, load_config_file
 from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
 from toposdf.field import evaluate_grid, evaluate_grid_band
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, PDGenerators, SDFDecoder
@@ -51,21 +50,10 @@ from toposdf.training import JointTrainConfig, JointTrainer, generator_sizes, jo
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _merged(base: dict, overlay: dict) -> dict:
-    """``base`` with ``overlay``'s entries, nested dicts merged (as Snakemake merges a --configfile)."""
-    out = dict(base)
-    for key, value in overlay.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def config_scale(path: Path = ROOT / "config.yaml", preset: Path | None = None) -> dict:
     """The default config's stage 2 (CPU-sized), read from ``config.yaml`` so that the benchmark follows it; with
     ``preset``, that preset's (e.g. ``presets/tiny.yaml``) merged on top."""
-    raw = yaml.safe_load(path.read_text())
-    if preset is not None:
-        raw = _merged(raw, yaml.safe_load(Path(preset).read_text()))
-    c = Config.from_dict(raw)
+    c = load_config_file(path, *([preset] if preset is not None else []))
     return dict(batch=c.joint["batch_shapes"], points=c.joint["points_per_shape"], hidden=c.model["hidden"],
                 layers=c.model["n_layers"], latent=c.model["latent_size"], grid=c.grid_resolution,
                 synthetic=c.joint["synthetic_shapes"], max_points=c.pdgen["max_points"],

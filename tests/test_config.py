@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toposdf.config import Config, ConfigError, load_config_file, validate_config
+from toposdf.config import Config, ConfigError, load_config_file, merge_configs, read_config_files, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,13 +15,24 @@ def _default() -> dict:
 
 
 def _merged(preset: str) -> dict:
-    """What Snakemake does with --configfile: a recursive update of config.yaml."""
-    def update(base, new):
-        for key, value in new.items():
-            base[key] = update(base.get(key, {}), value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-        return base
+    """config.yaml with a preset on top, as ``--configfile config.yaml presets/<preset>`` gives it."""
+    return read_config_files(ROOT / "config.yaml", ROOT / "presets" / preset)
 
-    return update(_default(), yaml.safe_load((ROOT / "presets" / preset).read_text()))
+
+def test_config_files_merge_as_snakemake_merges_them(tmp_path):
+    base = {"train": {"seed": 0, "implicit": {"epochs": 110, "lr_codes": 0.005}}, "dataset": {"categories": ["a", "b"]}}
+    overlay = {"train": {"implicit": {"epochs": 125}}, "dataset": {"categories": ["c"]}, "new": 1}
+    merged = merge_configs(base, overlay)
+    assert merged == {"train": {"seed": 0, "implicit": {"epochs": 125, "lr_codes": 0.005}},
+                      "dataset": {"categories": ["c"]}, "new": 1}  # nested keys kept, lists replaced
+    assert base["train"]["implicit"]["epochs"] == 110 and overlay == {"train": {"implicit": {"epochs": 125}},
+                                                                       "dataset": {"categories": ["c"]}, "new": 1}
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(overlay))
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_config_files(tmp_path / "a.yaml", tmp_path / "empty.yaml", tmp_path / "b.yaml") == merged
+    cpu_long = load_config_file(ROOT / "config.yaml", ROOT / "presets" / "cpu_long.yaml")
+    assert cpu_long.implicit["epochs"] == 125 and cpu_long.implicit["lr_codes"] == _default()["train"]["implicit"]["lr_codes"]
 
 
 def test_default_config_is_valid_and_typed():

@@ -338,7 +338,25 @@ class Config:
         )
 
 
-def load_config_file(path: str | Path) -> Config:
-    """Read and validate a YAML config file."""
-    with open(path) as fh:
-        return Config.from_dict(yaml.safe_load(fh) or {})
+def merge_configs(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay``'s entries, nested dicts merged key by key and anything else (lists too) replaced:
+    what Snakemake does with a second ``--configfile``. Neither argument is changed."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_configs(out[key], value) if both else copy.deepcopy(value)
+    return out
+
+
+def read_config_files(*paths: str | Path) -> dict:
+    """YAML config files merged in order, as ``snakemake --configfile config.yaml preset.yaml``; not validated."""
+    merged: dict = {}
+    for path in paths:
+        with open(path) as fh:
+            merged = merge_configs(merged, yaml.safe_load(fh) or {})
+    return merged
+
+
+def load_config_file(*paths: str | Path) -> Config:
+    """Read, merge (see :func:`read_config_files`) and validate YAML config files."""
+    return Config.from_dict(read_config_files(*paths))

@@ -100,7 +100,8 @@ def test_tables_hold_the_numbers_scaled_in_markdown_and_latex_with_the_best_in_b
     assert "\\begin{tabular}" in tex and "\\textbf{2.50 $\\pm$ 0.00}" in tex and "PD-LAP-H2" in tex
     generation = (tmp_path / "out" / "generation.md").read_text()
     # COV: higher is better, and one draw has no std
-    assert "| DeepSDF-VAD | 2.00 | **50.00** | **50.00** | n/a | n/a | n/a | **3.00** | **40.00** | **50.00** |" in generation
+    assert ("| DeepSDF-VAD | 2.00 | **50.00** | **50.00** | n/a | n/a | n/a | n/a | **3.00** | **40.00** | **50.00** |"
+            in generation)
     t2 = pd.read_csv(tmp_path / "out" / "table2.csv", index_col="method")
     assert list(t2.columns)[:3] == ["chair/pd_lap_h0/mean", "chair/pd_lap_h0/std", "chair/pd_lap_h1/mean"]
 
@@ -203,3 +204,27 @@ def test_calibration_rows_are_in_the_tables_but_never_bold(tmp_path):
     assert "| Held-out training shapes (floor) | n/a | 1.00 ± 0.10 |" in md
     assert "| One fixed blob (ceiling) | n/a | 9.00 ± 0.00 |" in md
     assert "| Ours-DeepSDF | **1.00 ± 0.10** | **2.50 ± 0.10** |" in md
+
+
+def test_thick_shapes_are_those_born_at_the_clamp_and_the_generation_table_shows_their_share(tmp_path):
+    """A shape with a point more than tau inside has its deepest component born at -tau (a blob, or a solid
+    slab); a thin one does not. Metrics written before the share was measured show n/a."""
+    from toposdf.evaluation import betti_summary, blob_diagrams
+
+    thin = [np.array([[-0.04, 0.1]]), np.array([[-0.01, 0.03]]), np.zeros((0, 2))]
+    solid_with_a_hole = _ring(1)  # essential class at (-0.1, 0.1)
+    blob = blob_diagrams(24, 0.1, 0.02)
+    summary = betti_summary([thin, thin, solid_with_a_hole, blob], tau=0.1)
+    assert summary["thick_fraction"] == 0.5 and summary["blob_fraction"] == 0.25
+    assert "thick_fraction" not in betti_summary([thin])
+    assert betti_summary([thin], tau=0.05)["thick_fraction"] == 0.0  # born above -tau: not at that clamp
+
+    new = _metrics_file(tmp_path / "new.json", "chair", "ours_deepsdf", 0.001, 0.25)
+    entry = json.loads(new.read_text())
+    entry["metrics"]["thick_fraction"] = {"mean": 0.25, "std": None, "n": 1}
+    new.write_text(json.dumps(entry))
+    old = _metrics_file(tmp_path / "old.json", "chair", "deepsdf_vad", 0.002, 0.5)
+    write_tables([new, old], ["deepsdf_vad", "ours_deepsdf"], ["chair"], tmp_path / "out", 1000, 10)
+    table = (tmp_path / "out" / "generation.md").read_text()
+    assert "thick (%)" in table
+    assert table.splitlines()[-2].endswith("| n/a |") and table.splitlines()[-1].endswith("| 25.00 |")

@@ -142,7 +142,9 @@ def test_evaluation_writes_metrics_with_provenance_tables_and_figures(tiny_run):
     # (on 6 tiny shapes at 24^3 the floor need not lie below the ceiling: test_evaluation checks that on real cases)
     assert np.isfinite(pd_lap[["heldout_training", "blob"]]).all() and table1.loc["blob", "chair/pd_lap/std"] == 0
     generation = pd.read_csv(results / "tables" / "generation.csv", index_col="method")
-    assert {"chair/mean_b1/mean", "chair/blob_fraction/mean"} <= set(generation.columns)
+    assert {"chair/mean_b1/mean", "chair/blob_fraction/mean", "chair/thick_fraction/mean"} <= set(generation.columns)
+    assert generation.loc["blob", "chair/thick_fraction/mean"] == 1.0  # the ceiling's ball is solid
+    assert generation.loc[METHODS, "chair/thick_fraction/mean"].between(0, 1).all()
     for category in ["chair", "table"]:
         for method in METHODS:
             assert (results / category / "figures" / "prior_samples" / f"{method}.png").stat().st_size > 10_000

@@ -131,17 +131,26 @@ def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_p
 # ---------------------------------------------------------------------------------------------- calibration
 # The two calibration rows of Tables 1 and 2 (toposdf.tables.CALIBRATION, DESIGN.md, Evaluation): a method's PD-LAP
 # means something only between them.
-def betti_summary(diagrams: Sequence[Diagrams]) -> dict[str, float]:
+def betti_summary(diagrams: Sequence[Diagrams], tau: float | None = None) -> dict[str, float]:
     """Betti statistics of shapes (from their diagrams, at level 0): mean b0, b1, b2, the share with one
-    component (``b0_is_1``) and the share of blobs (one component, no tunnel, no void)."""
+    component (``b0_is_1``) and the share of blobs (one component, no tunnel, no void).
+
+    With ``tau`` (the diagrams' clamp), also ``thick_fraction``: the share of shapes with a point more than ``tau``
+    inside, whose deepest component is born at the clamp ``-tau``. There the clamped field is flat, so eq. 8 has
+    no gradient to make the shape thinner, and its PD-LAP-H0 sits at the blob's.
+    """
     betti = np.array([betti_numbers(d) for d in diagrams]).reshape(-1, 3)
+    thick = {} if tau is None else {"thick_fraction": float("nan")}
     if len(betti) == 0:
         return {"mean_b0": float("nan"), "mean_b1": float("nan"), "mean_b2": float("nan"),
-                "b0_is_1": float("nan"), "blob_fraction": float("nan")}
+                "b0_is_1": float("nan"), "blob_fraction": float("nan"), **thick}
     blob = (betti[:, 0] == 1) & (betti[:, 1] == 0) & (betti[:, 2] == 0)
+    if tau is not None:
+        deepest = np.array([d[0][:, 0].min() if len(d[0]) else np.inf for d in diagrams])
+        thick["thick_fraction"] = float(np.mean(deepest <= -tau))
     return {"mean_b0": float(betti[:, 0].mean()), "mean_b1": float(betti[:, 1].mean()),
             "mean_b2": float(betti[:, 2].mean()), "b0_is_1": float(np.mean(betti[:, 0] == 1)),
-            "blob_fraction": float(blob.mean())}
+            "blob_fraction": float(blob.mean()), **thick}
 
 
 def blob_diagrams(resolution: int, tau: float, min_persistence: float, radius: float = 0.5) -> Diagrams:
@@ -189,15 +198,16 @@ def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diag
     train = list(load_shape_diagrams(diagram_paths, split_ids(split_path, "train")).values())
     n = ev["generated_shapes"] or len(reference)
     floor = calibration_draws(train, n, ev["seed"], ev["draws"])
-    blob = [[blob_diagrams(cfg.grid_resolution, cfg.persistence.tau, cfg.persistence.min_persistence)] * n]
+    tau = cfg.persistence.tau
+    blob = [[blob_diagrams(cfg.grid_resolution, tau, cfg.persistence.min_persistence)] * n]
     processes = max(1, threads)
     rows = {
         "heldout_training": _pd_lap_metrics(pd_lap_summary(floor, reference, processes).stats(), len(floor))
-        | _scalar_metrics(betti_summary([d for draw in floor for d in draw])),
+        | _scalar_metrics(betti_summary([d for draw in floor for d in draw], tau)),
         "blob": _pd_lap_metrics(pd_lap_summary(blob, reference, processes).stats(), 1)
-        | _scalar_metrics(betti_summary(blob[0])),
+        | _scalar_metrics(betti_summary(blob[0], tau)),
     }
-    result = {"category": category, "test_shapes": len(reference), "test_betti": betti_summary(reference),
+    result = {"category": category, "test_shapes": len(reference), "test_betti": betti_summary(reference, tau),
               "rows": [_metrics_entry(category, name, metrics) for name, metrics in rows.items()],
               "provenance": provenance(raw_config, seed=ev["seed"])}
     atomic_write_json(out_path, _json_safe(result))
@@ -214,7 +224,7 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
     ids = split_ids(split_path, "test")
     reference = list(load_shape_diagrams(diagram_paths, ids, skip_missing=True).values())
     summary = pd_lap_summary(draws_of(generated_diagrams), reference, processes=max(1, threads)).stats()
-    test_betti = betti_summary(reference)
+    test_betti = betti_summary(reference, cfg.persistence.tau)
     chamfers = pd.read_csv(reconstruction_csv)["chamfer"].to_numpy()
     cd, failed = cd_mean(chamfers)
     finite = chamfers[np.isfinite(chamfers)]
@@ -232,7 +242,7 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
         **_scalar_metrics({key.lower().replace("-", "_"): value  # one draw: no std
                            for key, value in generation.items() if key != "empty_samples"}),
         # the Betti numbers of every draw's samples (compare with the test shapes', test_betti)
-        **_scalar_metrics(betti_summary([d for draw in generated for d in draw])),
+        **_scalar_metrics(betti_summary([d for draw in generated for d in draw], cfg.persistence.tau)),
     }
     # How well the training codes cover N(0, I) (models.check_prior_coverage): below 0.5, the generated shapes
     # lie outside what the decoder learned, and PD-LAP cannot tell methods apart.

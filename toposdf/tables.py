@@ -37,7 +37,7 @@ CALIBRATION = ("heldout_training", "blob")
 #: when samples copy the references, so less is better in practice, as ShapeGF reports it).
 HIGHER_IS_BETTER = {"cov_cd"}
 #: Descriptive columns: no best value to mark.
-NO_BEST = {"mean_b0", "mean_b1", "mean_b2", "blob_fraction"}
+NO_BEST = {"mean_b0", "mean_b1", "mean_b2", "blob_fraction", "thick_fraction"}
 
 
 def collect(metrics_paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -122,10 +122,11 @@ def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], ca
     out_dir = Path(out_dir)
     scales = {"cd_mean": cd_scale, "pd_lap": pd_lap_scale, "pd_lap_h0": pd_lap_scale, "pd_lap_h1": pd_lap_scale,
               "pd_lap_h2": pd_lap_scale, "mmd_cd": cd_scale, "cov_cd": 100, "1_nna_cd": 100, "mean_b0": 1,
-              "mean_b1": 1, "mean_b2": 1, "blob_fraction": 100}
+              "mean_b1": 1, "mean_b2": 1, "blob_fraction": 100, "thick_fraction": 100}
     labels = {"cd_mean": "CD-mean", "pd_lap": "PD-LAP", "pd_lap_h0": "PD-LAP-H0", "pd_lap_h1": "PD-LAP-H1",
               "pd_lap_h2": "PD-LAP-H2", "mmd_cd": "MMD-CD", "cov_cd": "COV-CD (%)", "1_nna_cd": "1-NNA-CD (%)",
-              "mean_b0": "mean b0", "mean_b1": "mean b1", "mean_b2": "mean b2", "blob_fraction": "blobs (%)"}
+              "mean_b0": "mean b0", "mean_b1": "mean b1", "mean_b2": "mean b2", "blob_fraction": "blobs (%)",
+              "thick_fraction": "thick (%)"}
     methods = list(methods) + [row for row in CALIBRATION if row in set(long["method"])]
     lap_note = (f"PD-LAP ×{pd_lap_scale:g} (mean ± std over z-draws); a method's PD-LAP means something between the "
                 "two calibration rows: held-out training shapes against the test shapes (floor) and one fixed blob "
@@ -135,11 +136,12 @@ def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], ca
          f"Table 1: CD-mean and PD-LAP (lower is better); CD-mean ×{cd_scale:g} (mean ± std over test shapes), {lap_note}"),
         ("table2", ["pd_lap_h0", "pd_lap_h1", "pd_lap_h2"],
          f"Table 2: PD-LAP per homology dimension (lower is better); {lap_note}"),
-        ("generation", ["mmd_cd", "cov_cd", "1_nna_cd", "mean_b0", "mean_b1", "blob_fraction"],
+        ("generation", ["mmd_cd", "cov_cd", "1_nna_cd", "mean_b0", "mean_b1", "blob_fraction", "thick_fraction"],
          f"Generation (first z-draw against the test shapes): MMD-CD ×{cd_scale:g} (lower is better), "
          "COV-CD in % (higher is better), 1-NNA-CD in % (50% is ideal); Betti numbers of the samples of every draw "
          "(mean b0, mean b1, blobs: one component, no tunnel, no void), with the training shapes' in the held-out "
-         "row"),
+         "row; thick: a point more than tau inside (the deepest component born at the clamp, where eq. 8 has no "
+         "gradient; n/a in metrics written before it was measured)"),
     ]
     paths: list[Path] = []
     for stem, metrics, title in tables:

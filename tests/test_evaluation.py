@@ -228,3 +228,40 @@ def test_thick_shapes_are_those_born_at_the_clamp_and_the_generation_table_shows
     table = (tmp_path / "out" / "generation.md").read_text()
     assert "thick (%)" in table
     assert table.splitlines()[-2].endswith("| n/a |") and table.splitlines()[-1].endswith("| 25.00 |")
+
+
+def test_training_fit_scores_a_perfect_decoder_one_and_an_average_shape_less(tmp_path, monkeypatch):
+    """training_fit decodes the training codes on the ground truth's grid: the sphere decoder reproduces spheres
+    of radius 0.4 and 0.6 exactly; a decoder that gives every code the same larger-than-average sphere retrieves
+    one shape in two, with IoU below 1 and more volume. tools/training_fit.py prints and writes it."""
+    from pathlib import Path
+
+    from toposdf.data import grid_points
+    from toposdf.evaluation import occupancy_fit, training_fit
+
+    resolution = 20
+    radius = np.linalg.norm(grid_points(resolution), axis=1).reshape((resolution,) * 3)
+    grids = np.stack([radius - 0.4, radius - 0.6])
+    np.savez(tmp_path / "0.npz", ids=np.array(["a", "b"]), grids=grids, resolution=resolution)
+    fit = training_fit(_model(), [tmp_path / "0.npz"])
+    assert fit["decoded_iou"] == 1.0 and fit["retrieval"] == 1.0 and fit["volume_ratio"] == 1.0
+    assert 0.2 < fit["nearest_other_iou"] < 0.5  # (0.4 / 0.6)^3 = 0.30
+    average = occupancy_fit(np.stack([radius < 0.55] * 2), grids < 0)
+    assert average["retrieval"] == 0.5 and average["decoded_iou"] < 1.0 and average["volume_ratio"] > 1.0
+    with pytest.raises(ValueError, match="no ground-truth grid"):
+        np.savez(tmp_path / "1.npz", ids=np.array(["a"]), grids=grids[:1], resolution=resolution)
+        training_fit(_model(), [tmp_path / "1.npz"])
+
+    run = tmp_path / "run"
+    (run / "chair" / "grids").mkdir(parents=True)
+    (run / "chair" / "train" / "sphere").mkdir(parents=True)
+    np.savez(run / "chair" / "grids" / "0.npz", ids=np.array(["a", "b"]), grids=grids, resolution=resolution)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "tools"))
+    import training_fit as tool
+
+    monkeypatch.setattr(tool, "load_model", lambda path, device: _model())
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    (run / "chair" / "train" / "sphere" / "model.pt").write_bytes(b"")
+    tool.main([str(run), "--out", str(tmp_path / "fit.json")])
+    rows = json.loads((tmp_path / "fit.json").read_text())["rows"]
+    assert rows == [{"category": "chair", "method": "sphere", **fit}]

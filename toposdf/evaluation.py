@@ -20,10 +20,10 @@ from tqdm import tqdm
 from .checkpoints import load_checkpoint
 from .config import Config
 from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
-from .field import sample_surface
+from .field import evaluate_grid, sample_surface
 from .figures import pd_matrices_figure
 from .generation import (Generation, draw_seeds, draws_of, generate, generator_diagrams, interpolate, load_meshes,
-                         load_model, sample_latents, save_generation, save_meshes, shapes_at)
+                         TrainedModel, load_model, sample_latents, save_generation, save_meshes, shapes_at)
 from .io import atomic_open, atomic_write_json
 from .metrics import cd_mean, mmd_cov_1nna, pd_lap_summary
 from .provenance import provenance
@@ -151,6 +151,48 @@ def betti_summary(diagrams: Sequence[Diagrams], tau: float | None = None) -> dic
     return {"mean_b0": float(betti[:, 0].mean()), "mean_b1": float(betti[:, 1].mean()),
             "mean_b2": float(betti[:, 2].mean()), "b0_is_1": float(np.mean(betti[:, 0] == 1)),
             "blob_fraction": float(blob.mean()), **thick}
+
+
+def occupancy_fit(decoded: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """How well decoded shapes reproduce their training shapes, from ``(n, ...)`` boolean occupancies (inside:
+    value below 0) of shape ``i`` decoded from its own code and of shape ``i`` itself:
+
+    - ``decoded_iou``: the mean IoU of decoded shape ``i`` with shape ``i``;
+    - ``nearest_other_iou``: the mean IoU of each training shape with its nearest other training shape, what
+      decoding "a similar shape" would score (NaN for one shape);
+    - ``retrieval``: the share of decoded shapes closest (by IoU) to their own shape among the training shapes;
+    - ``volume_ratio``: decoded volume over true volume (above 1: filled in, thicker).
+    """
+    d = decoded.reshape(len(decoded), -1).astype(np.float32)
+    t = truth.reshape(len(truth), -1).astype(np.float32)
+
+    def iou(a, b):
+        inter = a @ b.T
+        return inter / np.maximum(a.sum(1)[:, None] + b.sum(1)[None] - inter, 1.0)
+
+    cross, among = iou(d, t), iou(t, t)
+    np.fill_diagonal(among, -np.inf)
+    return {"decoded_iou": float(np.diag(cross).mean()),
+            "nearest_other_iou": float(among.max(1).mean()) if len(t) > 1 else float("nan"),
+            "retrieval": float(np.mean(cross.argmax(1) == np.arange(len(d)))),
+            "volume_ratio": float(d.sum() / max(t.sum(), 1.0))}
+
+
+def training_fit(model: TrainedModel, grid_paths: Sequence[str | Path], batch: int = 16) -> dict[str, float]:
+    """:func:`occupancy_fit` of a trained model's training codes (``f(., mu_i)`` on the ground truth's grid) against
+    the ground-truth SDF grids (``grids/{shard}.npz``) of its training shapes."""
+    truth: dict[str, np.ndarray] = {}
+    resolution = None
+    for path in grid_paths:
+        with np.load(path) as data:
+            truth.update({str(i): g < 0 for i, g in zip(data["ids"], data["grids"])})
+            resolution = int(data["resolution"])
+    missing = [i for i in model.ids if i not in truth]
+    if missing:
+        raise ValueError(f"no ground-truth grid for {len(missing)} training shapes (first: {missing[0]})")
+    decoded = np.concatenate([evaluate_grid(model.decoder, model.mu[i : i + batch], resolution) < 0
+                              for i in range(0, len(model.mu), batch)])
+    return occupancy_fit(decoded, np.stack([truth[i] for i in model.ids]))
 
 
 def blob_diagrams(resolution: int, tau: float, min_persistence: float, radius: float = 0.5) -> Diagrams:

@@ -1,0 +1,49 @@
+"""How well each trained model reproduces its own training shapes (``toposdf.evaluation.training_fit``).
+
+A generator cannot be more varied or more faithful than its decoder's fit of the training codes: when shape ``i``
+decoded from its own code is further from shape ``i`` than the nearest other training shape is, prior samples
+lie near an average shape, whatever the latent prior. Reads a finished run's ``{category}/train/{method}/model.pt``
+and ``{category}/grids/*.npz``; prints a table and writes JSON.
+
+    python tools/training_fit.py results/synthetic --categories chair table --out fit.json
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from toposdf.evaluation import training_fit
+from toposdf.generation import load_model
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a run's results folder, e.g. results/synthetic")
+    parser.add_argument("--categories", nargs="+", default=None, help="default: every category with trained models")
+    parser.add_argument("--methods", nargs="+", default=None, help="default: every method with a model.pt")
+    parser.add_argument("--out", type=Path, default=None, help="JSON output (default: print only)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    categories = args.categories or sorted(p.parents[2].name for p in args.run.glob("*/train/*/model.pt"))
+    rows = []
+    for category in dict.fromkeys(categories):
+        grids = sorted((args.run / category / "grids").glob("*.npz"))
+        models = sorted((args.run / category / "train").glob("*/model.pt"))
+        if not grids or not models:
+            sys.exit(f"{args.run / category}: no grids/*.npz or train/*/model.pt (is the run finished?)")
+        for path in models:
+            if args.methods and path.parent.name not in args.methods:
+                continue
+            fit = training_fit(load_model(path, "cpu"), grids)
+            rows.append({"category": category, "method": path.parent.name, **fit})
+            print(f"{category:8s} {path.parent.name:20s} " + "  ".join(f"{k} {v:.3f}" for k, v in fit.items()),
+                  flush=True)
+    if args.out:
+        args.out.write_text(json.dumps({"run": str(args.run), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

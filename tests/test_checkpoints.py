@@ -135,3 +135,25 @@ def test_rows_of_an_attempt_killed_before_its_first_checkpoint_are_dropped(tmp_p
     pretrain_implicit(cfg, "eikonal", shards, split, tmp_path / "model.pt", csv)
     rows = csv.read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith("1,") and ",99" not in rows[1]
+
+
+@pytest.mark.parametrize("essential_slot", [False, True])
+def test_a_model_with_pd_generators_is_rebuilt_with_their_essential_slot(tmp_path, essential_slot):
+    """load_model rebuilds the PD generators as they were trained, the essential slot included (its output
+    differs from the plain generator's with the same weights)."""
+    from toposdf.generation import load_model
+    from toposdf.models import PDGenerators
+
+    model = {"latent_size": 4, "hidden": 16, "n_layers": 4}
+    decoder, codes = build_decoder_and_codes(model, {}, None, 2)
+    generators = PDGenerators(4, (3, 2, 1), hidden=8, tau=0.1, essential_slot=essential_slot)
+    path = tmp_path / "model.pt"
+    atomic_torch_save({"model": model, "latent": {}, "decoder": decoder.state_dict(), "codes": codes.state_dict(),
+                       "pd_generators": generators.state_dict(), "n_points": [3, 2, 1], "tau": 0.1,
+                       "essential_slot": essential_slot, "ids": ["a", "b"], "method": "ours_deepsdf"}, path)
+    loaded = load_model(path, "cpu").generators
+    z = torch.randn(5, 4)
+    with torch.no_grad():
+        for want, got in zip(generators(z), loaded(z)):
+            torch.testing.assert_close(got, want)
+        assert torch.all(loaded(z)[0][:, 0, 1] == 0.1) == essential_slot

@@ -135,6 +135,32 @@ def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
     assert all(torch.equal(o[..., 0], o[..., 1]) for o in out)  # every slot on the diagonal
 
 
+def test_the_essential_slot_cannot_die_and_fits_each_shapes_essential_class(tmp_path):
+    """With essential_slot, PD0's first slot is the essential class: death tau and a birth inside (-tau, tau) for
+    any code, even from an untrained start (so never on the diagonal, where the slots of the test above die);
+    trained as stage 1b trains it, its birth fits each shape's. The other slots and dimensions are the usual ones."""
+    from toposdf.models import PDGenerator, PDGenerators
+    from toposdf.training import PDGeneratorTrainer, generator_sizes
+
+    with pytest.raises(ValueError, match="give tau"):
+        PDGenerator(6, 3, essential=True)
+    torch.manual_seed(0)
+    means, diagrams = _pd_problem()
+    gens = PDGenerators(6, generator_sizes(diagrams, max_points=8), hidden=32, tau=0.1, essential_slot=True)
+    assert [g.essential for g in gens.generators] == [True, False, False]
+    with torch.no_grad():
+        untrained = gens(torch.randn(64, 6) * 3)[0][:, 0]
+    assert torch.all(untrained[:, 1] == 0.1) and torch.all(untrained[:, 0].abs() < 0.1)
+    gens.initialize_from(diagrams)
+    cfg = pd_config(epochs=40, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
+    trainer = PDGeneratorTrainer(gens, means, diagrams, cfg, tmp_path / "pd.pt", tmp_path / "pd.csv", device=DEVICE)
+    trainer.fit(progress=False)
+    with torch.no_grad():
+        out = trainer.generators(trainer.latent_means.to(trainer.device))
+    assert torch.all(out[0][:, 0, 1] == 0.1)
+    np.testing.assert_allclose(out[0][:, 0, 0].cpu().numpy(), [d[0][0, 0] for d in diagrams], atol=0.01)
+
+
 def test_generator_sizes_follow_the_largest_training_diagram():
     from toposdf.training import generator_sizes
 

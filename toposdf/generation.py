@@ -65,6 +65,7 @@ def load_model(path: str | Path, device: str | None = None) -> TrainedModel:
     generators = None
     if "pd_generators" in state:
         generators = PDGenerators(state["model"]["latent_size"], tuple(state["n_points"]), tau=state.get("tau"),
+                                  essential_slot=bool(state.get("essential_slot", False)),
                                   **_generator_kwargs(state["pd_generators"]))
         generators.load_state_dict(state["pd_generators"])
         generators.to(device).eval().requires_grad_(False)

@@ -210,14 +210,21 @@ def rectify(raw: torch.Tensor, tau: float | None = None) -> torch.Tensor:
 
 class PDGenerator(nn.Module):
     """A point-cloud decoder ``z -> n_points`` diagram points: a shared MLP over ``[z, e_j]`` with a learned
-    embedding ``e_j`` per output slot, followed by :func:`rectify` (within ``[-tau, tau]`` when ``tau`` is given)."""
+    embedding ``e_j`` per output slot, followed by :func:`rectify` (within ``[-tau, tau]`` when ``tau`` is given).
+
+    With ``essential``, slot 0 is the essential class: its death is ``tau`` and only its birth is learned (squashed
+    into ``(-tau, tau)`` by a tanh, not clamped), so it never lands on the diagonal and never loses its gradient
+    (every PD0 of the clamped SDF has exactly one such point).
+    """
 
     def __init__(self, latent_size: int, n_points: int, hidden: int = 256, n_layers: int = 3, embed_size: int = 32,
-                 tau: float | None = None):
+                 tau: float | None = None, essential: bool = False):
         super().__init__()
         if n_points < 1:
             raise ValueError(f"a PD generator needs at least one slot, got n_points={n_points}")
-        self.n_points, self.tau = n_points, tau
+        if essential and tau is None:
+            raise ValueError("an essential slot dies at tau: give tau")
+        self.n_points, self.tau, self.essential = n_points, tau, essential
         self.embedding = nn.Parameter(torch.randn(n_points, embed_size))
         dims = [latent_size + embed_size] + [hidden] * (n_layers - 1) + [2]
         blocks: list[nn.Module] = []
@@ -231,15 +238,26 @@ class PDGenerator(nn.Module):
         """``(B, L)`` codes to ``(B, n_points, 2)`` points with birth <= death."""
         e = self.embedding[None].expand(z.shape[0], -1, -1)
         h = torch.cat([z[:, None, :].expand(-1, self.n_points, -1), e], dim=-1)
-        return rectify(self.mlp(h), self.tau)
+        raw = self.mlp(h)
+        points = rectify(raw, self.tau)
+        if not self.essential:
+            return points
+        # a smooth squash instead of the clamp, so that the birth never loses its gradient at -tau or tau
+        birth = self.tau * torch.tanh(raw[:, :1, 0] / self.tau)
+        first = torch.stack([birth, torch.full_like(birth, self.tau)], dim=-1)
+        return torch.cat([first, points[:, 1:]], dim=1)
 
 
 class PDGenerators(nn.Module):
-    """One :class:`PDGenerator` per homology dimension; ``n_points[k]`` is the largest training ``|PD_k|``."""
+    """One :class:`PDGenerator` per homology dimension; ``n_points[k]`` is the largest training ``|PD_k|``. With
+    ``essential_slot``, PD0's generator keeps its first slot for the essential class (see :class:`PDGenerator`)."""
 
-    def __init__(self, latent_size: int, n_points: tuple[int, int, int], **kwargs) -> None:
+    def __init__(self, latent_size: int, n_points: tuple[int, int, int], essential_slot: bool = False,
+                 **kwargs) -> None:
         super().__init__()
-        self.generators = nn.ModuleList(PDGenerator(latent_size, max(1, n), **kwargs) for n in n_points)
+        self.essential_slot = essential_slot
+        self.generators = nn.ModuleList(PDGenerator(latent_size, max(1, n), essential=essential_slot and k == 0,
+                                                    **kwargs) for k, n in enumerate(n_points))
 
     def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
         return [g(z) for g in self.generators]

@@ -60,6 +60,7 @@ class PDGeneratorTrainConfig:
     smooth_shapes: int
     max_points: int
     hidden: int
+    essential_slot: bool  # the generators' architecture (new_pd_generators), with max_points and hidden
     seed: int
 
 

@@ -28,7 +28,8 @@ def new_pd_generators(cfg: Config, method: Mapping, diagrams) -> PDGenerators:
     ``train.pdgen.max_points``), their points kept in ``[-tau, tau]``, started at the diagrams' centroid (see
     :meth:`PDGenerators.initialize_from`) unless the method (its config block) trains from scratch."""
     sizes = generator_sizes(diagrams, cfg.pdgen["max_points"])
-    generators = PDGenerators(cfg.model["latent_size"], sizes, hidden=cfg.pdgen["hidden"], tau=cfg.persistence.tau)
+    generators = PDGenerators(cfg.model["latent_size"], sizes, hidden=cfg.pdgen["hidden"], tau=cfg.persistence.tau,
+                              essential_slot=cfg.pdgen["essential_slot"])
     if not method["from_scratch"]:
         generators.initialize_from(diagrams)
     return generators
@@ -71,8 +72,8 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
     log.info("stage 1b (%s): %d training shapes, n_k = %s, %s on %s", method, len(diagrams), sizes, train_cfg,
              trainer.device)
     trainer.fit()
-    finish(trainer.state() | {"ids": stage1["ids"], "method": method, "n_points": sizes, "tau": cfg.persistence.tau},
-           output, log_csv)
+    finish(trainer.state() | {"ids": stage1["ids"], "method": method, "n_points": sizes, "tau": cfg.persistence.tau,
+                              "essential_slot": generators.essential_slot}, output, log_csv)
 
 
 def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, split_path, diagram_paths,
@@ -109,7 +110,8 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
     finally:
         trainer.close()
     extra = {"n_points": [g.n_points for g in generators.generators], "tau": cfg.persistence.tau,
-             "lambda_smooth": trainer.lambda_smooth} if generators is not None else {}
+             "lambda_smooth": trainer.lambda_smooth, "essential_slot": generators.essential_slot,
+             } if generators is not None else {}
     extra["latent_aggregate_std"] = check_prior_coverage(codes.aggregate_std(), f"stage 2 ({method})")
     finish(trainer.state() | {"ids": ids, "method": method, "model": dict(cfg.model), "latent": asdict(cfg.latent),
                               **extra}, output, log_csv)

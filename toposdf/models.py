@@ -212,9 +212,10 @@ class PDGenerator(nn.Module):
     """A point-cloud decoder ``z -> n_points`` diagram points: a shared MLP over ``[z, e_j]`` with a learned
     embedding ``e_j`` per output slot, followed by :func:`rectify` (within ``[-tau, tau]`` when ``tau`` is given).
 
-    With ``essential``, slot 0 is the essential class: its death is ``tau`` and only its birth is learned (squashed
-    into ``(-tau, tau)`` by a tanh, not clamped), so it never lands on the diagonal and never loses its gradient
-    (every PD0 of the clamped SDF has exactly one such point).
+    With ``essential``, slot 0 is the essential class: its death is ``tau`` and only its birth is learned, so it
+    never lands on the diagonal (every PD0 of the clamped SDF has exactly one such point). The birth goes through
+    ``tau * tanh(raw / tau)`` instead of the clamp, whose gradient is zero beyond ``±tau``; the tanh's only fades
+    (start the slot near the data, as :meth:`PDGenerators.initialize_from` does).
     """
 
     def __init__(self, latent_size: int, n_points: int, hidden: int = 256, n_layers: int = 3, embed_size: int = 32,

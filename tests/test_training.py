@@ -133,6 +133,13 @@ def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
     with torch.no_grad():
         out = trainer.generators(trainer.latent_means.to(trainer.device))
     assert all(torch.equal(o[..., 0], o[..., 1]) for o in out)  # every slot on the diagonal
+    # stage 1b's check names the dimensions that have training points (PD0, PD1; PD2 has none)
+    from toposdf.training.pdgen import collapsed_dimensions
+
+    assert collapsed_dimensions(trainer.generators, trainer.latent_means, diagrams) == [0, 1]
+    fitted = _pd_trainer(tmp_path, "fitted")
+    fitted.fit(progress=False)
+    assert collapsed_dimensions(fitted.generators, fitted.latent_means, diagrams) == []
 
 
 def test_the_essential_slot_cannot_die_and_fits_each_shapes_essential_class(tmp_path):

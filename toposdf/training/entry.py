@@ -18,7 +18,7 @@ from toposdf.models import PDGenerators, check_prior_coverage
 from toposdf.training.configs import implicit_train_config, joint_train_config, pdgen_train_config
 from toposdf.training.implicit import ImplicitTrainer
 from toposdf.training.joint import JointTrainer
-from toposdf.training.pdgen import PDGeneratorTrainer, generator_sizes
+from toposdf.training.pdgen import PDGeneratorTrainer, collapsed_dimensions, generator_sizes
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,12 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
     log.info("stage 1b (%s): %d training shapes, n_k = %s, %s on %s", method, len(diagrams), sizes, train_cfg,
              trainer.device)
     trainer.fit()
+    for k in collapsed_dimensions(generators, stage1["codes"]["mu"], diagrams):
+        log.warning("stage 1b (%s): PD%d's generator puts all %d slots on the diagonal at every training code, though "
+                    "the training diagrams have such points: it has collapsed, and stage 2 will remove those features "
+                    "from the shapes. Rerun with another train.seed or a lower train.pdgen.lr (3e-4 prevented it on "
+                    "cpu_long; for PD0 also train.pdgen.essential_slot: true). See results/reference/README.md.",
+                    method, k, sizes[k])
     finish(trainer.state() | {"ids": stage1["ids"], "method": method, "n_points": sizes, "tau": cfg.persistence.tau,
                               "essential_slot": generators.essential_slot}, output, log_csv)
 

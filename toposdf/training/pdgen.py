@@ -21,6 +21,21 @@ def generator_sizes(diagrams, max_points: int) -> tuple[int, int, int]:
     return tuple(max(1, min(max_points, max((len(shape[k]) for shape in diagrams), default=0))) for k in range(3))
 
 
+@torch.no_grad()
+def collapsed_dimensions(generators: PDGenerators, latent_means: torch.Tensor, diagrams) -> list[int]:
+    """The homology dimensions whose generator puts every slot on the diagonal at every training code although the
+    training diagrams have points there: a collapsed generator, whose targets make eq. 8 remove every such feature
+    from the synthetic shapes (measured on ``cpu_long`` at ``train.seed: 1``, results/reference/README.md)."""
+    device = next(generators.parameters()).device
+    out = generators(latent_means.to(device))
+    collapsed = []
+    for k, points in enumerate(out):
+        has_points = any(len(shape[k]) for shape in diagrams)
+        if has_points and not bool(((points[..., 1] - points[..., 0]) > 1e-6).any()):
+            collapsed.append(k)
+    return collapsed
+
+
 def as_diagrams(diagrams) -> list[list[np.ndarray]]:
     """Every shape's ``[PD0, PD1, PD2]`` as ``(n_k, 2)`` float64 arrays."""
     return [[np.asarray(d, np.float64).reshape(-1, 2) for d in shape] for shape in diagrams]

@@ -75,8 +75,9 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
     for k in collapsed_dimensions(generators, stage1["codes"]["mu"], diagrams):
         log.warning("stage 1b (%s): PD%d's generator puts all %d slots on the diagonal at every training code, though "
                     "the training diagrams have such points: it has collapsed, and stage 2 will remove those features "
-                    "from the shapes. Rerun with another train.seed or a lower train.pdgen.lr (3e-4 prevented it on "
-                    "cpu_long; for PD0 also train.pdgen.essential_slot: true). See results/reference/README.md.",
+                    "from the shapes. Rerun with another train.seed or a lower train.pdgen.lr (1e-3 collapsed in 3 of 5 "
+                    "cpu_long initializations, 3e-4 in none; for PD0 also train.pdgen.essential_slot: true). See "
+                    "results/reference/README.md.",
                     method, k, sizes[k])
     finish(trainer.state() | {"ids": stage1["ids"], "method": method, "n_points": sizes, "tau": cfg.persistence.tau,
                               "essential_slot": generators.essential_slot}, output, log_csv)

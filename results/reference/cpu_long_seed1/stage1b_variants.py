@@ -1,5 +1,5 @@
 """Stage 1b alone on a finished run's stage-1 network, for several initializations and variants: the numbers in
-essential_slot/stage1b_inits*.txt, stage1b_lr*.txt and the rank-start and softplus trials of the README.
+essential_slot/stage1b_inits*.txt, stage1b_lr*.txt (--lr, --epochs) and the rank-start and softplus trials of the README.
 
     python stage1b_variants.py results/cpu_long/chair config.yaml presets/cpu_long.yaml --seeds 1 2 3 [--essential]
     python stage1b_variants.py results/cpu_long/table config.yaml presets/cpu_long.yaml --seeds 1 --lr 0.0003
@@ -63,6 +63,7 @@ parser.add_argument("category_dir", type=Path)
 parser.add_argument("configs", nargs="+")
 parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
 parser.add_argument("--lr", type=float, default=None, help="train.pdgen.lr (default: the config's)")
+parser.add_argument("--epochs", type=int, default=None, help="train.pdgen.epochs (default: the config's)")
 parser.add_argument("--weight-scale", type=float, default=0.1, help="initialize_from's last-layer scale")
 parser.add_argument("--essential", action="store_true", help="train.pdgen.essential_slot: true")
 parser.add_argument("--variant", choices=["plain", "rank", "softplus"], default="plain")
@@ -78,7 +79,8 @@ if args.variant == "rank":
         tau=cfg.persistence.tau), diagrams)
 elif args.variant == "softplus":
     models.rectify = softplus_rectify
-pdgen = {"essential_slot": args.essential} | ({"lr": args.lr} if args.lr is not None else {})
+pdgen = {"essential_slot": args.essential} | ({"lr": args.lr} if args.lr is not None else {}) | (
+    {"epochs": args.epochs} if args.epochs is not None else {})
 for seed in args.seeds:
     raw = merge_configs(read_config_files(*args.configs), {"train": {"seed": seed, "pdgen": pdgen}})
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,5 +91,5 @@ for seed in args.seeds:
                              out.with_suffix(".csv"))
         rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
     print(f"{args.category_dir.name} {args.variant} essential_slot={args.essential} lr={args.lr or 'config'} "
-          f"weight_scale={args.weight_scale} seed {seed}: stage 1b PD loss {float(rows[0]['pd']):.5f} -> "
+          f"epochs={args.epochs or 'config'} weight_scale={args.weight_scale} seed {seed}: stage 1b PD loss {float(rows[0]['pd']):.5f} -> "
           f"{float(rows[-1]['pd']):.5f}", flush=True)

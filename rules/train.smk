@@ -86,7 +86,14 @@ rule joint_train:
             "latent",
             "train.seed",
             "train.implicit",
-            "train.pdgen",
+            # stage 2 reads only these of train.pdgen (the generators' shape and eq. 10), so that stage 1b's
+            # schedule (lr, epochs, batch_shapes) reruns the learned methods through pdgen.pt and not the baselines
+            "train.pdgen.max_points",
+            "train.pdgen.hidden",
+            "train.pdgen.essential_slot",
+            "train.pdgen.smooth_share",
+            "train.pdgen.smooth_eps",
+            "train.pdgen.smooth_shapes",
             "train.joint",
             "grid.resolution",
             "persistence",

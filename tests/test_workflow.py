@@ -194,6 +194,19 @@ def test_changing_one_methods_weight_reruns_exactly_its_stage_two_and_what_follo
     assert not any("/stage1/" in path or path.endswith("pdgen.pt") for path in changed)
 
 
+def test_changing_stage_1b_schedule_reruns_the_learned_methods_only(tiny_run):
+    """train.pdgen.lr is read by stage 1b alone: it reruns the learned methods' stage 1b and what follows (their
+    stage 2 through pdgen.pt), and neither the baselines' nor No PD Training's stage 2 (no stage 1b)."""
+    workdir, _ = tiny_run
+    (workdir / "lr.yaml").write_text("train:\n  pdgen:\n    lr: 0.0001\n")
+    changed = _planned(workdir, configfiles=("presets/tiny.yaml", "lr.yaml"))
+    assert changed == _planned(workdir, "--forcerun", "pretrain_pdgen")
+    learned = ("ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness")
+    assert {f"results/tiny/{c}/train/{m}/model.pt" for c in ("chair", "table") for m in learned} <= changed
+    for other in set(METHODS) - set(learned):
+        assert not any(f"/{other}/" in path for path in changed), other
+
+
 def test_changing_tau_reruns_everything_from_the_diagrams_down(tiny_run):
     workdir, _ = tiny_run
     (workdir / "tau.yaml").write_text("persistence:\n  tau: 0.12\n")

@@ -1,5 +1,5 @@
 """Stage 1b alone on a finished run's stage-1 network, for several initializations and variants: the numbers in
-essential_slot/stage1b_inits*.txt, stage1b_lr*.txt (--lr, --epochs) and the rank-start and softplus trials of the README.
+essential_slot/stage1b_inits*.txt, stage1b_lr*.txt (--lr, --epochs, --warmup, --cosine) and the rank-start and softplus trials of the README.
 
     python stage1b_variants.py results/cpu_long/chair config.yaml presets/cpu_long.yaml --seeds 1 2 3 [--essential]
     python stage1b_variants.py results/cpu_long/table config.yaml presets/cpu_long.yaml --seeds 1 --lr 0.0003
@@ -12,6 +12,7 @@ rectification's relu by softplus(beta y) / beta, beta 200.
 """
 import argparse
 import csv
+import math
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from torch import nn
 import toposdf.models as models
 import toposdf.training.entry as entry
 from toposdf.config import Config, merge_configs, read_config_files
+from toposdf.training.pdgen import PDGeneratorTrainer
 
 
 class RankStarts(nn.Module):
@@ -64,6 +66,8 @@ parser.add_argument("configs", nargs="+")
 parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
 parser.add_argument("--lr", type=float, default=None, help="train.pdgen.lr (default: the config's)")
 parser.add_argument("--epochs", type=int, default=None, help="train.pdgen.epochs (default: the config's)")
+parser.add_argument("--warmup", type=int, default=0, help="epochs of a linear ramp of the rate up to --lr")
+parser.add_argument("--cosine", action="store_true", help="cosine decay of the rate to 0 after the warmup")
 parser.add_argument("--weight-scale", type=float, default=0.1, help="initialize_from's last-layer scale")
 parser.add_argument("--essential", action="store_true", help="train.pdgen.essential_slot: true")
 parser.add_argument("--variant", choices=["plain", "rank", "softplus"], default="plain")
@@ -79,6 +83,22 @@ if args.variant == "rank":
         tau=cfg.persistence.tau), diagrams)
 elif args.variant == "softplus":
     models.rectify = softplus_rectify
+train_epoch = PDGeneratorTrainer.train_epoch
+
+
+def scheduled_epoch(self):
+    """The trial schedules: the epoch's rate is the config's times a linear warmup, then a cosine decay."""
+    epoch, epochs = self.epoch, self.cfg.epochs
+    factor = (epoch + 1) / args.warmup if epoch < args.warmup else 1.0
+    if args.cosine and epoch >= args.warmup:
+        factor = 0.5 * (1 + math.cos(math.pi * (epoch - args.warmup) / max(1, epochs - args.warmup)))
+    for group in self.optimizers["main"].param_groups:
+        group["lr"] = self.cfg.lr * factor
+    return train_epoch(self)
+
+
+if args.warmup or args.cosine:
+    PDGeneratorTrainer.train_epoch = scheduled_epoch
 pdgen = {"essential_slot": args.essential} | ({"lr": args.lr} if args.lr is not None else {}) | (
     {"epochs": args.epochs} if args.epochs is not None else {})
 for seed in args.seeds:
@@ -91,5 +111,5 @@ for seed in args.seeds:
                              out.with_suffix(".csv"))
         rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
     print(f"{args.category_dir.name} {args.variant} essential_slot={args.essential} lr={args.lr or 'config'} "
-          f"epochs={args.epochs or 'config'} weight_scale={args.weight_scale} seed {seed}: stage 1b PD loss {float(rows[0]['pd']):.5f} -> "
+          f"epochs={args.epochs or 'config'} warmup={args.warmup} cosine={args.cosine} weight_scale={args.weight_scale} seed {seed}: stage 1b PD loss {float(rows[0]['pd']):.5f} -> "
           f"{float(rows[-1]['pd']):.5f}", flush=True)

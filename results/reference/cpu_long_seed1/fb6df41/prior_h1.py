@@ -8,23 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toposdf.models import PDGenerators
-from toposdf.topology import load_diagrams
+from toposdf.data import load_shape_diagrams
+from toposdf.generation import load_model
 
 category_dir, method, threshold = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-state = torch.load(category_dir / "train" / method / "model.pt", weights_only=False)
-truth = {}
-for path in sorted((category_dir / "diagrams").glob("*.npz")):
-    ids, diagrams, _ = load_diagrams(path)
-    truth.update(zip(ids, diagrams))
-training = [truth[i] for i in state["ids"]]
-generators = PDGenerators(state["model"]["latent_size"], tuple(state["n_points"]), tau=state["tau"],
-                          essential_slot=bool(state.get("essential_slot", False)),
-                          hidden=state["pd_generators"]["generators.0.mlp.0.weight"].shape[0])
-generators.load_state_dict(state["pd_generators"])
+model = load_model(category_dir / "train" / method / "model.pt", device="cpu")
+training = list(load_shape_diagrams(sorted((category_dir / "diagrams").glob("*.npz")), model.ids).values())
 torch.manual_seed(0)
 with torch.no_grad():
-    out = [o.double().numpy() for o in generators(torch.randn(1024, state["model"]["latent_size"]))]
+    out = [o.double().numpy() for o in model.generators(torch.randn(1024, model.mu.shape[1]))]
 for k in range(3):
     life = out[k][..., 1] - out[k][..., 0]
     kept = np.where(life > threshold, life, 0.0)

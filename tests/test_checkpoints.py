@@ -157,3 +157,19 @@ def test_a_model_with_pd_generators_is_rebuilt_with_their_essential_slot(tmp_pat
         for want, got in zip(generators(z), loaded(z)):
             torch.testing.assert_close(got, want)
         assert torch.all(loaded(z)[0][:, 0, 1] == 0.1) == essential_slot
+
+
+def test_pd_generators_are_rebuilt_from_their_saved_state_alone():
+    """PDGenerators.from_state reads the latent size, hidden width and embedding size off the weights, so a
+    stage-1b ``pdgen.pt`` (which records no model config) rebuilds the generators it was trained with."""
+    from toposdf.models import PDGenerators
+
+    generators = PDGenerators(6, (2, 3, 1), hidden=12, embed_size=5, tau=0.2, essential_slot=True)
+    rebuilt = PDGenerators.from_state({"pd_generators": generators.state_dict(), "n_points": [2, 3, 1], "tau": 0.2,
+                                       "essential_slot": True})
+    z = torch.randn(4, 6)
+    with torch.no_grad():
+        for want, got in zip(generators(z), rebuilt(z)):
+            torch.testing.assert_close(got, want)
+    with pytest.raises(RuntimeError):  # a wrong slot count does not load silently
+        PDGenerators.from_state({"pd_generators": generators.state_dict(), "n_points": [2, 2, 1], "tau": 0.2})

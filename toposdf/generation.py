@@ -64,19 +64,10 @@ def load_model(path: str | Path, device: str | None = None) -> TrainedModel:
     decoder, codes = build_decoder_and_codes(state["model"], state["latent"], state, len(state["ids"]))
     generators = None
     if "pd_generators" in state:
-        generators = PDGenerators(state["model"]["latent_size"], tuple(state["n_points"]), tau=state.get("tau"),
-                                  essential_slot=bool(state.get("essential_slot", False)),
-                                  **_generator_kwargs(state["pd_generators"]))
-        generators.load_state_dict(state["pd_generators"])
-        generators.to(device).eval().requires_grad_(False)
+        generators = PDGenerators.from_state(state).to(device).eval().requires_grad_(False)
     decoder.to(device).eval().requires_grad_(False)
     return TrainedModel(decoder, codes.mu.detach().to(device), generators, list(state["ids"]), state["method"], device,
                         codes.aggregate_std())
-
-
-def _generator_kwargs(state_dict: dict) -> dict:
-    """The PD generators' hidden width, read off their saved weights (the first layer's output size)."""
-    return {"hidden": state_dict["generators.0.mlp.0.weight"].shape[0]}
 
 
 def sample_latents(n: int, latent_size: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:

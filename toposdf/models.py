@@ -12,7 +12,7 @@ import logging
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import torch
 from torch import nn
@@ -262,6 +262,19 @@ class PDGenerators(nn.Module):
 
     def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
         return [g(z) for g in self.generators]
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> PDGenerators:
+        """The generators saved in a stage-1b ``pdgen.pt`` or stage-2 ``model.pt`` (its ``pd_generators`` weights,
+        ``n_points``, ``tau`` and ``essential_slot``), weights loaded. The latent size and hidden width are read
+        off the first layer's weights."""
+        weights = state["pd_generators"]
+        first, embedding = weights["generators.0.mlp.0.weight"], weights["generators.0.embedding"]
+        generators = cls(first.shape[1] - embedding.shape[1], tuple(state["n_points"]), hidden=first.shape[0],
+                         embed_size=embedding.shape[1], tau=state.get("tau"),
+                         essential_slot=bool(state.get("essential_slot", False)))
+        generators.load_state_dict(weights)
+        return generators
 
     @torch.no_grad()
     def initialize_from(self, diagrams: list[list], weight_scale: float = 0.1) -> None:

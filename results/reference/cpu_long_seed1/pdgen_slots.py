@@ -18,11 +18,7 @@ for path in sorted((category_dir / "diagrams").glob("*.npz")):
     ids, diagrams, _ = load_diagrams(path)
     truth.update(zip(ids, diagrams))
 training = [truth[i] for i in stage1["ids"]]
-state = torch.load(category_dir / "train" / method / "pdgen.pt", weights_only=False)
-generators = PDGenerators(stage1["codes"]["mu"].shape[1], tuple(state["n_points"]), tau=state["tau"],
-                          essential_slot=bool(state.get("essential_slot", False)),
-                          hidden=state["pd_generators"]["generators.0.mlp.0.weight"].shape[0])
-generators.load_state_dict(state["pd_generators"])
+generators = PDGenerators.from_state(torch.load(category_dir / "train" / method / "pdgen.pt", weights_only=False))
 with torch.no_grad():
     out = [o.double().numpy() for o in generators(stage1["codes"]["mu"])]
 for k in range(3):

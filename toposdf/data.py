@@ -166,7 +166,7 @@ def sample_sdf(
     mesh: trimesh.Trimesh,
     n_points: int,
     variances: Sequence[float] = (0.0025, 0.00025),
-    uniform_fraction: float = 0.05,
+    uniform_fraction: float = 0.2,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DeepSDF's sampling: points near the surface plus uniform points in the bounding cube ``[-1, 1]^3``.

@@ -265,3 +265,50 @@ def test_training_fit_scores_a_perfect_decoder_one_and_an_average_shape_less(tmp
     tool.main([str(run), "--out", str(tmp_path / "fit.json")])
     rows = json.loads((tmp_path / "fit.json").read_text())["rows"]
     assert rows == [{"category": "chair", "method": "sphere", **fit}]
+
+
+def test_diagram_summary_counts_and_measures_the_points_above_the_threshold(tmp_path, monkeypatch):
+    """diagram_summary keeps the points of persistence above the threshold: per shape their count and total
+    persistence, over all of them the median lifetime and mean birth and death (NaN for an empty dimension).
+    tools/diagram_stats.py gives it for the ground truth, each method's samples (every draw) and its PD
+    generators at prior and at training codes."""
+    from pathlib import Path
+
+    from toposdf.evaluation import diagram_summary
+    from toposdf.topology import save_diagrams
+
+    empty = np.zeros((0, 2))
+    a = [np.array([[-0.1, 0.1]]), np.array([[-0.02, 0.10], [0.0, 0.01]]), empty]
+    b = [np.array([[-0.1, 0.1], [0.0, 0.015]]), np.array([[0.0, 0.05], [0.01, 0.04]]), empty]
+    s = diagram_summary([a, b], 0.02)
+    assert s["h0_points"] == 1.0 and s["h0_total_persistence"] == pytest.approx(0.2)
+    assert s["h1_points"] == 1.5 and s["h1_total_persistence"] == pytest.approx(0.10)
+    assert s["h1_median_life"] == pytest.approx(0.05)
+    assert s["h1_mean_birth"] == pytest.approx(-0.01 / 3) and s["h1_mean_death"] == pytest.approx(0.19 / 3)
+    assert s["h2_points"] == 0.0 and s["h2_total_persistence"] == 0.0 and np.isnan(s["h2_median_life"])
+    assert diagram_summary([a, b], 0.11)["h1_points"] == 0.5
+
+    run = tmp_path / "run" / "chair"
+    (run / "diagrams").mkdir(parents=True)
+    (run / "split.json").write_text(json.dumps({"train": ["a"], "test": ["b"]}))
+    save_diagrams(run / "diagrams" / "0.npz", ["a", "b"], [a, b])
+    (run / "generate" / "ours").mkdir(parents=True)
+    save_diagrams(run / "generate" / "ours" / "diagrams.npz", ["draw0/0", "draw1/0"], [a, b])
+    (run / "train" / "ours").mkdir(parents=True)
+    (run / "train" / "ours" / "model.pt").write_bytes(b"")
+
+    def generators(z):  # one H1 point of life 0.1 at every code
+        one = torch.tensor([[0.0, 0.1]]).expand(len(z), 1, 2)
+        return [one * 0, one, one * 0]
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "tools"))
+    import diagram_stats as tool
+
+    monkeypatch.setattr(tool, "load_model", lambda path, device: _model(generators))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    tool.main([str(tmp_path / "run"), "--codes", "8", "--out", str(tmp_path / "stats.json")])
+    rows = {(r["source"], r["method"]): r for r in json.loads((tmp_path / "stats.json").read_text())["rows"]}
+    assert rows["ground truth", "train"]["h1_points"] == 1.0 and rows["ground truth", "test"]["h1_points"] == 2.0
+    assert rows["samples", "ours"]["shapes"] == 2 and rows["samples", "ours"]["h1_points"] == 1.5
+    assert rows["PD gen prior", "ours"]["shapes"] == 8 and rows["PD gen train", "ours"]["shapes"] == 2
+    assert rows["PD gen prior", "ours"]["h1_median_life"] == pytest.approx(0.1)

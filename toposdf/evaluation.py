@@ -153,6 +153,32 @@ def betti_summary(diagrams: Sequence[Diagrams], tau: float | None = None) -> dic
             "blob_fraction": float(blob.mean()), **thick}
 
 
+def diagram_summary(diagrams: Sequence[Diagrams], threshold: float) -> dict[str, float]:
+    """What shapes' diagrams hold, per homology dimension k, over the points of persistence above ``threshold``:
+    ``h{k}_points`` (mean count per shape), ``h{k}_total_persistence`` (mean per shape), and over all those points
+    ``h{k}_median_life``, ``h{k}_mean_birth`` and ``h{k}_mean_death`` (NaN where there is none).
+
+    It says how two sets of diagrams differ where PD-LAP gives one number: e.g. samples whose tunnels are as many
+    as the training shapes' but shorter-lived (smaller holes) score a worse PD-LAP-H1 than their Betti numbers
+    suggest. ``tools/diagram_stats.py`` prints it for a run's training and test shapes, each method's samples and
+    its PD generators' targets at ``z ~ N(0, I)``.
+    """
+    summary: dict[str, float] = {}
+    for k in range(3):
+        pts = [np.asarray(d[k], np.float64).reshape(-1, 2) for d in diagrams]
+        kept = [p[p @ [-1.0, 1.0] > threshold] for p in pts]
+        life = [p @ [-1.0, 1.0] for p in kept]
+        every = np.concatenate(kept) if kept else np.zeros((0, 2))
+        every_life = every @ [-1.0, 1.0]
+        none = len(every) == 0
+        summary[f"h{k}_points"] = float(np.mean([len(p) for p in kept])) if kept else float("nan")
+        summary[f"h{k}_total_persistence"] = float(np.mean([s.sum() for s in life])) if kept else float("nan")
+        summary[f"h{k}_median_life"] = float("nan") if none else float(np.median(every_life))
+        summary[f"h{k}_mean_birth"] = float("nan") if none else float(every[:, 0].mean())
+        summary[f"h{k}_mean_death"] = float("nan") if none else float(every[:, 1].mean())
+    return summary
+
+
 def occupancy_fit(decoded: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """How well decoded shapes reproduce their training shapes, from ``(n, ...)`` boolean occupancies (inside:
     value below 0) of shape ``i`` decoded from its own code and of shape ``i`` itself:

@@ -1,0 +1,77 @@
+"""What a finished run's diagrams hold, per homology dimension (``toposdf.evaluation.diagram_summary``).
+
+PD-LAP gives one number per dimension. This says where it comes from: per shape, how many points lie above the
+persistence threshold and their total persistence, and over all of them the median lifetime and the mean birth
+and death. Rows, per category: the training and test shapes' ground truth (``diagrams/*.npz`` and
+``split.json``), then for each method its samples (``generate/{method}/diagrams.npz``, every z-draw) and, for the
+methods with PD generators, the generators' diagrams at ``z ~ N(0, I)`` (``--codes`` codes, seed 0; the targets
+of eq. 8 at prior codes) and at the training shapes' latent means (what eq. 1 fitted them to). Prints a table and
+writes JSON.
+
+    python tools/diagram_stats.py results/cpu_long --categories chair --out diagram_stats.json
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from toposdf.data import load_shape_diagrams
+from toposdf.evaluation import diagram_summary
+from toposdf.generation import draws_of, generator_diagrams, load_model, sample_latents
+
+
+def _print(category: str, source: str, method: str, summary: dict[str, float]) -> None:
+    dims = "  ".join(f"H{k} {summary[f'h{k}_points']:5.2f} pts, total {summary[f'h{k}_total_persistence']:.4f}, "
+                     f"median life {summary[f'h{k}_median_life']:.4f}" for k in range(3))
+    print(f"{category:8s} {source:13s} {method:20s} {dims}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a run's results folder, e.g. results/synthetic")
+    parser.add_argument("--categories", nargs="+", default=None, help="default: every category with a split.json")
+    parser.add_argument("--methods", nargs="+", default=None, help="default: every method with generated samples")
+    parser.add_argument("--threshold", type=float, default=0.02,
+                        help="keep points of persistence above this (default 0.02, the evaluation's "
+                             "persistence.min_persistence by default)")
+    parser.add_argument("--codes", type=int, default=1024, help="prior codes for the PD generators (default 1024)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON output (default: print only)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    categories = args.categories or sorted(p.parent.name for p in args.run.glob("*/split.json"))
+    rows = []
+
+    def add(category: str, source: str, method: str, diagrams) -> None:
+        summary = diagram_summary(diagrams, args.threshold)
+        rows.append({"category": category, "source": source, "method": method, "shapes": len(diagrams), **summary})
+        _print(category, source, method, summary)
+
+    for category in dict.fromkeys(categories):
+        root = args.run / category
+        diagram_paths = sorted((root / "diagrams").glob("*.npz"))
+        if not (root / "split.json").exists() or not diagram_paths:
+            sys.exit(f"{root}: no split.json or diagrams/*.npz (is the run's preprocessing finished?)")
+        split = json.loads((root / "split.json").read_text())
+        for part in ("train", "test"):
+            add(category, "ground truth", part, list(load_shape_diagrams(diagram_paths, split[part]).values()))
+        for samples in sorted((root / "generate").glob("*/diagrams.npz")):
+            method = samples.parent.name
+            if args.methods and method not in args.methods:
+                continue
+            add(category, "samples", method, [d for draw in draws_of(samples) for d in draw])
+            model_path = root / "train" / method / "model.pt"
+            if model_path.exists():
+                model = load_model(model_path, "cpu")
+                if model.generators is not None:
+                    add(category, "PD gen prior", method,
+                        generator_diagrams(model, sample_latents(args.codes, model.latent_size, 0)))
+                    add(category, "PD gen train", method, generator_diagrams(model, model.mu))
+    if args.out:
+        args.out.write_text(json.dumps({"run": str(args.run), "threshold": args.threshold, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -109,14 +109,22 @@ def test_numbers_given_as_strings_on_the_command_line_are_read():
     raw["train"]["seed"] = "1"
     raw["persistence"]["tau"] = "0.05"
     raw["latent"]["variational"] = "false"
+    raw["methods"]["ours_deepsdf"]["lambda_smooth"] = "1.5"  # a number or auto (anyOf)
+    raw["methods"]["ours_deepsdf_se"]["lambda_smooth"] = "auto"
     config = validate_config(raw)
     assert config["model"]["latent_size"] == 32 and config["train"]["seed"] == 1
     assert config["persistence"]["tau"] == 0.05 and config["latent"]["variational"] is False
+    assert config["methods"]["ours_deepsdf"]["lambda_smooth"] == 1.5
+    assert config["methods"]["ours_deepsdf_se"]["lambda_smooth"] == "auto"
     raw["model"]["latent_size"] = "32.5"
     with pytest.raises(ConfigError, match="model.latent_size"):
         validate_config(raw)
     raw["model"]["latent_size"] = "true"  # a boolean is not an integer
     with pytest.raises(ConfigError, match="model.latent_size"):
+        validate_config(raw)
+    raw["model"]["latent_size"] = "32"
+    raw["methods"]["ours_deepsdf"]["lambda_smooth"] = "often"
+    with pytest.raises(ConfigError, match="lambda_smooth"):
         validate_config(raw)
 
 

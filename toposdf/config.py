@@ -51,8 +51,15 @@ _SCALARS = {"integer": int, "number": (int, float), "boolean": bool, "null": typ
 
 def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) -> None:
     """Read, as YAML, strings the schema wants as numbers, booleans or null, in place: Snakemake's
-    ``--config 'model={latent_size: 32}'`` hands nested values over as strings (``'32'``)."""
-    for error in validator.iter_errors(config):
+    ``--config 'model={latent_size: 32}'`` hands nested values over as strings (``'32'``). An entry that allows
+    several kinds (``lambda_smooth``: a number or ``auto``) reports its type error inside the ``anyOf`` error."""
+
+    def with_branches(errors):
+        for error in errors:
+            yield error
+            yield from with_branches(error.context or [])
+
+    for error in with_branches(validator.iter_errors(config)):
         if error.validator != "type" or not isinstance(error.instance, str) or not error.absolute_path:
             continue
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]

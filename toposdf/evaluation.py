@@ -163,17 +163,16 @@ def diagram_summary(diagrams: Sequence[Diagrams], threshold: float) -> dict[str,
     suggest. ``tools/diagram_stats.py`` prints it for a run's training and test shapes, each method's samples and
     its PD generators' targets at ``z ~ N(0, I)``.
     """
+    kept = [off_diagonal(d, threshold) for d in diagrams]
     summary: dict[str, float] = {}
     for k in range(3):
-        pts = [np.asarray(d[k], np.float64).reshape(-1, 2) for d in diagrams]
-        kept = [p[p @ [-1.0, 1.0] > threshold] for p in pts]
-        life = [p @ [-1.0, 1.0] for p in kept]
-        every = np.concatenate(kept) if kept else np.zeros((0, 2))
-        every_life = every @ [-1.0, 1.0]
+        per_shape = [np.asarray(d[k], np.float64) for d in kept]
+        every = np.concatenate(per_shape) if per_shape else np.zeros((0, 2))
+        life = every @ [-1.0, 1.0]
         none = len(every) == 0
-        summary[f"h{k}_points"] = float(np.mean([len(p) for p in kept])) if kept else float("nan")
-        summary[f"h{k}_total_persistence"] = float(np.mean([s.sum() for s in life])) if kept else float("nan")
-        summary[f"h{k}_median_life"] = float("nan") if none else float(np.median(every_life))
+        summary[f"h{k}_points"] = float(np.mean([len(p) for p in per_shape])) if per_shape else float("nan")
+        summary[f"h{k}_total_persistence"] = float(life.sum() / len(per_shape)) if per_shape else float("nan")
+        summary[f"h{k}_median_life"] = float("nan") if none else float(np.median(life))
         summary[f"h{k}_mean_birth"] = float("nan") if none else float(every[:, 0].mean())
         summary[f"h{k}_mean_death"] = float("nan") if none else float(every[:, 1].mean())
     return summary

@@ -51,7 +51,7 @@ def test_training_reduces_the_data_loss_and_logs_every_term(tmp_path):
     with open(tmp_path / "run" / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert set(rows[0]) == {"epoch", "sdf", "kl", "eikonal", "steik", "loss"}
+    assert set(rows[0]) == {"epoch", "sdf", "kl", "eikonal", "steik", "loss", "lr_decoder", "lr_codes"}
     assert all(np.isfinite(float(v)) for r in rows for v in r.values())
     assert float(rows[-1]["sdf"]) < float(rows[0]["sdf"])
 
@@ -70,6 +70,28 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
     with open(tmp_path / "resumed" / "log.csv") as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
+
+
+def test_step_schedule_decays_every_rate_once_and_resumes_at_the_same_rates(tmp_path):
+    from toposdf.training.base import step_decay
+
+    assert [step_decay(e, 10, 0.7, 0.1) for e in range(10)] == [1.0] * 7 + [0.1] * 3
+    assert [step_decay(e, 10, 1.0, 0.1) for e in range(10)] == [1.0] * 10
+    cfg = replace(CFG, epochs=4, lr_decay_at=0.5, lr_decay_factor=0.25)
+    straight = _trainer(tmp_path, "straight", cfg=cfg)
+    straight.fit(progress=False)
+    with open(tmp_path / "straight" / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["lr_decoder"]) for r in rows] == pytest.approx([cfg.lr_decoder] * 2 + [cfg.lr_decoder / 4] * 2)
+    assert [float(r["lr_codes"]) for r in rows] == pytest.approx([cfg.lr_codes] * 2 + [cfg.lr_codes / 4] * 2)
+    first = _trainer(tmp_path, "resumed", cfg=cfg)
+    first.fit(epochs=3, progress=False)  # killed after the decay has begun
+    del first
+    second = _trainer(tmp_path, "resumed", cfg=cfg)
+    second.fit(progress=False)
+    for a, b in zip(straight.decoder.state_dict().values(), second.decoder.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
 
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -409,4 +431,24 @@ def test_no_pd_training_starts_from_scratch_with_as_many_network_epochs():
     scratch, ours = joint_train_config(cfg, "no_pd_training"), joint_train_config(cfg, "ours_deepsdf_se")
     assert scratch.rounds == ours.rounds + cfg.implicit["epochs"] and scratch.warm_rounds == cfg.implicit["epochs"]
     assert (scratch.warm_lr_decoder, scratch.warm_lr_codes) == (cfg.implicit["lr_decoder"], cfg.implicit["lr_codes"])
+    assert (scratch.warm_lr_decay_at, scratch.warm_points_per_shape) == (cfg.implicit["lr_decay_at"],
+                                                                        cfg.implicit["points_per_shape"])
     assert scratch.lambda_pd == 0 and ours.warm_rounds == 0
+
+
+def test_no_pd_training_warms_up_like_stage_1_with_the_consistency_term_in_every_kth_round(tmp_path):
+    trainer = _joint_trainer(tmp_path, "no_pd_training", rounds=4)
+    trainer.cfg = replace(trainer.cfg, warm_rounds=3, scratch_consistency_every=2, warm_lr_decay_at=0.5,
+                          warm_lr_decay_factor=0.1, warm_points_per_shape=16)
+    assert trainer.warm and trainer.data_points == 16
+    trainer.fit(progress=False)
+    trainer.close()
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    # warm rounds 0 and 2 take eq. 8 and fit the PD generators; round 1 neither; round 3 (stage 2 proper) both
+    consistency = [np.isfinite(float(r["theta_consistency"])) for r in rows]
+    assert consistency == [True, False, True, True]
+    assert [np.isfinite(float(r["phi_smoothness"])) for r in rows] == consistency
+    assert all(np.isfinite(float(r["theta_sdf"])) and np.isfinite(float(r["z_sdf"])) for r in rows)
+    assert trainer.data_points == trainer.cfg.points_per_shape  # after the warm rounds: stage 2's
+    lr = trainer.optimizers["theta"].param_groups[0]["lr"]
+    assert lr == trainer.cfg.lr_decoder

@@ -34,6 +34,13 @@ def mean_terms(rows: Iterable[dict[str, float]]) -> dict[str, float]:
     return {key: sums[key] / counts[key] for key in sums}
 
 
+def step_decay(epoch: int, epochs: int, at: float, factor: float) -> float:
+    """DeepSDF's step schedule as a multiplier of the base learning rate: ``factor`` from epoch
+    ``round(at * epochs)`` on (0-based), 1 before; ``at >= 1`` never decays. A function of the epoch alone, so a
+    resumed run takes the same rates."""
+    return factor if at < 1 and epoch >= round(at * epochs) else 1.0
+
+
 class Trainer:
     """An epoch loop over random batches of training shapes, a per-epoch CSV of every loss term, an atomic
     checkpoint after each epoch, exact resume (weights, optimizer and random states), and a clear stop on a
@@ -102,13 +109,25 @@ class Trainer:
             bar.set_postfix(loss=f"{means['loss']:.4g}")
 
     def _append_csv(self, row: dict) -> None:
+        """Append ``row`` under the file's header; a term absent from this row (a block skipped this round) is
+        written as nan, and a term new to the file widens its header (the earlier rows get nan)."""
         self.log_csv.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.log_csv.exists()
-        with open(self.log_csv, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        rows: list[dict] = []
+        if self.log_csv.exists():
+            with open(self.log_csv, newline="") as fh:
+                reader = csv.DictReader(fh)
+                rows, fieldnames = list(reader), list(reader.fieldnames or [])
+        else:
+            fieldnames = []
+        new_keys = [key for key in row if key not in fieldnames]
+        if fieldnames and not new_keys:
+            with open(self.log_csv, "a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=fieldnames, restval="nan").writerow(row)
+            return
+        with open(self.log_csv, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fieldnames + new_keys, restval="nan")
+            writer.writeheader()
+            writer.writerows(rows + [row])
 
     def _truncate_csv(self) -> None:
         """Drop the CSV rows written after the checkpoint (a job killed between the two), so rows match epochs."""

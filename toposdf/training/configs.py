@@ -42,6 +42,8 @@ class ImplicitTrainConfig(ImplicitTermsConfig):
     batch_shapes: int
     lr_decoder: float
     lr_codes: float
+    lr_decay_at: float
+    lr_decay_factor: float
     seed: int
 
 
@@ -72,8 +74,9 @@ class JointTrainConfig(ImplicitTermsConfig):
     terms, so every method trains the network for the same number of epochs), ``"learned"`` (ours: consistency
     with the PD generators) or ``"prior"`` (the topology layer's fixed prior ``E(p, q, i0; PD_dim)`` on synthetic
     shapes instead of PD generators). Eq. 11's terms (:class:`ImplicitTermsConfig`) are stage 1's, but for
-    ``points_per_shape`` (``train.joint``). The first ``warm_rounds`` rounds use stage 1's learning rates (a method
-    trained from scratch: its stage 1). ``lambda_smooth`` None is ``auto``: calibrated in the first phi epoch
+    ``points_per_shape`` (``train.joint``). The first ``warm_rounds`` rounds use stage 1's learning rates, decay and
+    points per shape (a method trained from scratch: its stage 1), with the topological term in every
+    ``scratch_consistency_every``-th of them. ``lambda_smooth`` None is ``auto``: calibrated in the first phi epoch
     (``smooth_share`` of its fit terms) unless stage 1b calibrated it.
     """
 
@@ -85,6 +88,10 @@ class JointTrainConfig(ImplicitTermsConfig):
     warm_rounds: int
     warm_lr_decoder: float
     warm_lr_codes: float
+    warm_lr_decay_at: float
+    warm_lr_decay_factor: float
+    warm_points_per_shape: int
+    scratch_consistency_every: int
     # the topological terms
     topology: str
     lambda_con: float
@@ -154,8 +161,9 @@ def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrain
     return _filled(
         JointTrainConfig, cfg.joint,
         rounds=cfg.joint["rounds"] + warm, workers=cfg.joint["workers"] or max(1, threads - 1),
-        warm_rounds=warm, warm_lr_decoder=float(cfg.implicit["lr_decoder"]),
-        warm_lr_codes=float(cfg.implicit["lr_codes"]), **{key: cfg.implicit[key] for key in stage1_terms},
+        warm_rounds=warm, **{f"warm_{key}": cfg.implicit[key] for key in
+                             ("lr_decoder", "lr_codes", "lr_decay_at", "lr_decay_factor", "points_per_shape")},
+        **{key: cfg.implicit[key] for key in stage1_terms},
         lambda_steik=float(cfg.geometry(block["geometry"])["lambda_steik"]),
         topology=block["topology"], lambda_con=float(block["lambda_con"]), lambda_pd=float(block["lambda_pd"]),
         lambda_smooth=smoothness_weight(block), smooth_share=float(cfg.pdgen["smooth_share"]),

@@ -11,7 +11,7 @@ import torch
 from toposdf.checkpoints import pick_device
 from toposdf.losses import eikonal_loss, normal_laplacian_loss, sdf_data_loss, spatial_gradient
 from toposdf.models import LatentCodes, SDFDecoder
-from toposdf.training.base import Trainer
+from toposdf.training.base import Trainer, step_decay
 from toposdf.training.configs import ImplicitTrainConfig
 
 
@@ -34,11 +34,12 @@ class ImplicitTerms:
     ``sdf`` ``(n, P)``, ``generator`` and ``device``.
     """
 
-    def data_term(self, z: torch.Tensor, shape_index: torch.Tensor) -> torch.Tensor:
-        """Clamped L1 of ``f(., z)`` (``z`` ``(B, L)``) against ``points_per_shape`` random SDF samples of each
-        shape of ``shape_index`` ``(B,)``."""
+    def data_term(self, z: torch.Tensor, shape_index: torch.Tensor, n_points: int | None = None) -> torch.Tensor:
+        """Clamped L1 of ``f(., z)`` (``z`` ``(B, L)``) against ``n_points`` (default ``points_per_shape``) random
+        SDF samples of each shape of ``shape_index`` ``(B,)``."""
         cfg, dev = self.cfg, self.device
-        pick = torch.randint(self.points.shape[1], (len(shape_index), cfg.points_per_shape), generator=self.generator)
+        n_points = cfg.points_per_shape if n_points is None else n_points
+        pick = torch.randint(self.points.shape[1], (len(shape_index), n_points), generator=self.generator)
         x = torch.gather(self.points[shape_index], 1, pick[..., None].expand(-1, -1, 3)).to(dev)
         target = torch.gather(self.sdf[shape_index], 1, pick).to(dev)
         return sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta)
@@ -87,6 +88,13 @@ class ImplicitTrainer(ImplicitTerms, Trainer):
             {"params": self.codes.parameters(), "lr": cfg.lr_codes},
         ])}
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
+
+    def train_epoch(self) -> dict[str, float]:
+        """One epoch at the step schedule's rates (``lr_decay_at``, ``lr_decay_factor``); the row records them."""
+        scale = step_decay(self.epoch, self.cfg.epochs, self.cfg.lr_decay_at, self.cfg.lr_decay_factor)
+        decoder, codes = self.optimizers["main"].param_groups
+        decoder["lr"], codes["lr"] = self.cfg.lr_decoder * scale, self.cfg.lr_codes * scale
+        return super().train_epoch() | {"lr_decoder": decoder["lr"], "lr_codes": codes["lr"]}
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on a batch of shapes: ``sdf + lambda_kl kl + lambda_eikonal eikonal +

@@ -19,7 +19,7 @@ from toposdf.losses import (
     topological_prior_loss,
 )
 from toposdf.models import LatentCodes, PDGenerators, SDFDecoder, frozen
-from toposdf.training.base import Trainer, mean_terms
+from toposdf.training.base import Trainer, mean_terms, step_decay
 from toposdf.training.configs import JointTrainConfig
 from toposdf.training.implicit import ImplicitTerms, as_samples
 from toposdf.training.pdgen import as_diagrams
@@ -79,13 +79,30 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         self._consumed: list = []  # the theta block's synthetic (z, diagrams), for the phi block of the same round
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
+    @property
+    def warm(self) -> bool:
+        """Whether this round is one of the ``warm_rounds`` (a method trained from scratch: its stage 1)."""
+        return self.epoch < self.cfg.warm_rounds
+
+    @property
+    def consistency_round(self) -> bool:
+        """Whether this round's blocks take the topological term on synthetic shapes: every round after the warm
+        ones, and every ``scratch_consistency_every``-th warm round."""
+        return self.cfg.consistency and (not self.warm or self.epoch % self.cfg.scratch_consistency_every == 0)
+
+    @property
+    def data_points(self) -> int:
+        """SDF samples per shape in this round's data terms: stage 1's while warm."""
+        return self.cfg.warm_points_per_shape if self.warm else self.cfg.points_per_shape
+
     def _set_learning_rates(self) -> None:
-        """Stage 1's learning rates for the first ``warm_rounds`` rounds, stage 2's after."""
-        warm = self.epoch < self.cfg.warm_rounds
-        for block, lr, warm_lr in (("theta", self.cfg.lr_decoder, self.cfg.warm_lr_decoder),
-                                   ("z", self.cfg.lr_codes, self.cfg.warm_lr_codes)):
+        """Stage 1's learning rates and step schedule for the first ``warm_rounds`` rounds, stage 2's after."""
+        cfg = self.cfg
+        scale = step_decay(self.epoch, cfg.warm_rounds, cfg.warm_lr_decay_at, cfg.warm_lr_decay_factor)
+        for block, lr, warm_lr in (("theta", cfg.lr_decoder, cfg.warm_lr_decoder),
+                                   ("z", cfg.lr_codes, cfg.warm_lr_codes)):
             for group in self.optimizers[block].param_groups:
-                group["lr"] = warm_lr if warm else lr
+                group["lr"] = warm_lr * scale if self.warm else lr
 
     def close(self) -> None:
         """Stop the persistence workers."""
@@ -100,8 +117,8 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         timer: dict[str, float] = {}
         row: dict[str, float] = {}
         for block, epoch in (("theta", self._theta_epoch), ("phi", self._phi_epoch), ("z", self._z_epoch)):
-            if block == "phi" and self.generators is None:
-                continue
+            if block == "phi" and (self.generators is None or (self.cfg.lambda_pd == 0 and not self.consistency_round)):
+                continue  # without the consistency term or the PD data, the generators have nothing to fit
             start = time.perf_counter()
             means = epoch()
             self.synthetic.clear()
@@ -128,15 +145,16 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
     def _theta_epoch(self) -> dict[str, float]:
         batches = self._batches()
         learned = self.cfg.topology == "learned"
+        consistency = self.consistency_round
         rows = []
         with frozen(self.codes, self.generators):
-            if self.cfg.consistency:
+            if consistency:
                 self._submit(learned)
             self._consumed = []
             for t, batch in enumerate(batches):
-                if self.cfg.consistency and t + 1 < len(batches):
+                if consistency and t + 1 < len(batches):
                     self._submit(learned)  # batch t + 1's persistence runs while this step trains
-                synthetic = self.synthetic.next() if self.cfg.consistency else None
+                synthetic = self.synthetic.next() if consistency else None
                 if synthetic is not None and self.cfg.reuse_synthetic_for_phi:
                     self._consumed.append(synthetic[:2])
                 rows.append(self._theta_step(batch, synthetic))
@@ -147,7 +165,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         cfg = self.cfg
         z = self.codes.sample(shape_index.to(self.device)).detach()
         with record_function("toposdf::data_term"):
-            terms = {"sdf": self.data_term(z, shape_index)}
+            terms = {"sdf": self.data_term(z, shape_index, self.data_points)}
         with record_function("toposdf::regularizer"):
             terms |= self.regularizer_terms(z.shape[1])
         loss = terms["sdf"] + self.regularizer_loss(terms)
@@ -175,7 +193,8 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
     def _phi_epoch(self) -> dict[str, float]:
         batches = self._batches()
         rows = []
-        reuse = self.cfg.consistency and self.cfg.reuse_synthetic_for_phi and len(self._consumed) == len(batches)
+        consistency = self.consistency_round
+        reuse = consistency and self.cfg.reuse_synthetic_for_phi and len(self._consumed) == len(batches)
         with frozen(self.decoder, self.codes):
             # The network is fixed for the whole epoch: every synthetic batch can be computed ahead.
             lookahead = max(2, self.synthetic.workers)
@@ -183,9 +202,9 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
                 if reuse:  # the theta block's shapes and diagrams, of this round's network (at most an epoch old)
                     rows.append(self._phi_step(batch, self._consumed[t] + (None,)))
                     continue
-                while self.cfg.consistency and len(self.synthetic.pending) < min(lookahead, len(batches) - t):
+                while consistency and len(self.synthetic.pending) < min(lookahead, len(batches) - t):
                     self._submit(False)
-                rows.append(self._phi_step(batch, self.synthetic.next() if self.cfg.consistency else None))
+                rows.append(self._phi_step(batch, self.synthetic.next() if consistency else None))
         means = mean_terms(rows)
         # "auto" without stage 1b: calibrated against this block's fit terms
         self.calibrate_smoothness(self.cfg.lambda_pd * means["pd"] + self.cfg.lambda_con * means.get("consistency", 0.0),
@@ -221,7 +240,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         cfg = self.cfg
         index = shape_index.to(self.device)
         z = self.codes.sample(index)
-        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.prior_loss(index)}
+        terms = {"sdf": self.data_term(z, shape_index, self.data_points), "kl": self.codes.prior_loss(index)}
         loss = terms["sdf"] + cfg.lambda_kl * terms["kl"]
         if self.generators is not None and cfg.lambda_pd > 0:
             terms["pd"] = self._pd_fit(z, shape_index)

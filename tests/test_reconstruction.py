@@ -70,3 +70,26 @@ def test_the_narrow_band_reconstruction_has_the_full_grids_surface():
     band = reconstruction_mesh(SphereDecoder(0.5), torch.zeros(2), resolution=24, tau=0.2)
     np.testing.assert_allclose(band[0], full[0], atol=1e-6)
     np.testing.assert_array_equal(band[1], full[1])
+
+
+def test_batched_reconstruction_equals_one_fit_per_shape():
+    from toposdf.reconstruction import reconstruct_latents
+
+    torch.manual_seed(0)
+    decoder = SDFDecoder(DecoderConfig(latent_size=4, hidden=16, n_layers=3))
+    rng = np.random.default_rng(0)
+    shapes = []
+    for i, n in enumerate([300, 300, 120]):  # two shapes subsampled each iteration, one small one used whole
+        x = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+        shapes.append((x, (np.linalg.norm(x, axis=1) - 0.3 - 0.1 * i).astype(np.float32)))
+    seeds = [7, 8, 9]
+    for spi in (200, 120):  # ragged (one pass each) and stacked (one batched pass)
+        z, losses = reconstruct_latents(decoder, shapes, 4, iterations=20, lr=0.05, samples_per_iteration=spi,
+                                        seeds=seeds)
+        for i, (x, sdf) in enumerate(shapes):
+            zi, loss = reconstruct_latent(decoder, x, sdf, 4, iterations=20, lr=0.05, samples_per_iteration=spi,
+                                          seed=seeds[i])
+            torch.testing.assert_close(z[i], zi, rtol=1e-4, atol=1e-5)
+            assert losses[i] == pytest.approx(loss, rel=1e-4)
+    with pytest.raises(ValueError, match="one seed per shape"):
+        reconstruct_latents(decoder, shapes, 4, seeds=[1])

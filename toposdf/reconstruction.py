@@ -101,6 +101,69 @@ def reconstruct_latent(
     return z, _full_loss(decoder, z, x, target, clamp, reg)
 
 
+def reconstruct_latents(
+    decoder: torch.nn.Module,
+    shapes: list[tuple[np.ndarray, np.ndarray]],
+    latent_size: int,
+    iterations: int = 800,
+    lr: float = 5e-3,
+    clamp: float = 0.1,
+    reg: float = 1e-4,
+    init_std: float = 0.01,
+    samples_per_iteration: int = 8000,
+    seeds: list[int] | None = None,
+) -> tuple[torch.Tensor, list[float]]:
+    """:func:`reconstruct_latent` of several shapes at once, one network pass per iteration for all of them.
+
+    Each shape keeps its own code, initial draw, sample draws (``seeds[i]``, default ``i``) and Adam state: the
+    summed loss gives each code the gradient of its own :func:`latent_fit_loss`, and Adam works per entry, so the
+    codes are those of one :func:`reconstruct_latent` call per shape, up to the rounding of a batched forward.
+    ``shapes``: ``(points (P_i, 3), sdf (P_i,))`` per shape.
+
+    Returns ``(z (n, L), losses)``: the detached codes and each one's :func:`latent_fit_loss` over all its samples.
+    """
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    seeds = list(range(len(shapes))) if seeds is None else list(seeds)
+    if len(seeds) != len(shapes) or not shapes:
+        raise ValueError(f"expected one seed per shape and at least one shape, got {len(seeds)} for {len(shapes)}")
+    device = next(decoder.parameters()).device
+    xs, targets, generators, inits = [], [], [], []
+    for (points, sdf), seed in zip(shapes, seeds):
+        points, sdf = np.asarray(points, np.float32), np.asarray(sdf, np.float32)
+        if points.ndim != 2 or points.shape[1] != 3 or sdf.shape != (len(points),) or len(points) == 0:
+            raise ValueError(f"expected points (P, 3) and sdf (P,) with P > 0, got {points.shape} and {sdf.shape}")
+        generator = torch.Generator().manual_seed(seed)
+        inits.append(torch.randn(latent_size, generator=generator) * init_std)
+        generators.append(generator)
+        xs.append(torch.from_numpy(points).to(device))
+        targets.append(torch.from_numpy(sdf).to(device))
+    z = torch.stack(inits).to(device).requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=lr)
+    with frozen(decoder):
+        for step in range(iterations):
+            for group in optimizer.param_groups:
+                group["lr"] = deepsdf_learning_rate(lr, step, iterations)
+            x, t = [], []
+            for xi, ti, g in zip(xs, targets, generators):  # a small shape: every sample, every time
+                pick = (torch.randint(len(xi), (samples_per_iteration,), generator=g).to(device)
+                        if len(xi) > samples_per_iteration else slice(None))
+                x.append(xi[pick])
+                t.append(ti[pick])
+            if len({len(xi) for xi in x}) == 1:
+                per_shape = (decoder(z, torch.stack(x)).clamp(-clamp, clamp) - torch.stack(t).clamp(-clamp, clamp)
+                             ).abs().mean(1)
+            else:  # shapes with fewer samples than an iteration takes, of different counts: one pass each
+                per_shape = torch.stack([sdf_data_loss(decoder(z[i:i + 1], xi[None])[0], ti, clamp)
+                                         for i, (xi, ti) in enumerate(zip(x, t))])
+            loss = (per_shape + reg * z.pow(2).mean(1)).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    z = z.detach()
+    return z, [_full_loss(decoder, z[i], xs[i], targets[i], clamp, reg) for i in range(len(xs))]
+
+
 def reconstruction_mesh(decoder: torch.nn.Module, z: torch.Tensor, resolution: int, tau: float | None = None) -> Mesh:
     """The mesh of ``f(., z)`` for a code ``z`` ``(L,)``: marching cubes (:func:`toposdf.field.extract_mesh`) on the
     ``resolution^3`` grid, evaluated in full (:func:`toposdf.field.evaluate_grid`) or, with ``tau``, in the narrow

@@ -171,3 +171,21 @@ def test_pd_lap_summary_of_identical_draws_has_zero_spread():
     stats = pd_lap_summary([draw] * 3, reference, processes=1).stats()
     assert stats["total"][1] == 0.0 and stats["total"][0] > 0
     assert all(std == 0.0 for _, std in stats.values())
+
+
+def test_paired_difference_is_a_t_interval_over_shapes_finite_in_both():
+    from scipy import stats
+
+    from toposdf.metrics import paired_difference
+
+    a = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+    b = np.array([0.5, 1.0, 2.5, 3.0, 1.0])
+    out = paired_difference(a, b)
+    d = np.array([0.5, 1.0, 0.5, 1.0])
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert out["n"] == 4 and out["mean"] == pytest.approx(0.75)
+    assert (out["low"], out["high"]) == pytest.approx((0.75 - half, 0.75 + half))
+    assert out["resolved"] == 1.0
+    assert paired_difference([1.0, -1.0, 2.0], [0.0, 0.0, 0.0])["resolved"] == 0.0  # the interval holds 0
+    with pytest.raises(ValueError, match="same shapes"):
+        paired_difference([1.0], [1.0, 2.0])

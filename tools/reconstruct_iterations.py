@@ -1,0 +1,79 @@
+"""How many test-time iterations CD-mean needs to tell two methods apart (issue 32, item 4).
+
+For each iteration count, every test shape's code is fitted with the network frozen
+(``toposdf.reconstruction.reconstruct_latents``: DeepSDF's protocol, all shapes in one pass per iteration), meshed
+on the evaluation grid, and scored by the Chamfer distance of CD-mean, exactly as ``rule reconstruct`` does. For
+each pair of methods (``--pairs a:b``) it prints the paired per-shape difference ``CD(a) - CD(b)`` (mean and 95%
+t-interval over the test shapes) and the wall time, and writes JSON.
+
+    python tools/reconstruct_iterations.py results/synthetic --category chair \\
+        --methods deepsdf_vad ours_deepsdf --pairs ours_deepsdf:deepsdf_vad --iterations 30 100 300 800 --out it.json
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toposdf.config import Config, read_config_files
+from toposdf.data import category_meshes, load_sdf_samples, split_ids
+from toposdf.evaluation import surface_points
+from toposdf.generation import load_model
+from toposdf.metrics import paired_difference
+from toposdf.reconstruction import reconstruct_latents, reconstruction_chamfer, reconstruction_mesh
+
+
+def chamfers(cfg: Config, model_path: Path, base: Path, iterations: int) -> tuple[list[float], float]:
+    """Per-test-shape CD of ``model_path``'s reconstructions at ``iterations``, and the seconds the fit took."""
+    ev, rec = cfg.evaluation, cfg.evaluation["reconstruct"]
+    model = load_model(model_path, "cpu")
+    ids = split_ids(base / "split.json", "test")
+    found, points, sdf = load_sdf_samples(sorted((base / "sdf").glob("*.npz")), ids)
+    meshes = category_meshes(sorted((base / "meshes").glob("*.json")), found)
+    start = time.time()
+    z, _ = reconstruct_latents(model.decoder, list(zip(points, sdf)), model.latent_size, iterations, rec["lr"],
+                               reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],
+                               seeds=[ev["seed"] + k for k in range(len(found))])
+    wall = time.time() - start
+    values = []
+    for k, shape_id in enumerate(found):
+        mesh = reconstruction_mesh(model.decoder, z[k], cfg.grid_resolution, cfg.persistence.tau)
+        truth = surface_points(meshes[shape_id], ev["surface_points"], ev["seed"] + k)
+        values.append(reconstruction_chamfer(mesh, truth, ev["surface_points"], ev["seed"] + k))
+    return values, wall
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a run's results folder, e.g. results/synthetic")
+    parser.add_argument("--config", type=Path, default=Path("config.yaml"))
+    parser.add_argument("--category", default="chair")
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--pairs", nargs="+", default=[], help="a:b pairs whose paired difference CD(a) - CD(b) to show")
+    parser.add_argument("--iterations", nargs="+", type=int, default=[30, 100, 300, 800])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    cfg = Config.from_dict(read_config_files(args.config))
+    base = args.run / args.category
+    rows = []
+    for iterations in args.iterations:
+        cd, walls = {}, {}
+        for method in args.methods:
+            cd[method], walls[method] = chamfers(cfg, base / "train" / method / "model.pt", base, iterations)
+        row = {"iterations": iterations, "fit_seconds": walls,
+               "cd_mean": {m: float(np.nanmean(v)) for m, v in cd.items()}, "pairs": {}}
+        for pair in args.pairs:
+            a, b = pair.split(":")
+            row["pairs"][pair] = paired_difference(cd[a], cd[b])
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if args.out:
+            args.out.write_text(json.dumps({"run": str(args.run), "category": args.category, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -32,7 +32,8 @@ def test_config_files_merge_as_snakemake_merges_them(tmp_path):
     (tmp_path / "empty.yaml").write_text("")
     assert read_config_files(tmp_path / "a.yaml", tmp_path / "empty.yaml", tmp_path / "b.yaml") == merged
     cpu_long = load_config_file(ROOT / "config.yaml", ROOT / "presets" / "cpu_long.yaml")
-    assert cpu_long.implicit["epochs"] == 125 and cpu_long.implicit["lr_codes"] == _default()["train"]["implicit"]["lr_codes"]
+    assert cpu_long.implicit["regularizer_shapes"] == 4 and cpu_long.dataset.categories == ("chair", "table", "sofa")
+    assert cpu_long.implicit["epochs"] == _default()["train"]["implicit"]["epochs"]  # every code: as many updates
 
 
 def test_default_config_is_valid_and_typed():

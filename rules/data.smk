@@ -72,6 +72,7 @@ rule sample_sdf:
     conda:
         "../envs/data.yaml"
     threads: 2  # libigl's distance queries are multithreaded
+    priority: 3  # short and gate every later job: before the long training jobs take the cores
     params:
         settings=settings("sdf.n_points", "sdf.variances", "sdf.uniform_fraction", "dataset.seed"),
     script:
@@ -90,6 +91,7 @@ rule sdf_grid:
     conda:
         "../envs/data.yaml"
     threads: 2
+    priority: 3  # short and gate every later job: before the long training jobs take the cores
     params:
         settings=settings("grid.resolution"),
     script:

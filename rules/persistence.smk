@@ -13,6 +13,7 @@ rule persistence:
     conda:
         "../envs/topology.yaml"
     threads: 2
+    priority: 3  # short and gate every later job: before the long training jobs take the cores
     params:
         settings=settings("persistence"),
     script:

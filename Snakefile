@@ -62,5 +62,10 @@ rule all:
             category=CATEGORIES,
             method=config["methods"],
         ),
+        expand(
+            "results/{dataset}/{category}/eval/training_fit.json",
+            dataset=DATASET,
+            category=CATEGORIES,
+        ),
         "results/study_1d/study_1d.csv",
         "results/study_1d/study_1d.png",

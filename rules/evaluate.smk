@@ -123,6 +123,7 @@ rule calibrate:
     input:
         split="results/{dataset}/{category}/split.json",
         diagrams=category_shards("results/{dataset}/{category}/diagrams/{shard}.npz"),
+        manifests=category_shards("results/{dataset}/{category}/meshes/{shard}.json"),
     output:
         calibration="results/{dataset}/{category}/eval/calibration.json",
     log:
@@ -140,6 +141,7 @@ rule calibrate:
             "evaluation.generated_shapes",
             "evaluation.draws",
             "evaluation.seed",
+            "evaluation.cloud_points",
             "grid.resolution",
             "persistence",
         ),
@@ -157,7 +159,17 @@ rule tables:
         calibration=expand(
             "results/{{dataset}}/{category}/eval/calibration.json", category=CATEGORIES
         ),
+        reconstructions=expand(
+            "results/{{dataset}}/{category}/eval/{method}/reconstruction.csv",
+            category=CATEGORIES,
+            method=config["methods"],
+        ),
     output:
+        cd_paired=report(
+            multiext("results/{dataset}/tables/cd_paired", ".csv", ".md"),
+            caption="../report/cd_paired.rst",
+            category="Tables",
+        ),
         table1=report(
             multiext("results/{dataset}/tables/table1", ".csv", ".md", ".tex"),
             caption="../report/table1.rst",
@@ -181,3 +193,41 @@ rule tables:
         settings=settings("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
     script:
         "../workflow_scripts/tables.py"
+
+
+rule training_fit:
+    input:
+        models=expand(
+            "results/{{dataset}}/{{category}}/train/{method}/model.pt",
+            method=config["methods"],
+        ),
+        reconstructions=expand(
+            "results/{{dataset}}/{{category}}/eval/{method}/reconstruction.npz",
+            method=config["methods"],
+        ),
+        grids=category_shards("results/{dataset}/{category}/grids/{shard}.npz"),
+    output:
+        fit=report(
+            "results/{dataset}/{category}/eval/training_fit.json",
+            caption="../report/training_fit.rst",
+            category="Training fit",
+        ),
+    log:
+        "results/{dataset}/logs/training_fit/{category}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/training_fit/{category}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        runtime=30,
+        mem_mb=8000,
+    params:
+        settings=settings(
+            "evaluation.seed",
+            "evaluation.training_fit_shapes",
+            "persistence.tau",
+        ),
+    script:
+        "../workflow_scripts/training_fit.py"

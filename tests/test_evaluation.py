@@ -312,3 +312,27 @@ def test_diagram_summary_counts_and_measures_the_points_above_the_threshold(tmp_
     assert rows["samples", "ours"]["shapes"] == 2 and rows["samples", "ours"]["h1_points"] == 1.5
     assert rows["PD gen prior", "ours"]["shapes"] == 8 and rows["PD gen train", "ours"]["shapes"] == 2
     assert rows["PD gen prior", "ours"]["h1_median_life"] == pytest.approx(0.1)
+
+
+def test_paired_cd_table_pairs_each_topological_method_with_the_baseline_of_its_geometry(tmp_path):
+    from toposdf.tables import paired_baselines, write_paired_cd
+
+    methods = {"deepsdf_vad": {"geometry": "eikonal", "topology": "none"},
+               "deepsdf_se_vad": {"geometry": "steik", "topology": "none"},
+               "ours_deepsdf": {"geometry": "eikonal", "topology": "learned"},
+               "no_pd_training": {"geometry": "steik", "topology": "learned"},
+               "lonely": {"geometry": "other", "topology": "learned"}}
+    pairs = paired_baselines(methods)
+    assert pairs == {"ours_deepsdf": "deepsdf_vad", "no_pd_training": "deepsdf_se_vad"}
+    ids = [f"s{i}" for i in range(6)]
+    base = np.array([0.010, 0.020, 0.015, 0.012, 0.030, 0.011])
+    paths = {}
+    for method, values in (("deepsdf_vad", base), ("ours_deepsdf", base - 0.002 + 1e-4 * np.arange(6))):
+        paths[("chair", method)] = tmp_path / f"{method}.csv"
+        # rows in another order than the baseline's: the pairing is by model id
+        pd.DataFrame({"model_id": ids[::-1], "chamfer": values[::-1]}).to_csv(paths[("chair", method)], index=False)
+    csv_path, md_path = write_paired_cd(paths, {"ours_deepsdf": "deepsdf_vad"}, ["chair"], tmp_path / "cd_paired", 1000)
+    row = pd.read_csv(csv_path).iloc[0]
+    assert row["mean"] == pytest.approx(-0.002 + 2.5e-4) and row["high"] < 0 and row["resolved"] == 1 and row["n"] == 6
+    text = md_path.read_text()
+    assert "| Ours-DeepSDF | DeepSDF-VAD | -1.75 [" in text and "unresolved" not in text.split("\n", 2)[2]

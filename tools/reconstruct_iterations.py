@@ -32,7 +32,7 @@ def chamfers(cfg: Config, model_path: Path, base: Path, iterations: int) -> tupl
     model = load_model(model_path, "cpu")
     ids = split_ids(base / "split.json", "test")
     found, points, sdf = load_sdf_samples(sorted((base / "sdf").glob("*.npz")), ids)
-    meshes = category_meshes(sorted((base / "meshes").glob("*.json")), found)
+    meshes = category_meshes(sorted((base / "meshes").glob("[0-9]*.json")), found)  # the shard manifests
     start = time.time()
     z, _ = reconstruct_latents(model.decoder, list(zip(points, sdf)), model.latent_size, iterations, rec["lr"],
                                reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],

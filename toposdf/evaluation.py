@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -20,14 +21,14 @@ from tqdm import tqdm
 from .checkpoints import load_checkpoint
 from .config import Config
 from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
-from .field import evaluate_grid, sample_surface
+from .field import evaluate_grid, evaluate_grid_band, extract_mesh, sample_surface
 from .figures import pd_matrices_figure
-from .generation import (Generation, draw_seeds, draws_of, generate, generator_diagrams, interpolate, load_meshes,
-                         TrainedModel, load_model, sample_latents, save_generation, save_meshes, shapes_at)
+from .generation import (Generation, Mesh, draw_seeds, draws_of, generate, generator_diagrams, interpolate,
+                         load_meshes, TrainedModel, load_model, sample_latents, save_generation, save_meshes, shapes_at)
 from .io import atomic_open, atomic_write_json
-from .metrics import cd_mean, mmd_cov_1nna, pd_lap_summary
+from .metrics import cd_mean, mmd_cov_1nna, mmd_cov_1nna_from_distances, pairwise_chamfer, pd_lap_summary
 from .provenance import provenance
-from .reconstruction import reconstruct_latent, reconstruction_chamfer, reconstruction_mesh
+from .reconstruction import reconstruct_latents, reconstruction_chamfer, reconstruction_mesh
 from .tables import DISPLAY_NAMES
 from .topology import Diagrams, betti_numbers, cubical_diagrams, off_diagonal, pd_lap, save_diagrams
 
@@ -50,6 +51,22 @@ def surface_points(mesh_path: str | Path, n: int, seed: int) -> np.ndarray:
     """``n`` points drawn uniformly on a normalized ground-truth mesh (:func:`toposdf.field.sample_surface`)."""
     mesh = load_normalized_mesh(mesh_path)
     return sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), n, seed)
+
+
+def shape_clouds(manifest_paths: Sequence[str | Path], ids: Sequence[str], n: int, seed: int) -> dict[str, np.ndarray]:
+    """The ground-truth point clouds of the generation metrics: id -> ``(n, 3)`` :func:`surface_points` on the
+    normalized mesh of each of ``ids`` found in the manifests, in sorted id order, the k-th seeded ``seed + k``
+    (shapes skipped in preprocessing are absent)."""
+    meshes = category_meshes(manifest_paths, ids)
+    return {i: surface_points(meshes[i], n, seed + k) for k, i in enumerate(sorted(meshes))}
+
+
+def generation_metrics(meshes: Sequence[Mesh], references: Sequence[np.ndarray], n: int, seed: int,
+                       workers: int = 1) -> dict[str, float]:
+    """ShapeGF's MMD/COV/1-NNA-CD (:func:`toposdf.metrics.mmd_cov_1nna`) of generated meshes against reference
+    clouds: ``n`` points on the k-th mesh, seeded ``seed + k`` (an empty mesh gives an empty cloud)."""
+    samples = [sample_surface(v, f, n, seed + k) for k, (v, f) in enumerate(meshes)]
+    return mmd_cov_1nna(samples, references, workers=workers)
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -97,33 +114,43 @@ def run_interpolate(cfg: Config, raw_config: dict, model_path, meshes_out, diagr
 def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_paths, manifest_paths, csv_out,
                     meshes_out, threads: int = 1) -> pd.DataFrame:
     """DeepSDF's CD protocol on every test shape: fit its code with the network frozen, mesh it, and take the
-    Chamfer distance between ``evaluation.surface_points`` points on the reconstruction and on the truth."""
+    Chamfer distance between ``evaluation.surface_points`` points on the reconstruction and on the truth.
+
+    ``meshes_out`` holds the meshes, their ``ids`` and the fitted codes ``latents`` ``(m, latent)`` in the same
+    order (:func:`fitted_test_codes`; ``rule training_fit`` decodes them on the ground truth's grid)."""
     torch.set_num_threads(max(1, threads))
     ev, rec = cfg.evaluation, cfg.evaluation["reconstruct"]
     model = load_model(model_path)
     ids = split_ids(split_path, "test")
     found, points, sdf = load_sdf_samples(sdf_paths, ids)
     samples, meshes = dict(zip(found, zip(points, sdf))), category_meshes(manifest_paths, ids)
-    rows, recon = [], []
-    for k, shape_id in enumerate(tqdm(ids, desc=f"reconstruct {model.method}", unit="shape")):
+    rows, recon, codes = [], [], []
+    for shape_id in ids:
         if shape_id not in samples or shape_id not in meshes:
             log.warning("test shape %s has no SDF samples or mesh (skipped in preprocessing)", shape_id)
-            continue
-        z, loss = reconstruct_latent(model.decoder, *samples[shape_id], model.latent_size, rec["iterations"],
-                                     rec["lr"], reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],
-                                     seed=ev["seed"] + k)
+    kept = [(k, shape_id) for k, shape_id in enumerate(ids) if shape_id in samples and shape_id in meshes]
+    # every test shape's code at once (one network pass per iteration); shape k keeps its seed ev["seed"] + k
+    log.info("%s: fitting %d test codes, %d iterations", model.method, len(kept), rec["iterations"])
+    fitted, losses = reconstruct_latents(model.decoder, [samples[i] for _, i in kept], model.latent_size,
+                                         rec["iterations"], rec["lr"], reg=rec["reg"],
+                                         samples_per_iteration=rec["samples_per_iteration"],
+                                         seeds=[ev["seed"] + k for k, _ in kept]) if kept else (None, [])
+    for j, (k, shape_id) in enumerate(tqdm(kept, desc=f"reconstruct {model.method}", unit="shape")):
+        z = fitted[j]
         # the narrow band gives the full grid's zero level set (see generation.shapes_at) at a fraction of the work
         mesh = reconstruction_mesh(model.decoder, z, cfg.grid_resolution, cfg.persistence.tau)
         truth = surface_points(meshes[shape_id], ev["surface_points"], ev["seed"] + k)
         cd = reconstruction_chamfer(mesh, truth, ev["surface_points"], ev["seed"] + k, max(1, threads))
-        rows.append({"model_id": shape_id, "chamfer": cd, "fit_loss": loss, "vertices": len(mesh[0])})
+        rows.append({"model_id": shape_id, "chamfer": cd, "fit_loss": losses[j], "vertices": len(mesh[0])})
         recon.append(mesh)
+        codes.append(z.detach().cpu().numpy().astype(np.float32))
     table = pd.DataFrame(rows, columns=["model_id", "chamfer", "fit_loss", "vertices"])
     mean, failed = cd_mean(table["chamfer"])
     log.info("%s: CD-mean %.5f over %d test shapes (%d without surface)", model.method, mean, len(table), failed)
     with atomic_open(csv_out, "w") as fh:
         table.to_csv(fh, index=False)
-    save_meshes(meshes_out, recon, ids=np.asarray(table["model_id"].tolist()),
+    latents = np.stack(codes) if codes else np.zeros((0, model.latent_size), np.float32)
+    save_meshes(meshes_out, recon, ids=np.asarray(table["model_id"].tolist()), latents=latents,
                 provenance=np.asarray(json.dumps(provenance(raw_config, model_path, ev["seed"]))))
     return table
 
@@ -178,64 +205,196 @@ def diagram_summary(diagrams: Sequence[Diagrams], threshold: float) -> dict[str,
     return summary
 
 
-def occupancy_fit(decoded: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+# Two training shapes whose ground truths overlap at least this much (IoU on the grid) are near-twins: a decoder
+# that gives one the other's shape has not failed, so retrieval_no_twin leaves both out.
+TWIN_IOU = 0.85
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every row of ``a`` ``(m, V)`` with every row of ``b`` ``(n, V)``, 0/1 float32 occupancies: ``(m, n)``
+    (0 where both are empty)."""
+    inter = a @ b.T
+    return inter / np.maximum(a.sum(1)[:, None] + b.sum(1)[None] - inter, 1.0)
+
+
+def occupancy_fit(decoded: np.ndarray, truth: np.ndarray, twin_iou: float = TWIN_IOU) -> dict[str, float]:
     """How well decoded shapes reproduce their training shapes, from ``(n, ...)`` boolean occupancies (inside:
     value below 0) of shape ``i`` decoded from its own code and of shape ``i`` itself:
 
     - ``decoded_iou``: the mean IoU of decoded shape ``i`` with shape ``i``;
     - ``nearest_other_iou``: the mean IoU of each training shape with its nearest other training shape, what
       decoding "a similar shape" would score (NaN for one shape);
-    - ``retrieval``: the share of decoded shapes closest (by IoU) to their own shape among the training shapes;
+    - ``retrieval``: the share of decoded shapes closest (by IoU) to their own shape among the training shapes
+      (a tie goes to the shape listed first);
+    - ``retrieval_no_twin``: the same share over the shapes without a near-twin, those whose nearest other
+      training shape has IoU below ``twin_iou`` (NaN when every shape has one); ``shapes_no_twin``: how many
+      they are. Decoding a shape as its near-twin fails ``retrieval`` but says little about the decoder;
     - ``volume_ratio``: decoded volume over true volume (above 1: filled in, thicker).
     """
+    if decoded.shape != truth.shape or len(truth) == 0:
+        raise ValueError(f"expected decoded and true occupancies of the same shape (n, ...) with n > 0, got "
+                         f"{decoded.shape} and {truth.shape}")
     d = decoded.reshape(len(decoded), -1).astype(np.float32)
     t = truth.reshape(len(truth), -1).astype(np.float32)
-
-    def iou(a, b):
-        inter = a @ b.T
-        return inter / np.maximum(a.sum(1)[:, None] + b.sum(1)[None] - inter, 1.0)
-
-    cross, among = iou(d, t), iou(t, t)
+    cross, among = _iou(d, t), _iou(t, t)
     np.fill_diagonal(among, -np.inf)
+    hit = cross.argmax(1) == np.arange(len(d))
+    alone = among.max(1) < twin_iou  # one shape: its nearest other is -inf, so no twin
     return {"decoded_iou": float(np.diag(cross).mean()),
             "nearest_other_iou": float(among.max(1).mean()) if len(t) > 1 else float("nan"),
-            "retrieval": float(np.mean(cross.argmax(1) == np.arange(len(d)))),
+            "retrieval": float(hit.mean()),
+            "retrieval_no_twin": float(hit[alone].mean()) if alone.any() else float("nan"),
+            "shapes_no_twin": int(alone.sum()),
             "volume_ratio": float(d.sum() / max(t.sum(), 1.0))}
 
 
-def training_fit(model: TrainedModel, grid_paths: Sequence[str | Path], batch: int = 16) -> dict[str, float]:
-    """:func:`occupancy_fit` of a trained model's training codes (``f(., mu_i)`` on the ground truth's grid) against
-    the ground-truth SDF grids (``grids/{shard}.npz``) of its training shapes."""
-    truth: dict[str, np.ndarray] = {}
-    resolution = None
+def load_occupancies(grid_paths: Sequence[str | Path], ids: Sequence[str]) -> tuple[np.ndarray, int]:
+    """The ground-truth occupancies of the shapes ``ids``, in that order, from the SDF grids ``grids/{shard}.npz``:
+    ``(len(ids), N, N, N)`` bool (inside: SDF below 0), and ``N``.
+
+    Raises:
+        ValueError: when no file is given, or for shapes that no file holds (skipped in preprocessing).
+    """
+    if not grid_paths:
+        raise ValueError("no ground-truth grid files (grids/{shard}.npz) given")
+    wanted, truth, resolution = set(ids), {}, None
     for path in grid_paths:
         with np.load(path) as data:
-            truth.update({str(i): g < 0 for i, g in zip(data["ids"], data["grids"])})
             resolution = int(data["resolution"])
-    missing = [i for i in model.ids if i not in truth]
+            truth.update({str(i): g < 0 for i, g in zip(data["ids"], data["grids"]) if str(i) in wanted})
+    missing = [i for i in ids if i not in truth]
     if missing:
-        raise ValueError(f"no ground-truth grid for {len(missing)} training shapes (first: {missing[0]})")
-    decoded = np.concatenate([evaluate_grid(model.decoder, model.mu[i : i + batch], resolution) < 0
-                              for i in range(0, len(model.mu), batch)])
-    return occupancy_fit(decoded, np.stack([truth[i] for i in model.ids]))
+        raise ValueError(f"no ground-truth grid for {len(missing)} shapes (first: {missing[0]})")
+    return np.stack([truth[i] for i in ids]) if ids else np.zeros((0,) + (resolution,) * 3, bool), resolution
+
+
+def decoded_occupancy(decoder: torch.nn.Module, codes: torch.Tensor, resolution: int, tau: float | None = None,
+                      batch: int = 16) -> np.ndarray:
+    """``f(., z) < 0`` on the ground truth's ``resolution^3`` grid for each code of ``codes`` ``(n, L)``:
+    ``(n, N, N, N)`` bool. With ``tau``, in the narrow band (:func:`toposdf.field.evaluate_grid_band`, the full
+    grid's signs at about a third of the network evaluations); without, on every vertex."""
+    if len(codes) == 0:
+        return np.zeros((0,) + (resolution,) * 3, bool)
+    grid = evaluate_grid if tau is None else partial(evaluate_grid_band, tau=tau)
+    return np.concatenate([grid(decoder, z, resolution) < 0 for z in torch.split(codes, batch)])
+
+
+def training_sample(n: int, shapes: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of the training shapes to measure: all ``n`` when ``shapes`` is None or at least ``n``, else a
+    seeded sample of ``shapes`` of them (the same for every model of a category: they share their training ids)."""
+    if shapes is not None and shapes < 1:
+        raise ValueError(f"shapes must be None or >= 1, got {shapes}")
+    if shapes is None or shapes >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=shapes, replace=False))
+
+
+def fitted_test_codes(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """The test shapes' ids and the codes ``(m, L)`` that :func:`run_reconstruct` fitted to them, from its
+    ``reconstruction.npz``. A file written before it kept the codes (no ``latents``) gives none, with a warning."""
+    with np.load(path) as data:
+        if "latents" not in data.files:
+            log.warning("%s has no fitted codes ('latents'; written before the reconstruct rule kept them): no test "
+                        "shapes measured. snakemake --forcerun reconstruct writes them.", path)
+            return [], np.zeros((0, 0), np.float32)
+        return [str(i) for i in data["ids"]], data["latents"]
+
+
+def training_fit(model: TrainedModel, grid_paths: Sequence[str | Path], batch: int = 16, shapes: int | None = None,
+                 seed: int = 0, tau: float | None = None,
+                 test_codes: tuple[Sequence[str], np.ndarray] | None = None) -> dict[str, float]:
+    """How well a trained model reproduces its shapes on the ground truth's grid (``grids/{shard}.npz``):
+
+    - :func:`occupancy_fit` of its training codes (``f(., mu_i)``) against their training shapes, over every
+      training shape or a seeded sample of ``shapes`` of them (:func:`training_sample`); nearest others and
+      near-twins are looked for among the measured shapes; ``training_shapes``: how many were measured;
+    - ``latent_aggregate_std``: the training codes' :meth:`toposdf.models.LatentCodes.aggregate_std` (1 when they
+      cover ``N(0, I)``; None for a checkpoint that does not record it);
+    - with ``test_codes`` (ids and codes ``(m, L)``, :func:`fitted_test_codes`): ``test_decoded_iou``, the mean IoU
+      of each test shape's reconstruction ``f(., z_j)`` with its own shape (NaN for none), and ``test_shapes``.
+
+    ``tau``: decode in the narrow band (:func:`decoded_occupancy`).
+    """
+    pick = training_sample(len(model.ids), shapes, seed)
+    test_ids, codes = test_codes if test_codes is not None else ([], None)
+    train_ids = [model.ids[i] for i in pick]
+    truth, resolution = load_occupancies(grid_paths, train_ids + list(test_ids))
+    mu = model.mu[torch.as_tensor(pick, device=model.mu.device)]
+    fit = occupancy_fit(decoded_occupancy(model.decoder, mu, resolution, tau, batch), truth[: len(pick)])
+    fit |= {"training_shapes": len(pick), "latent_aggregate_std": model.latent_aggregate_std}
+    if test_codes is not None:
+        z = torch.as_tensor(np.asarray(codes), dtype=model.mu.dtype, device=model.mu.device)
+        decoded, own = decoded_occupancy(model.decoder, z, resolution, tau, batch), truth[len(pick) :]
+        iou = (decoded & own).sum((1, 2, 3)) / np.maximum((decoded | own).sum((1, 2, 3)), 1)
+        fit |= {"test_decoded_iou": float(iou.mean()) if len(iou) else float("nan"), "test_shapes": len(iou)}
+    return fit
+
+
+def run_training_fit(cfg: Config, raw_config: dict, category: str, model_paths: Sequence[str | Path],
+                     reconstruction_paths: Sequence[str | Path], grid_paths: Sequence[str | Path], out_path,
+                     threads: int = 1) -> dict:
+    """:func:`training_fit` of every method's final model of one category, with the test shapes' codes that
+    ``reconstruction_paths`` (one per model, in the same order) hold, over at most ``evaluation.training_fit_shapes``
+    training shapes drawn with ``evaluation.seed``, decoded in the narrow band of ``persistence.tau``. Writes one
+    row per method with its provenance (config, checkpoint, seed) to ``out_path``."""
+    if len(model_paths) != len(reconstruction_paths):
+        raise ValueError(f"expected one reconstruction per model, got {len(reconstruction_paths)} for "
+                         f"{len(model_paths)} models")
+    torch.set_num_threads(max(1, threads))
+    ev, rows = cfg.evaluation, []
+    for model_path, reconstruction in zip(model_paths, reconstruction_paths):
+        model = load_model(model_path)
+        fit = training_fit(model, grid_paths, shapes=ev["training_fit_shapes"], seed=ev["seed"],
+                           tau=cfg.persistence.tau, test_codes=fitted_test_codes(reconstruction))
+        log.info("%s/%s: %s", category, model.method,
+                 {k: round(v, 4) if isinstance(v, float) else v for k, v in fit.items()})
+        rows.append({"category": category, "method": model.method, **fit,
+                     "provenance": provenance(raw_config, model_path, ev["seed"])})
+    result = {"category": category, "twin_iou": TWIN_IOU, "training_fit_shapes": ev["training_fit_shapes"],
+              "rows": rows}
+    atomic_write_json(out_path, _json_safe(result))
+    return result
+
+
+def blob_grid(resolution: int, radius: float = 0.5) -> np.ndarray:
+    """The signed distance ``(N, N, N)`` of one fixed blob, a ball of ``radius``, on the ground truth's grid."""
+    return np.linalg.norm(grid_points(resolution), axis=1).reshape((resolution,) * 3) - radius
 
 
 def blob_diagrams(resolution: int, tau: float, min_persistence: float, radius: float = 0.5) -> Diagrams:
     """The diagrams of one fixed blob, a ball of ``radius``, on the ground truth's grid: the essential class
     ``(-tau, tau)`` and nothing else (every blob large enough to reach ``-tau`` inside has this diagram)."""
-    grid = np.linalg.norm(grid_points(resolution), axis=1).reshape((resolution,) * 3) - radius
-    return cubical_diagrams(grid, tau, min_persistence)
+    return cubical_diagrams(blob_grid(resolution, radius), tau, min_persistence)
+
+
+def calibration_picks(n_train: int, n: int, seed: int, draws: int) -> list[np.ndarray]:
+    """The training shapes of each calibration draw: ``draws`` seeded random ``(n,)`` index arrays into
+    ``range(n_train)`` (drawn with replacement only when ``n_train < n``)."""
+    return [np.random.default_rng(s).choice(n_train, size=n, replace=n_train < n) for s in draw_seeds(seed, draws)]
 
 
 def calibration_draws(train: Sequence[Diagrams], n: int, seed: int, draws: int) -> list[list[Diagrams]]:
     """``draws`` sets of ``n`` held-out training shapes' diagrams, each a seeded random subset (drawn with
-    replacement only when there are fewer than ``n`` training shapes)."""
-    out = []
-    for s in draw_seeds(seed, draws):
-        rng = np.random.default_rng(s)
-        pick = rng.choice(len(train), size=n, replace=len(train) < n)
-        out.append([train[i] for i in pick])
-    return out
+    replacement only when there are fewer than ``n`` training shapes; :func:`calibration_picks`)."""
+    return [[train[i] for i in pick] for pick in calibration_picks(len(train), n, seed, draws)]
+
+
+def subset_generation_metrics(clouds: Sequence[np.ndarray], references: Sequence[np.ndarray],
+                              picks: Sequence[np.ndarray], workers: int = 1) -> list[dict[str, float]]:
+    """:func:`toposdf.metrics.mmd_cov_1nna` of each subset ``[clouds[i] for i in pick]`` against ``references``,
+    from one matrix of Chamfer distances among ``clouds``: a pair is computed once however many subsets share it,
+    and every subset's numbers are those of ``mmd_cov_1nna`` on its clouds, bit for bit.
+
+    Args:
+        clouds: ``(m_i, 3)`` point clouds (an empty one is infinitely far, as in ``mmd_cov_1nna``).
+        references: the test shapes' clouds, none empty.
+        picks: index arrays into ``clouds`` (repeats allowed: a repeated shape is its own copy, at distance 0).
+    """
+    d_rr = pairwise_chamfer(references, workers=workers)
+    d_rc = pairwise_chamfer(references, clouds, workers)
+    d_cc = pairwise_chamfer(clouds, workers=workers)
+    return [{f"{key}-CD": value for key, value in
+             mmd_cov_1nna_from_distances(d_rc[:, pick], d_rr, d_cc[np.ix_(pick, pick)]).items()} for pick in picks]
 
 
 def _metrics_entry(category: str, method: str, metrics: dict, **extra) -> dict:
@@ -252,34 +411,67 @@ def _scalar_metrics(values: dict) -> dict:
     return {key: {"mean": value, "std": None, "n": 1} for key, value in values.items()}
 
 
-def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diagram_paths, out_path,
-                  threads: int = 1) -> dict:
-    """The two calibration rows of one category, on the test shapes and the settings of every method's PD-LAP:
+def _metric_names(generation: dict) -> dict:
+    """``mmd_cd``, ``cov_cd``, ``1_nna_cd`` from :func:`toposdf.metrics.mmd_cov_1nna`'s keys (without the count
+    of empty samples)."""
+    return {key.lower().replace("-", "_"): value for key, value in generation.items() if key != "empty_samples"}
+
+
+def _over_draws(per_draw: Sequence[dict]) -> dict:
+    """Metrics of several draws as ``{"mean", "std" (ddof=0, as PD-LAP's), "n"}``."""
+    values = {key: np.array([draw[key] for draw in per_draw], np.float64) for key in per_draw[0]}
+    return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v)} for key, v in values.items()}
+
+
+def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diagram_paths, manifest_paths,
+                  out_path, threads: int = 1) -> dict:
+    """The two calibration rows of one category, on the test shapes and the settings of every method's PD-LAP and
+    generation metrics (MMD/COV/1-NNA-CD, :func:`generation_metrics`):
 
     - ``heldout_training``: ``evaluation.draws`` random sets of training shapes (held out of the test set) against
-      the test shapes: the floor, what a generator that reproduces the training distribution scores;
-    - ``blob``: a generator whose every sample is one fixed blob (:func:`blob_diagrams`): the ceiling.
+      the test shapes: the floor, what a generator that reproduces the training distribution scores. Its
+      generation metrics are the mean and std over the same draws, on the training shapes' ground-truth meshes
+      (:func:`shape_clouds`: one cloud per training shape, seeded like the test shapes' clouds);
+    - ``blob``: a generator whose every sample is one fixed blob (:func:`blob_diagrams`): the ceiling. Its
+      generation metrics are those of ``n`` copies of the blob's marching-cubes mesh, sampled like a method's
+      first draw.
+
+    The clouds use their own seeds (``evaluation.seed + k``, as :func:`run_evaluate`'s): the PD-LAP draws are
+    those of :func:`calibration_draws`, whatever the clouds.
     """
     ev = cfg.evaluation
-    reference = list(load_shape_diagrams(diagram_paths, split_ids(split_path, "test"), skip_missing=True).values())
-    train = list(load_shape_diagrams(diagram_paths, split_ids(split_path, "train")).values())
+    test_ids, train_ids = split_ids(split_path, "test"), split_ids(split_path, "train")
+    reference = list(load_shape_diagrams(diagram_paths, test_ids, skip_missing=True).values())
+    train = list(load_shape_diagrams(diagram_paths, train_ids).values())
     n = ev["generated_shapes"] or len(reference)
-    floor = calibration_draws(train, n, ev["seed"], ev["draws"])
+    picks = calibration_picks(len(train), n, ev["seed"], ev["draws"])
+    floor = calibration_draws(train, n, ev["seed"], ev["draws"])  # the training shapes of picks
     tau = cfg.persistence.tau
     blob = [[blob_diagrams(cfg.grid_resolution, tau, cfg.persistence.min_persistence)] * n]
     processes = max(1, threads)
+    references = list(shape_clouds(manifest_paths, test_ids, ev["cloud_points"], ev["seed"]).values())
+    train_clouds = shape_clouds(manifest_paths, train_ids, ev["cloud_points"], ev["seed"])
+    missing = [i for i in train_ids if i not in train_clouds]
+    if missing:
+        raise ValueError(f"no normalized mesh for {len(missing)} training shapes with diagrams, e.g. {missing[:3]}")
+    floor_generation = subset_generation_metrics(list(train_clouds.values()), references, picks, processes)
+    blob_generation = generation_metrics([extract_mesh(blob_grid(cfg.grid_resolution))] * n, references,
+                                         ev["cloud_points"], ev["seed"], processes)
     rows = {
         "heldout_training": _pd_lap_metrics(pd_lap_summary(floor, reference, processes).stats(), len(floor))
+        | _over_draws([_metric_names(g) for g in floor_generation])
         | _scalar_metrics(betti_summary([d for draw in floor for d in draw], tau)),
         "blob": _pd_lap_metrics(pd_lap_summary(blob, reference, processes).stats(), 1)
+        | _scalar_metrics(_metric_names(blob_generation))  # one draw: no std
         | _scalar_metrics(betti_summary(blob[0], tau)),
     }
     result = {"category": category, "test_shapes": len(reference), "test_betti": betti_summary(reference, tau),
               "rows": [_metrics_entry(category, name, metrics) for name, metrics in rows.items()],
               "provenance": provenance(raw_config, seed=ev["seed"])}
     atomic_write_json(out_path, _json_safe(result))
-    log.info("%s calibration: PD-LAP floor %.5f, ceiling %.5f", category, rows["heldout_training"]["pd_lap"]["mean"],
-             rows["blob"]["pd_lap"]["mean"])
+    for name, row in rows.items():
+        log.info("%s calibration, %s: PD-LAP %.5f, MMD-CD %.5f, COV-CD %.3f, 1-NNA-CD %.3f", category, name,
+                 *(row[key]["mean"] for key in ("pd_lap", "mmd_cd", "cov_cd", "1_nna_cd")))
     return result
 
 
@@ -295,19 +487,16 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
     chamfers = pd.read_csv(reconstruction_csv)["chamfer"].to_numpy()
     cd, failed = cd_mean(chamfers)
     finite = chamfers[np.isfinite(chamfers)]
-    meshes = category_meshes(manifest_paths, ids)
-    references = [surface_points(meshes[i], ev["cloud_points"], ev["seed"] + k) for k, i in enumerate(sorted(meshes))]
-    samples = [sample_surface(v, f, ev["cloud_points"], ev["seed"] + k)
-               for k, (v, f) in enumerate(load_meshes(generated_shapes))]
-    generation = mmd_cov_1nna(samples, references, workers=max(1, threads))
+    references = list(shape_clouds(manifest_paths, ids, ev["cloud_points"], ev["seed"]).values())
+    generation = generation_metrics(load_meshes(generated_shapes), references, ev["cloud_points"], ev["seed"],
+                                    max(1, threads))
     generated = draws_of(generated_diagrams)
     draws = len(generated)
     metrics = {
         "cd_mean": {"mean": cd, "std": float(finite.std()) if len(finite) else float("nan"), "n": int(len(finite)),
                     "failed": failed},
         **_pd_lap_metrics(summary, draws),
-        **_scalar_metrics({key.lower().replace("-", "_"): value  # one draw: no std
-                           for key, value in generation.items() if key != "empty_samples"}),
+        **_scalar_metrics(_metric_names(generation)),  # one draw: no std
         # the Betti numbers of every draw's samples (compare with the test shapes', test_betti)
         **_scalar_metrics(betti_summary([d for draw in generated for d in draw], cfg.persistence.tau)),
     }

@@ -6,4 +6,5 @@ from toposdf.io import setup_logging
 
 setup_logging(snakemake.log[0])
 run_calibrate(Config.from_settings(snakemake.params.settings), snakemake.params.settings, snakemake.wildcards.category,
-              snakemake.input.split, snakemake.input.diagrams, snakemake.output.calibration, threads=snakemake.threads)
+              snakemake.input.split, snakemake.input.diagrams, snakemake.input.manifests, snakemake.output.calibration,
+              threads=snakemake.threads)

@@ -34,6 +34,8 @@ rule pretrain_pdgen:
     output:
         checkpoint="results/{dataset}/{category}/train/{method}/pdgen.pt",
         curve="results/{dataset}/{category}/train/{method}/pdgen_log.csv",
+        # lambda_smooth: auto: the share of eq. 10's unit chosen by held-out PD-LAP, and the curve it came from
+        selection="results/{dataset}/{category}/train/{method}/smoothness_selection.json",
     log:
         "results/{dataset}/logs/pretrain_pdgen/{category}/{method}.log",
     benchmark:

@@ -13,4 +13,5 @@ pretrain_pdgen(
     snakemake.output.checkpoint,
     snakemake.output.curve,
     threads=snakemake.threads,
+    selection=snakemake.output.selection,
 )

@@ -49,8 +49,14 @@ class ImplicitTrainConfig(ImplicitTermsConfig):
 
 @dataclass(frozen=True)
 class PDGeneratorTrainConfig:
-    """Stage 1b (eq. 12): ``train.pdgen``, the method's ``lambda_pd`` and ``lambda_smooth`` (None: ``auto``,
-    calibrated after the first epoch to ``smooth_share`` of the PD fit), and ``train.seed``."""
+    """Stage 1b (eq. 12): ``train.pdgen``, the method's ``lambda_pd`` and ``lambda_smooth`` (None: ``auto``), and
+    ``train.seed``.
+
+    For a :class:`~toposdf.training.pdgen.PDGeneratorTrainer`, ``auto`` is calibrated after the first epoch to
+    ``smooth_share`` of the PD fit. Stage 1b's entry point first picks that share among ``smooth_candidates`` by the
+    held-out PD-LAP of generators trained on the other training shapes (``select_holdout``, ``select_draws``,
+    ``select_epochs``; :mod:`toposdf.training.smoothness_selection`) when ``lambda_pd > 0``.
+    """
 
     epochs: int
     batch_shapes: int
@@ -58,6 +64,10 @@ class PDGeneratorTrainConfig:
     lambda_pd: float
     lambda_smooth: float | None
     smooth_share: float
+    smooth_candidates: list[float]  # shares of the calibration unit (fit / smoothness over the first epoch)
+    select_holdout: float
+    select_draws: int
+    select_epochs: int | None  # None: epochs
     smooth_eps: float
     smooth_shapes: int
     max_points: int

@@ -5,6 +5,7 @@ finished checkpoint atomically with what generation and evaluation need (see :mo
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Mapping
@@ -14,11 +15,13 @@ import torch
 from toposdf.checkpoints import build_decoder_and_codes, finish, load_checkpoint, work_path
 from toposdf.config import Config
 from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
+from toposdf.io import atomic_write_json
 from toposdf.models import PDGenerators, check_prior_coverage
 from toposdf.training.configs import implicit_train_config, joint_train_config, pdgen_train_config
 from toposdf.training.implicit import ImplicitTrainer
 from toposdf.training.joint import JointTrainer
 from toposdf.training.pdgen import PDGeneratorTrainer, collapsed_dimensions, generator_sizes
+from toposdf.training.smoothness_selection import select_smoothness, selection_summary
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +60,46 @@ def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output:
 
 
 def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, output: str | Path, log_csv: str | Path,
-                   threads: int = 1) -> None:
+                   threads: int = 1, selection: str | Path | None = None) -> None:
     """Stage 1b (eq. 12) for one category and method: the PD generators fitted to the training diagrams at the
-    latent means of the stage-1 checkpoint; resumable."""
+    latent means of the stage-1 checkpoint; resumable.
+
+    With ``lambda_smooth: auto`` and ``lambda_pd > 0``, eq. 10's share is first chosen among
+    ``train.pdgen.smooth_candidates`` by the held-out PD-LAP of generators trained on part of the training shapes
+    (:func:`~toposdf.training.smoothness_selection.select_smoothness`, resumable from its working folder beside
+    ``selection``); the final generator is then trained on every training shape with that share, and its
+    ``lambda_smooth`` goes into the checkpoint for stage 2. Otherwise (a set weight, or no PD data: the share
+    calibration, ``smooth_share``) nothing is chosen. ``selection`` (default: ``smoothness_selection.json`` beside
+    ``output``) records the choice and its curve, or why none was made.
+    """
     torch.set_num_threads(max(1, threads))
     stage1 = load_checkpoint(implicit_path)
     diagrams = list(load_shape_diagrams(diagram_paths, stage1["ids"]).values())
-    torch.manual_seed(cfg.train_seed)
-    generators = new_pd_generators(cfg, cfg.method(method), diagrams)
+    block = cfg.method(method)
+
+    def generators_for(part) -> PDGenerators:
+        """The generators sized by every training diagram, from the same seed, started at ``part``'s centroid."""
+        torch.manual_seed(cfg.train_seed)
+        generators = new_pd_generators(cfg, {**block, "from_scratch": True}, diagrams)
+        if not block["from_scratch"]:
+            generators.initialize_from(part)
+        return generators
+
     train_cfg = pdgen_train_config(cfg, method)
+    selection = Path(output).with_name("smoothness_selection.json") if selection is None else Path(selection)
+    record, reason = None, ""
+    if train_cfg.lambda_smooth is not None:
+        reason = f"lambda_smooth is set to {train_cfg.lambda_smooth}"
+    elif train_cfg.lambda_pd <= 0:
+        reason = "lambda_pd is 0: no PD data to hold out; smooth_share calibrates lambda_smooth"
+    elif len(diagrams) < 2:
+        reason = f"{len(diagrams)} training shape: none to hold out; smooth_share calibrates lambda_smooth"
+        log.warning("stage 1b (%s): %s", method, reason)
+    else:
+        record = select_smoothness(generators_for, stage1["codes"]["mu"], diagrams, train_cfg, work_path(selection),
+                                   processes=max(1, threads))
+        train_cfg = replace(train_cfg, smooth_share=record["chosen_share"])
+    generators = generators_for(diagrams)
     trainer = PDGeneratorTrainer(generators, stage1["codes"]["mu"], diagrams, train_cfg,
                                  checkpoint=work_path(output), log_csv=work_path(log_csv))
     sizes = [g.n_points for g in generators.generators]
@@ -79,8 +113,11 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
                     "cpu_long initializations, 3e-4 in none; for PD0 also train.pdgen.essential_slot: true). See "
                     "results/reference/README.md.",
                     method, k, sizes[k])
+    share = train_cfg.smooth_share if train_cfg.lambda_smooth is None else None
+    atomic_write_json(selection, selection_summary(method, record, trainer.lambda_smooth, share, reason))
     finish(trainer.state() | {"ids": stage1["ids"], "method": method, "n_points": sizes, "tau": cfg.persistence.tau,
-                              "essential_slot": generators.essential_slot}, output, log_csv)
+                              "essential_slot": generators.essential_slot, "smooth_selection": record}, output, log_csv)
+    shutil.rmtree(work_path(selection), ignore_errors=True)
 
 
 def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, split_path, diagram_paths,

@@ -77,7 +77,8 @@ class PDGeneratorTrainer(SmoothnessTerm, Trainer):
 
     def train_epoch(self) -> dict[str, float]:
         """One epoch; the first one of an ``auto`` smoothness run also sets ``lambda_smooth`` (to ``smooth_share``
-        of the weighted PD fit). The CSV logs the raw and the weighted terms."""
+        of the weighted PD fit: in stage 1b, the share :mod:`~toposdf.training.smoothness_selection` chose, or the
+        candidate's during that choice). The CSV logs the raw and the weighted terms."""
         means = super().train_epoch()
         self.calibrate_smoothness(self.cfg.lambda_pd * means["pd"], means["smoothness"])
         return means | {"lambda_smooth": self.lambda_smooth,

@@ -1,5 +1,11 @@
 """The PD generators' smoothness term (eq. 10) with its weight ``lambda_s``, and the weight's ``auto`` calibration,
-shared by stage 1b (eq. 12) and stage 2's phi block (eq. 14)."""
+shared by stage 1b (eq. 12) and stage 2's phi block (eq. 14).
+
+The calibration sets ``lambda_s`` to a share of a unit measured over the first epoch (the fit terms over the
+smoothness). Which share: for methods with PD data (``lambda_pd > 0``), the one of ``train.pdgen.smooth_candidates``
+that stage 1b chooses by held-out PD-LAP (:mod:`toposdf.training.smoothness_selection`), and stage 2 keeps stage 1b's
+weight; for methods without (``lambda_pd = 0``: No PD Training, trained from scratch, has no stage 1b) there is
+nothing to hold out, and stage 2's first phi epoch calibrates to ``train.pdgen.smooth_share`` as before."""
 
 from __future__ import annotations
 
@@ -48,7 +54,7 @@ class SmoothnessTerm:
         :func:`calibrated_smoothness_weight`); a set weight is left as it is."""
         if self.lambda_smooth is None:
             self.lambda_smooth = calibrated_smoothness_weight(fit, smoothness, self.cfg.smooth_share)
-            log.info("%s: lambda_smooth calibrated to %.4g (smoothness %.4g, fit terms %.4g, share %.2f)",
+            log.info("%s: lambda_smooth calibrated to %.4g (smoothness %.4g, fit terms %.4g, share %.3g)",
                      self.desc, self.lambda_smooth, smoothness, fit, self.cfg.smooth_share)
 
     def state(self) -> dict:

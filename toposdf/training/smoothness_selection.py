@@ -156,7 +156,8 @@ def select_smoothness(make_generators: Callable[[list], PDGenerators], latent_me
         the record: ``chosen_share``, ``chosen_index``, ``unit`` (the chosen candidate's: the same for all),
         ``candidates`` (each: ``share``, ``lambda_smooth``, ``unit``, ``pd_lap_mean``/``pd_lap_std`` over the
         draws, ``pd_lap_draws``, ``per_dimension``, the last epoch's ``pd_fit`` and ``smoothness`` on the fit part,
-        ``seconds`` and ``cpu_seconds`` of its last attempt), and ``settings`` (held-out indices and count, draws' seeds, epochs, seed, stage 1b's settings).
+        ``seconds`` and ``cpu_seconds`` of its last attempt), and ``settings`` (held-out indices and count, draws'
+        seeds, epochs, seed, stage 1b's settings).
     """
     diagrams = as_diagrams(diagrams)
     latent_means = np.asarray(latent_means, np.float32)

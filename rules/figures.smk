@@ -1,37 +1,6 @@
 # The paper's figures and the training curves (matplotlib, headless, CPU). Each is wrapped in report(...), so
 # that `snakemake --report report.html` gathers them, with the tables, into one page.
 
-OURS = config["figures"]["ours"]
-BASELINE = config["figures"]["baseline"]
-SHAPES = "results/{dataset}/{category}/generate/{method}/shapes.npz"
-
-
-def shapes_of(methods):
-    """Input function: the first draw's shapes of every category and of ``methods``, named "{category}__{method}"."""
-
-    def inputs(wildcards):
-        return {
-            f"{category}__{method}": SHAPES.format(
-                dataset=wildcards.dataset, category=category, method=method
-            )
-            for category in CATEGORIES
-            for method in methods
-        }
-
-    return inputs
-
-
-def training_shapes(wildcards):
-    """Input function: each category's split ("{category}__split") and normalized-mesh manifests
-    ("{category}__manifests")."""
-    inputs = {}
-    for category in CATEGORIES:
-        prefix = f"results/{wildcards.dataset}/{category}"
-        inputs[f"{category}__split"] = f"{prefix}/split.json"
-        inputs[f"{category}__manifests"] = [f"{prefix}/meshes/{shard}.json" for shard in SHARDS]
-    return inputs
-
-
 rule figure_samples:
     input:
         unpack(shapes_of([BASELINE, OURS])),

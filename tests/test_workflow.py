@@ -109,7 +109,11 @@ def test_training_rules_write_every_methods_checkpoints_and_curves(tiny_run):
         assert state["method"] == method and state["ids"] == train_ids and state["epoch"] == rounds
         assert ("pd_generators" in state) == (method in pretrained | {"no_pd_training"})
         curve = pd.read_csv(train / method / "joint_log.csv")
-        assert len(curve) == rounds and np.isfinite(curve.drop(columns="epoch").to_numpy()).all()
+        # a warm round without eq. 8 (train.joint.scratch_consistency_every) logs its consistency and phi terms as nan
+        skipped = [c for c in curve if c.startswith("phi_") or "consistency" in c or c.startswith("seconds_")
+                   or c == "grid_evaluated_fraction"] if method == "no_pd_training" else []
+        assert len(curve) == rounds and np.isfinite(curve.drop(columns=["epoch", *skipped]).to_numpy()).all()
+        assert np.isfinite(curve[["theta_sdf", "z_sdf", "loss"]].to_numpy()).all()
         assert not list((train / method).glob(".*work"))
         assert (workdir / "results" / "tiny" / "benchmarks" / "joint_train" / "chair" / f"{method}.tsv").exists()
 

@@ -13,12 +13,11 @@ further, not opened: the second test pins that limit.
 """
 
 import numpy as np
-import pytest
 import torch
+from conftest import fitted_decoder
 
 from toposdf.data import grid_points
-from toposdf.losses import consistency_loss, sdf_data_loss
-from toposdf.models import DecoderConfig, SDFDecoder
+from toposdf.losses import consistency_loss
 from toposdf.topology import betti_numbers, cubical_diagrams
 from toposdf.training.pool import SyntheticDiagrams
 
@@ -54,25 +53,9 @@ def _persistence(diagram: np.ndarray) -> float:
     return float((diagram[:, 1] - diagram[:, 0]).max()) if len(diagram) else 0.0
 
 
-def _fitted(sdf, steps: int = 400) -> tuple[SDFDecoder, torch.Tensor]:
-    """A small network with one fixed code, fitted to ``sdf`` by the SDF data term (uniform and near-surface
-    points)."""
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    decoder = SDFDecoder(DecoderConfig(latent_size=2, hidden=64, n_layers=4, geometric_init=True, init_radius=0.4))
-    z = torch.zeros(1, 2)
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=2e-3)
-    grid = grid_points(RES)
-    near = grid[np.abs(sdf(grid)) < 0.15]
-    for _ in range(steps):
-        x = np.concatenate([rng.uniform(-1, 1, (1024, 3)),
-                            near[rng.integers(len(near), size=1024)] + rng.normal(0, 0.03, (1024, 3))])
-        target = torch.as_tensor(sdf(x), dtype=torch.float32)[None]
-        loss = sdf_data_loss(decoder(z, torch.as_tensor(x, dtype=torch.float32)[None]), target, delta=TAU)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return decoder, z
+def _fitted(sdf, steps: int = 400):
+    """A small network with one fixed code, fitted to ``sdf`` (:func:`conftest.fitted_decoder`)."""
+    return fitted_decoder(sdf, RES, TAU, steps)
 
 
 def _membrane_field(decoder, z) -> np.ndarray:

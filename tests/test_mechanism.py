@@ -5,8 +5,8 @@ the diagonal and the Betti number changes. The synthetic shapes' diagrams keep e
 import numpy as np
 import pytest
 import torch
+from conftest import fitted_decoder
 
-from toposdf.data import grid_points
 from toposdf.field import evaluate_grid, grid_diagrams
 from toposdf.losses import consistency_loss
 from toposdf.models import DecoderConfig, SDFDecoder
@@ -29,25 +29,9 @@ def disk_with_hole(x: np.ndarray) -> np.ndarray:
     return np.maximum(disk, 0.13 - radial)
 
 
-def _fitted(sdf, steps: int = 600) -> tuple[SDFDecoder, torch.Tensor]:
-    """A small network fitted to ``sdf`` (clamped L1 on uniform and near-surface points)."""
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    decoder = SDFDecoder(DecoderConfig(latent_size=2, hidden=64, n_layers=4, geometric_init=True, init_radius=0.4))
-    z = torch.zeros(1, 2)
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=2e-3)
-    grid = grid_points(RES)
-    near = grid[np.abs(sdf(grid)) < 0.15]
-    for _ in range(steps):
-        x = np.concatenate([rng.uniform(-1, 1, (1024, 3)),
-                            near[rng.integers(len(near), size=1024)] + rng.normal(0, 0.03, (1024, 3))])
-        target = torch.as_tensor(sdf(x), dtype=torch.float32)[None]
-        pred = decoder(z, torch.as_tensor(x, dtype=torch.float32)[None])
-        loss = (pred.clamp(-TAU, TAU) - target.clamp(-TAU, TAU)).abs().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return decoder, z
+def _fitted(sdf, steps: int = 600):
+    """A small network with one fixed code, fitted to ``sdf`` (:func:`conftest.fitted_decoder`)."""
+    return fitted_decoder(sdf, RES, TAU, steps)
 
 
 def _diagrams(decoder, z):

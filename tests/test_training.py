@@ -452,3 +452,16 @@ def test_no_pd_training_warms_up_like_stage_1_with_the_consistency_term_in_every
     assert trainer.data_points == trainer.cfg.points_per_shape  # after the warm rounds: stage 2's
     lr = trainer.optimizers["theta"].param_groups[0]["lr"]
     assert lr == trainer.cfg.lr_decoder
+
+
+def test_the_csv_writes_absent_terms_as_nan_and_widens_its_header_for_new_ones(tmp_path):
+    trainer = _trainer(tmp_path)
+    trainer.log_csv.unlink(missing_ok=True)
+    trainer._append_csv({"epoch": 1, "a": 1.0, "b": 2.0})
+    trainer._append_csv({"epoch": 2, "a": 3.0})  # b skipped this round
+    trainer._append_csv({"epoch": 3, "a": 4.0, "c": 5.0})  # a new term
+    with open(trainer.log_csv) as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["epoch", "a", "b", "c"]
+    assert [(r["a"], r["b"], r["c"]) for r in rows] == [("1.0", "2.0", "nan"), ("3.0", "nan", "nan"),
+                                                        ("4.0", "nan", "5.0")]

@@ -1,8 +1,7 @@
 """How many test-time iterations CD-mean needs to tell two methods apart (issue 32, item 4).
 
-For each iteration count, every test shape's code is fitted with the network frozen
-(``toposdf.reconstruction.reconstruct_latents``: DeepSDF's protocol, all shapes in one pass per iteration), meshed
-on the evaluation grid, and scored by the Chamfer distance of CD-mean, exactly as ``rule reconstruct`` does. For
+For each iteration count, every test shape is reconstructed and scored by the Chamfer distance of CD-mean with
+``rule reconstruct``'s own routine (``toposdf.evaluation.reconstruct_test_shapes``). For
 each pair of methods (``--pairs a:b``) it prints the paired per-shape difference ``CD(a) - CD(b)`` (mean and 95%
 t-interval over the test shapes) and the wall time, and writes JSON.
 
@@ -19,31 +18,21 @@ import numpy as np
 import torch
 
 from toposdf.config import Config, read_config_files
-from toposdf.data import category_meshes, load_sdf_samples, split_ids
-from toposdf.evaluation import surface_points
+from toposdf.data import split_ids
+from toposdf.evaluation import reconstruct_test_shapes
 from toposdf.generation import load_model
 from toposdf.metrics import paired_difference
-from toposdf.reconstruction import reconstruct_latents, reconstruction_chamfer, reconstruction_mesh
 
 
 def chamfers(cfg: Config, model_path: Path, base: Path, iterations: int) -> tuple[list[float], float]:
-    """Per-test-shape CD of ``model_path``'s reconstructions at ``iterations``, and the seconds the fit took."""
-    ev, rec = cfg.evaluation, cfg.evaluation["reconstruct"]
-    model = load_model(model_path, "cpu")
-    ids = split_ids(base / "split.json", "test")
-    found, points, sdf = load_sdf_samples(sorted((base / "sdf").glob("*.npz")), ids)
-    meshes = category_meshes(sorted((base / "meshes").glob("[0-9]*.json")), found)  # the shard manifests
+    """Per-test-shape CD of ``model_path``'s reconstructions at ``iterations`` (rule reconstruct's own routine), and
+    the seconds it took (fit, meshing and Chamfer)."""
     start = time.time()
-    z, _ = reconstruct_latents(model.decoder, list(zip(points, sdf)), model.latent_size, iterations, rec["lr"],
-                               reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],
-                               seeds=[ev["seed"] + k for k in range(len(found))])
-    wall = time.time() - start
-    values = []
-    for k, shape_id in enumerate(found):
-        mesh = reconstruction_mesh(model.decoder, z[k], cfg.grid_resolution, cfg.persistence.tau)
-        truth = surface_points(meshes[shape_id], ev["surface_points"], ev["seed"] + k)
-        values.append(reconstruction_chamfer(mesh, truth, ev["surface_points"], ev["seed"] + k))
-    return values, wall
+    shapes = reconstruct_test_shapes(cfg, load_model(model_path, "cpu"), split_ids(base / "split.json", "test"),
+                                     sorted((base / "sdf").glob("*.npz")),
+                                     sorted((base / "meshes").glob("[0-9]*.json")),  # the shard manifests
+                                     iterations=iterations)
+    return shapes["chamfer"].tolist(), time.time() - start
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         cd, walls = {}, {}
         for method in args.methods:
             cd[method], walls[method] = chamfers(cfg, base / "train" / method / "model.pt", base, iterations)
-        row = {"iterations": iterations, "fit_seconds": walls,
+        row = {"iterations": iterations, "seconds": walls,
                "cd_mean": {m: float(np.nanmean(v)) for m, v in cd.items()}, "pairs": {}}
         for pair in args.pairs:
             a, b = pair.split(":")

@@ -111,46 +111,60 @@ def run_interpolate(cfg: Config, raw_config: dict, model_path, meshes_out, diagr
                 provenance=np.asarray(json.dumps(provenance(raw_config, model_path))), **extra)
 
 
-def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_paths, manifest_paths, csv_out,
-                    meshes_out, threads: int = 1) -> pd.DataFrame:
-    """DeepSDF's CD protocol on every test shape: fit its code with the network frozen, mesh it, and take the
-    Chamfer distance between ``evaluation.surface_points`` points on the reconstruction and on the truth.
+def reconstruct_test_shapes(cfg: Config, model: TrainedModel, ids: Sequence[str], sdf_paths, manifest_paths,
+                            threads: int = 1, iterations: int | None = None) -> pd.DataFrame:
+    """DeepSDF's CD protocol on the test shapes ``ids``: every code fitted with the network frozen, all in one pass
+    per iteration (:func:`toposdf.reconstruction.reconstruct_latents`; shape ``k`` of ``ids`` seeded
+    ``evaluation.seed + k``), meshed in the narrow band, and scored by the Chamfer distance between
+    ``evaluation.surface_points`` points on the reconstruction and on the truth. ``iterations`` overrides
+    ``evaluation.reconstruct.iterations``. Shapes without SDF samples or mesh are skipped with a warning.
 
-    ``meshes_out`` holds the meshes, their ``ids`` and the fitted codes ``latents`` ``(m, latent)`` in the same
-    order (:func:`fitted_test_codes`; ``rule training_fit`` decodes them on the ground truth's grid)."""
-    torch.set_num_threads(max(1, threads))
+    Returns one row per reconstructed shape: ``model_id``, ``chamfer``, ``fit_loss``, ``vertices``, ``code``
+    (``(L,)`` float32) and ``mesh`` (vertices, faces)."""
     ev, rec = cfg.evaluation, cfg.evaluation["reconstruct"]
-    model = load_model(model_path)
-    ids = split_ids(split_path, "test")
+    iterations = rec["iterations"] if iterations is None else iterations
     found, points, sdf = load_sdf_samples(sdf_paths, ids)
     samples, meshes = dict(zip(found, zip(points, sdf))), category_meshes(manifest_paths, ids)
-    rows, recon, codes = [], [], []
-    for shape_id in ids:
-        if shape_id not in samples or shape_id not in meshes:
+    kept = []
+    for k, shape_id in enumerate(ids):
+        if shape_id in samples and shape_id in meshes:
+            kept.append((k, shape_id))
+        else:
             log.warning("test shape %s has no SDF samples or mesh (skipped in preprocessing)", shape_id)
-    kept = [(k, shape_id) for k, shape_id in enumerate(ids) if shape_id in samples and shape_id in meshes]
-    # every test shape's code at once (one network pass per iteration); shape k keeps its seed ev["seed"] + k
-    log.info("%s: fitting %d test codes, %d iterations", model.method, len(kept), rec["iterations"])
-    fitted, losses = reconstruct_latents(model.decoder, [samples[i] for _, i in kept], model.latent_size,
-                                         rec["iterations"], rec["lr"], reg=rec["reg"],
-                                         samples_per_iteration=rec["samples_per_iteration"],
-                                         seeds=[ev["seed"] + k for k, _ in kept]) if kept else (None, [])
-    for j, (k, shape_id) in enumerate(tqdm(kept, desc=f"reconstruct {model.method}", unit="shape")):
-        z = fitted[j]
+    rows = []
+    if not kept:
+        return pd.DataFrame(rows, columns=["model_id", "chamfer", "fit_loss", "vertices", "code", "mesh"])
+    log.info("%s: fitting %d test codes, %d iterations", model.method, len(kept), iterations)
+    fitted, losses = reconstruct_latents(model.decoder, [samples[i] for _, i in kept], model.latent_size, iterations,
+                                         rec["lr"], reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],
+                                         seeds=[ev["seed"] + k for k, _ in kept])
+    for (k, shape_id), z, loss in zip(tqdm(kept, desc=f"reconstruct {model.method}", unit="shape"), fitted, losses):
         # the narrow band gives the full grid's zero level set (see generation.shapes_at) at a fraction of the work
         mesh = reconstruction_mesh(model.decoder, z, cfg.grid_resolution, cfg.persistence.tau)
         truth = surface_points(meshes[shape_id], ev["surface_points"], ev["seed"] + k)
         cd = reconstruction_chamfer(mesh, truth, ev["surface_points"], ev["seed"] + k, max(1, threads))
-        rows.append({"model_id": shape_id, "chamfer": cd, "fit_loss": losses[j], "vertices": len(mesh[0])})
-        recon.append(mesh)
-        codes.append(z.detach().cpu().numpy().astype(np.float32))
-    table = pd.DataFrame(rows, columns=["model_id", "chamfer", "fit_loss", "vertices"])
+        rows.append({"model_id": shape_id, "chamfer": cd, "fit_loss": loss, "vertices": len(mesh[0]),
+                     "code": z.detach().cpu().numpy().astype(np.float32), "mesh": mesh})
+    return pd.DataFrame(rows)
+
+
+def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_paths, manifest_paths, csv_out,
+                    meshes_out, threads: int = 1) -> pd.DataFrame:
+    """:func:`reconstruct_test_shapes` on every test shape: the per-shape Chamfer distances to ``csv_out``, and to
+    ``meshes_out`` the meshes, their ``ids`` and the fitted codes ``latents`` ``(m, latent)`` in the same order
+    (:func:`fitted_test_codes`; ``rule training_fit`` decodes them on the ground truth's grid)."""
+    torch.set_num_threads(max(1, threads))
+    ev = cfg.evaluation
+    model = load_model(model_path)
+    shapes = reconstruct_test_shapes(cfg, model, split_ids(split_path, "test"), sdf_paths, manifest_paths, threads)
+    table = shapes[["model_id", "chamfer", "fit_loss", "vertices"]]
     mean, failed = cd_mean(table["chamfer"])
     log.info("%s: CD-mean %.5f over %d test shapes (%d without surface)", model.method, mean, len(table), failed)
     with atomic_open(csv_out, "w") as fh:
         table.to_csv(fh, index=False)
-    latents = np.stack(codes) if codes else np.zeros((0, model.latent_size), np.float32)
-    save_meshes(meshes_out, recon, ids=np.asarray(table["model_id"].tolist()), latents=latents,
+    latents = (np.stack(shapes["code"].tolist()) if len(shapes)
+               else np.zeros((0, model.latent_size), np.float32))
+    save_meshes(meshes_out, shapes["mesh"].tolist(), ids=np.asarray(table["model_id"].tolist()), latents=latents,
                 provenance=np.asarray(json.dumps(provenance(raw_config, model_path, ev["seed"]))))
     return table
 

@@ -76,29 +76,9 @@ def reconstruct_latent(
     Returns:
         ``(z, loss)``: the ``(L,)`` detached code, and :func:`latent_fit_loss` at ``z`` over all ``P`` samples.
     """
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    points = np.asarray(points, np.float32)
-    sdf = np.asarray(sdf, np.float32)
-    if points.ndim != 2 or points.shape[1] != 3 or sdf.shape != (len(points),) or len(points) == 0:
-        raise ValueError(f"expected points (P, 3) and sdf (P,) with P > 0, got {points.shape} and {sdf.shape}")
-    device = next(decoder.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    z = (torch.randn(latent_size, generator=generator) * init_std).to(device).requires_grad_(True)
-    x, target = torch.from_numpy(points).to(device), torch.from_numpy(sdf).to(device)
-    optimizer = torch.optim.Adam([z], lr=lr)
-    with frozen(decoder):
-        for step in range(iterations):
-            for group in optimizer.param_groups:
-                group["lr"] = deepsdf_learning_rate(lr, step, iterations)
-            pick = (torch.randint(len(x), (samples_per_iteration,), generator=generator).to(device)
-                    if len(x) > samples_per_iteration else slice(None))  # a small shape: every sample, every time
-            loss = latent_fit_loss(decoder, z, x[pick], target[pick], clamp, reg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    z = z.detach()
-    return z, _full_loss(decoder, z, x, target, clamp, reg)
+    z, losses = reconstruct_latents(decoder, [(points, sdf)], latent_size, iterations, lr, clamp, reg, init_std,
+                                    samples_per_iteration, [seed])
+    return z[0], losses[0]
 
 
 def reconstruct_latents(

@@ -112,18 +112,19 @@ class Trainer:
         """Append ``row`` under the file's header; a term absent from this row (a block skipped this round) is
         written as nan, and a term new to the file widens its header (the earlier rows get nan)."""
         self.log_csv.parent.mkdir(parents=True, exist_ok=True)
-        rows: list[dict] = []
+        fieldnames: list[str] = []
         if self.log_csv.exists():
             with open(self.log_csv, newline="") as fh:
-                reader = csv.DictReader(fh)
-                rows, fieldnames = list(reader), list(reader.fieldnames or [])
-        else:
-            fieldnames = []
+                fieldnames = next(csv.reader(fh), [])
         new_keys = [key for key in row if key not in fieldnames]
-        if fieldnames and not new_keys:
+        if fieldnames and not new_keys:  # the usual case: one row appended, the file's rows left unread
             with open(self.log_csv, "a", newline="") as fh:
                 csv.DictWriter(fh, fieldnames=fieldnames, restval="nan").writerow(row)
             return
+        rows: list[dict] = []
+        if fieldnames:
+            with open(self.log_csv, newline="") as fh:
+                rows = list(csv.DictReader(fh))
         with open(self.log_csv, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=fieldnames + new_keys, restval="nan")
             writer.writeheader()

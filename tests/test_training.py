@@ -263,7 +263,7 @@ def _shape_diagrams(n=4, resolution=12, tau=0.3):
     return points, values, diagrams
 
 
-def _joint_trainer(tmp_path, method, name="run", rounds=1):
+def _joint_trainer(tmp_path, method, name="run", rounds=1, **settings):
     from toposdf.training import JointTrainer, joint_train_config, new_pd_generators
 
     cfg = _methods_config()
@@ -273,7 +273,7 @@ def _joint_trainer(tmp_path, method, name="run", rounds=1):
     codes = LatentCodes(len(points), cfg.model["latent_size"])
     block = cfg.method(method)
     generators = new_pd_generators(cfg, block, diagrams) if block["topology"] == "learned" else None
-    train_cfg = replace(joint_train_config(cfg, method), rounds=rounds)
+    train_cfg = replace(joint_train_config(cfg, method), rounds=rounds, **settings)
     return JointTrainer(decoder, codes, generators, points, values, diagrams, train_cfg,
                         tmp_path / name / "model.pt", tmp_path / name / "log.csv", device=DEVICE)
 
@@ -465,3 +465,28 @@ def test_the_csv_writes_absent_terms_as_nan_and_widens_its_header_for_new_ones(t
     assert list(rows[0]) == ["epoch", "a", "b", "c"]
     assert [(r["a"], r["b"], r["c"]) for r in rows] == [("1.0", "2.0", "nan"), ("3.0", "nan", "nan"),
                                                         ("4.0", "nan", "5.0")]
+
+
+def test_the_consistency_term_takes_its_own_grid_when_one_is_set(tmp_path):
+    """``train.joint.grid_resolution`` sets the synthetic shapes' grid of eq. 8 (the pool and the critical
+    vertices); null keeps ``grid.resolution``, where the ground truth and the evaluation stay either way."""
+    import yaml
+
+    from toposdf.config import Config
+    from toposdf.training import joint_train_config
+
+    cfg = _methods_config()
+    assert joint_train_config(cfg, "ours_deepsdf_se").grid_resolution == cfg.grid_resolution == 12
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    raw["grid"] = {"resolution": 12}
+    raw["train"]["joint"] |= {"grid_resolution": 20}
+    finer = Config.from_dict(raw)
+    assert finer.grid_resolution == 12 and joint_train_config(finer, "ours_deepsdf_se").grid_resolution == 20
+    trainer = _joint_trainer(tmp_path, "ours_deepsdf_se", grid_resolution=20)
+    assert trainer.synthetic.resolution == 20
+    trainer._submit(True)
+    _, computed, _ = trainer.synthetic.next()
+    vertices = np.concatenate([c.ravel() for c in computed.critical[0]])
+    assert vertices.max() >= 12**3 and vertices.max() < 20**3  # vertex indices of the finer grid
+    assert np.isfinite(trainer.train_epoch()["theta_consistency"])
+    trainer.close()

@@ -179,5 +179,6 @@ def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrain
         lambda_smooth=smoothness_weight(block), smooth_share=float(cfg.pdgen["smooth_share"]),
         smooth_eps=float(cfg.pdgen["smooth_eps"]), smooth_shapes=int(cfg.pdgen["smooth_shapes"]),
         **{f"prior_{key}": value for key, value in block["prior"].items()},
-        grid_resolution=cfg.grid_resolution, tau=cfg.persistence.tau, seed=cfg.train_seed,
+        grid_resolution=cfg.joint["grid_resolution"] or cfg.grid_resolution, tau=cfg.persistence.tau,
+        seed=cfg.train_seed,
     )

@@ -490,3 +490,28 @@ def test_the_consistency_term_takes_its_own_grid_when_one_is_set(tmp_path):
     assert vertices.max() >= 12**3 and vertices.max() < 20**3  # vertex indices of the finer grid
     assert np.isfinite(trainer.train_epoch()["theta_consistency"])
     trainer.close()
+
+
+@pytest.mark.parametrize("lambda_cons", [None, 0.0, 0.25])
+def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, lambda_cons):
+    """Eq. 14's consistency weight is ``lambda_cons`` (the paper writes it apart from eq. 13's ``lambda_con``);
+    unset, it is ``lambda_con``. The network's block keeps ``lambda_con``."""
+    import yaml
+
+    from toposdf.config import Config
+    from toposdf.training import joint_train_config
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    raw["methods"]["ours_deepsdf_se"] |= {"lambda_con": 2.0} | ({} if lambda_cons is None else
+                                                                 {"lambda_cons": lambda_cons})
+    cfg = joint_train_config(Config.from_dict(raw), "ours_deepsdf_se")
+    expected = 2.0 if lambda_cons is None else lambda_cons
+    assert (cfg.lambda_con, cfg.lambda_cons) == (2.0, expected)
+    trainer = _joint_trainer(tmp_path, "ours_deepsdf_se", lambda_con=2.0, lambda_cons=expected, lambda_smooth=0.5)
+    trainer._submit(False)
+    synthetic = trainer.synthetic.next()
+    row = trainer._phi_step(torch.arange(2), synthetic[:2] + (None,))
+    assert row["consistency"] > 0
+    want = trainer.cfg.lambda_pd * row["pd"] + 0.5 * row["smoothness"] + expected * row["consistency"]
+    assert row["loss"] == pytest.approx(want, rel=1e-5)
+    trainer.close()

@@ -105,6 +105,7 @@ class JointTrainConfig(ImplicitTermsConfig):
     # the topological terms
     topology: str
     lambda_con: float
+    lambda_cons: float
     lambda_pd: float
     lambda_smooth: float | None
     smooth_share: float
@@ -175,7 +176,8 @@ def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrain
                              ("lr_decoder", "lr_codes", "lr_decay_at", "lr_decay_factor", "points_per_shape")},
         **{key: cfg.implicit[key] for key in stage1_terms},
         lambda_steik=float(cfg.geometry(block["geometry"])["lambda_steik"]),
-        topology=block["topology"], lambda_con=float(block["lambda_con"]), lambda_pd=float(block["lambda_pd"]),
+        topology=block["topology"], lambda_con=float(block["lambda_con"]),
+        lambda_cons=float(block["lambda_con"] if block["lambda_cons"] is None else block["lambda_cons"]), lambda_pd=float(block["lambda_pd"]),
         lambda_smooth=smoothness_weight(block), smooth_share=float(cfg.pdgen["smooth_share"]),
         smooth_eps=float(cfg.pdgen["smooth_eps"]), smooth_shapes=int(cfg.pdgen["smooth_shapes"]),
         **{f"prior_{key}": value for key, value in block["prior"].items()},

@@ -36,7 +36,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
        (``"prior"``);
     2. **phi** (eq. 14, ``"learned"`` only): the PD generators, with the network and codes fixed: ``lambda_pd``
        times the fit to the training diagrams at the latent means, ``lambda_smooth`` times the smoothness, and
-       ``lambda_con`` times the consistency with the (fixed) diagrams of synthetic shapes;
+       ``lambda_cons`` times the consistency with the (fixed) diagrams of synthetic shapes;
     3. **z** (eq. 15): the latent codes, with the rest fixed: SDF data term, ``lambda_pd`` times the PD
        generators' fit at the sampled codes, and the latent prior.
 
@@ -117,7 +117,8 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         timer: dict[str, float] = {}
         row: dict[str, float] = {}
         for block, epoch in (("theta", self._theta_epoch), ("phi", self._phi_epoch), ("z", self._z_epoch)):
-            if block == "phi" and (self.generators is None or (self.cfg.lambda_pd == 0 and not self.consistency_round)):
+            if block == "phi" and (self.generators is None or (self.cfg.lambda_pd == 0 and (
+                    not self.consistency_round or self.cfg.lambda_cons == 0))):
                 continue  # without the consistency term or the PD data, the generators have nothing to fit
             start = time.perf_counter()
             means = epoch()
@@ -207,8 +208,8 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
                 rows.append(self._phi_step(batch, self.synthetic.next() if consistency else None))
         means = mean_terms(rows)
         # "auto" without stage 1b: calibrated against this block's fit terms
-        self.calibrate_smoothness(self.cfg.lambda_pd * means["pd"] + self.cfg.lambda_con * means.get("consistency", 0.0),
-                                  means["smoothness"])
+        fit = self.cfg.lambda_pd * means["pd"] + self.cfg.lambda_cons * means.get("consistency", 0.0)
+        self.calibrate_smoothness(fit, means["smoothness"])
         return means | {"lambda_smooth": self.lambda_smooth}
 
     def _phi_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
@@ -224,7 +225,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
             start = time.perf_counter()
             terms["consistency"] = diagram_fit_loss(self.generators(z_syn), computed.diagrams)
             self.synthetic.seconds["assignment"] += time.perf_counter() - start
-            loss = loss + cfg.lambda_con * terms["consistency"]
+            loss = loss + cfg.lambda_cons * terms["consistency"]
         return self._step(terms, loss, "phi")
 
     def _pd_fit(self, z: torch.Tensor, shape_index: torch.Tensor) -> torch.Tensor:

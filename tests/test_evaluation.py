@@ -312,6 +312,9 @@ def test_diagram_summary_counts_and_measures_the_points_above_the_threshold(tmp_
     assert rows["samples", "ours"]["shapes"] == 2 and rows["samples", "ours"]["h1_points"] == 1.5
     assert rows["PD gen prior", "ours"]["shapes"] == 8 and rows["PD gen train", "ours"]["shapes"] == 2
     assert rows["PD gen prior", "ours"]["h1_median_life"] == pytest.approx(0.1)
+    offsets = rows["offset stage 2", "ours"]  # (0, 0.1) against a's (-0.02, 0.10) and b's (0, 0.05)
+    assert offsets["h1_matched"] == 1.0 and offsets["h1_birth_offset"] == pytest.approx(0.01)
+    assert offsets["h1_death_offset"] == pytest.approx(0.025) and ("offset 1b", "ours") not in rows  # no pdgen.pt
 
 
 def test_paired_cd_table_pairs_each_topological_method_with_the_baseline_of_its_geometry(tmp_path):
@@ -336,3 +339,17 @@ def test_paired_cd_table_pairs_each_topological_method_with_the_baseline_of_its_
     assert row["mean"] == pytest.approx(-0.002 + 2.5e-4) and row["high"] < 0 and row["resolved"] == 1 and row["n"] == 6
     text = md_path.read_text()
     assert "| Ours-DeepSDF | DeepSDF-VAD | -1.75 [" in text and "unresolved" not in text.split("\n", 2)[2]
+
+
+def test_matched_offsets_give_the_mean_shift_of_matched_points_and_ignore_the_diagonal():
+    from toposdf.evaluation import matched_offsets
+
+    target = [np.array([[-0.1, 0.1]]), np.array([[-0.03, 0.08], [-0.02, 0.06]]), np.zeros((0, 2))]
+    shifted = [target[0].copy(), target[1] + [0.01, -0.002], np.zeros((0, 2))]
+    shifted[1] = np.vstack([shifted[1], [[0.05, 0.05]]])  # an unused slot on the diagonal: not a point
+    offsets = matched_offsets([shifted, shifted], [target, target])
+    assert offsets["h1_matched"] == 2 and offsets["h0_matched"] == 1
+    assert offsets["h1_birth_offset"] == pytest.approx(0.01) and offsets["h1_death_offset"] == pytest.approx(-0.002)
+    assert offsets["h0_birth_offset"] == 0 and np.isnan(offsets["h2_birth_offset"]) and offsets["h2_matched"] == 0
+    far = [target[0], np.array([[0.09, 0.1]]), np.zeros((0, 2))]  # a short pair is sent to the diagonal, not matched
+    assert matched_offsets([far], [[target[0], np.array([[-0.03, 0.08]]), np.zeros((0, 2))]])["h1_matched"] == 0

@@ -5,8 +5,10 @@ persistence threshold and their total persistence, and over all of them the medi
 and death. Rows, per category: the training and test shapes' ground truth (``diagrams/*.npz`` and
 ``split.json``), then for each method its samples (``generate/{method}/diagrams.npz``, every z-draw) and, for the
 methods with PD generators, the generators' diagrams at ``z ~ N(0, I)`` (``--codes`` codes, seed 0; the targets
-of eq. 8 at prior codes) and at the training shapes' latent means (what eq. 1 fitted them to). Prints a table and
-writes JSON.
+of eq. 8 at prior codes) and at the training shapes' latent means (what eq. 1 fitted them to). For those, it also
+prints where the generators' matched points sit against the training diagrams (``matched_offsets``: mean birth
+and death offsets), after stage 1b (``pdgen.pt`` at the stage-1 codes) and after stage 2 (``model.pt``). Prints a
+table and writes JSON.
 
     python tools/diagram_stats.py results/cpu_long --categories chair --out diagram_stats.json
 """
@@ -19,7 +21,9 @@ from pathlib import Path
 import torch
 
 from toposdf.data import load_shape_diagrams
-from toposdf.evaluation import diagram_summary
+from toposdf.checkpoints import load_checkpoint
+from toposdf.evaluation import diagram_summary, matched_offsets
+from toposdf.models import PDGenerators
 from toposdf.generation import draws_of, generator_diagrams, load_model, sample_latents
 
 
@@ -27,6 +31,28 @@ def _print(category: str, source: str, method: str, summary: dict[str, float]) -
     dims = "  ".join(f"H{k} {summary[f'h{k}_points']:5.2f} pts, total {summary[f'h{k}_total_persistence']:.4f}, "
                      f"median life {summary[f'h{k}_median_life']:.4f}" for k in range(3))
     print(f"{category:8s} {source:13s} {method:20s} {dims}", flush=True)
+
+
+def _print_offsets(category: str, source: str, method: str, offsets: dict[str, float]) -> None:
+    dims = "  ".join(f"H{k} {offsets[f'h{k}_matched']:5.2f} matched, birth {offsets[f'h{k}_birth_offset']:+.4f}, "
+                     f"death {offsets[f'h{k}_death_offset']:+.4f}" for k in range(3))
+    print(f"{category:8s} {source:13s} {method:20s} {dims}", flush=True)
+
+
+def stage1b_generator_diagrams(train: Path):
+    """The stage-1b PD generators (``pdgen.pt``) at the codes of the stage-1 checkpoint they were fitted at (the one
+    with the method's geometric regularizer), with those shapes' ids; None without ``pdgen.pt``."""
+    if not (train / "pdgen.pt").exists():
+        return None
+    lambda_steik = load_checkpoint(train / "model.pt")["config"]["lambda_steik"]
+    for path in sorted((train.parent / "stage1").glob("*/implicit.pt")):
+        stage1 = load_checkpoint(path)
+        if stage1["config"]["lambda_steik"] == lambda_steik:
+            generators = PDGenerators.from_state(load_checkpoint(train / "pdgen.pt")).eval()
+            with torch.no_grad():
+                out = [g.double().numpy() for g in generators(stage1["codes"]["mu"])]
+            return [[out[k][i] for k in range(len(out))] for i in range(len(stage1["ids"]))], list(stage1["ids"])
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
         rows.append({"category": category, "source": source, "method": method, "shapes": len(diagrams), **summary})
         _print(category, source, method, summary)
 
+    def offset(category: str, source: str, method: str, offsets: dict[str, float]) -> None:
+        rows.append({"category": category, "source": source, "method": method, **offsets})
+        _print_offsets(category, source, method, offsets)
+
     for category in dict.fromkeys(categories):
         root = args.run / category
         diagram_paths = sorted((root / "diagrams").glob("*.npz"))
@@ -68,7 +98,14 @@ def main(argv: list[str] | None = None) -> None:
                 if model.generators is not None:
                     add(category, "PD gen prior", method,
                         generator_diagrams(model, sample_latents(args.codes, model.latent_size, 0)))
-                    add(category, "PD gen train", method, generator_diagrams(model, model.mu))
+                    at_codes = generator_diagrams(model, model.mu)
+                    add(category, "PD gen train", method, at_codes)
+                    truth = list(load_shape_diagrams(diagram_paths, model.ids).values())
+                    offset(category, "offset stage 2", method, matched_offsets(at_codes, truth))
+                    stage1b = stage1b_generator_diagrams(model_path.parent)
+                    if stage1b is not None:
+                        truth = list(load_shape_diagrams(diagram_paths, stage1b[1]).values())
+                        offset(category, "offset 1b", method, matched_offsets(stage1b[0], truth))
     if args.out:
         args.out.write_text(json.dumps({"run": str(args.run), "threshold": args.threshold, "rows": rows}, indent=1))
 

@@ -118,9 +118,12 @@ def test_the_stages_settings_take_the_schemas_defaults():
     assert {key: getattr(pdgen, key) for key in default["pdgen"]} == default["pdgen"]
     assert pdgen.lambda_smooth == 0.0 and pdgen_train_config(cfg, "ours_deepsdf").lambda_smooth is None  # auto
     joint = joint_train_config(cfg, "ours_deepsdf", threads=4)
-    assert {key: getattr(joint, key) for key in default["joint"] if key != "workers"} == \
-        {key: value for key, value in default["joint"].items() if key != "workers"}
-    assert joint.workers == 3 and joint.grid_resolution == 64 and joint.tau == 0.1 and joint.topology == "learned"
+    resolved = ("workers", "grid_resolution")  # null in the schema: the threads - 1, grid.resolution
+    assert {key: getattr(joint, key) for key in default["joint"] if key not in resolved} == \
+        {key: value for key, value in default["joint"].items() if key not in resolved}
+    assert default["joint"]["grid_resolution"] is None and joint.grid_resolution == cfg.grid_resolution == 64
+    assert joint.workers == 3 and joint.tau == 0.1 and joint.topology == "learned"
+    assert joint.lambda_cons == joint.lambda_con  # null: eq. 14 takes eq. 13's weight
     assert (joint.lambda_kl, joint.smooth_share) == (default["implicit"]["lambda_kl"], default["pdgen"]["smooth_share"])
 
 

@@ -237,7 +237,8 @@ def _methods_config():
     raw["methods"] |= yaml.safe_load((ROOT / "presets" / "shapenet.yaml").read_text())["methods"]  # + topoprior
     raw["model"] = {"latent_size": 8, "hidden": 32, "n_layers": 4}
     raw["grid"] = {"resolution": 12}
-    raw["train"]["joint"] |= {"batch_shapes": 2, "points_per_shape": 64, "synthetic_shapes": 2, "workers": 2}
+    raw["train"]["joint"] |= {"batch_shapes": 2, "points_per_shape": 64, "synthetic_shapes": 2, "workers": 2,
+                              "grid_resolution": None}
     raw["train"]["implicit"] |= {"regularizer_shapes": 2, "regularizer_points": 32}
     raw["train"]["pdgen"] |= {"smooth_shapes": 2, "max_points": 4, "hidden": 16}
     raw["persistence"] = {"tau": 0.3, "min_persistence": 0.0}
@@ -479,7 +480,7 @@ def test_the_consistency_term_takes_its_own_grid_when_one_is_set(tmp_path):
     assert joint_train_config(cfg, "ours_deepsdf_se").grid_resolution == cfg.grid_resolution == 12
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
     raw["grid"] = {"resolution": 12}
-    raw["train"]["joint"] |= {"grid_resolution": 20}
+    raw["train"]["joint"] |= {"grid_resolution": 20}  # config.yaml's own value: 64
     finer = Config.from_dict(raw)
     assert finer.grid_resolution == 12 and joint_train_config(finer, "ours_deepsdf_se").grid_resolution == 20
     trainer = _joint_trainer(tmp_path, "ours_deepsdf_se", grid_resolution=20)
@@ -502,6 +503,7 @@ def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, la
     from toposdf.training import joint_train_config
 
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    raw["methods"]["ours_deepsdf_se"].pop("lambda_cons", None)  # config.yaml sets 0.1
     raw["methods"]["ours_deepsdf_se"] |= {"lambda_con": 2.0} | ({} if lambda_cons is None else
                                                                  {"lambda_cons": lambda_cons})
     cfg = joint_train_config(Config.from_dict(raw), "ours_deepsdf_se")

@@ -480,7 +480,7 @@ def test_the_consistency_term_takes_its_own_grid_when_one_is_set(tmp_path):
     assert joint_train_config(cfg, "ours_deepsdf_se").grid_resolution == cfg.grid_resolution == 12
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
     raw["grid"] = {"resolution": 12}
-    raw["train"]["joint"] |= {"grid_resolution": 20}  # config.yaml's own value: 64
+    raw["train"]["joint"] |= {"grid_resolution": 20}  # config.yaml: null (grid.resolution)
     finer = Config.from_dict(raw)
     assert finer.grid_resolution == 12 and joint_train_config(finer, "ours_deepsdf_se").grid_resolution == 20
     trainer = _joint_trainer(tmp_path, "ours_deepsdf_se", grid_resolution=20)

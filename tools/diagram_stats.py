@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from toposdf.data import load_shape_diagrams
 from toposdf.checkpoints import load_checkpoint
+from toposdf.data import load_shape_diagrams
 from toposdf.evaluation import diagram_summary, matched_offsets
-from toposdf.models import PDGenerators
 from toposdf.generation import draws_of, generator_diagrams, load_model, sample_latents
+from toposdf.models import PDGenerators
 
 
 def _print(category: str, source: str, method: str, summary: dict[str, float]) -> None:

@@ -51,7 +51,7 @@ def test_training_reduces_the_data_loss_and_logs_every_term(tmp_path):
     with open(tmp_path / "run" / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert set(rows[0]) == {"epoch", "sdf", "kl", "eikonal", "steik", "loss", "lr_decoder", "lr_codes"}
+    assert set(rows[0]) == {"epoch", "sdf", "kl", "eikonal", "steik", "loss", "lr_decoder", "lr_codes", "steik_weight"}
     assert all(np.isfinite(float(v)) for r in rows for v in r.values())
     assert float(rows[-1]["sdf"]) < float(rows[0]["sdf"])
 
@@ -92,6 +92,34 @@ def test_step_schedule_decays_every_rate_once_and_resumes_at_the_same_rates(tmp_
     for a, b in zip(straight.decoder.state_dict().values(), second.decoder.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
+
+
+def test_the_steik_term_anneals_linearly_to_zero_and_stays_off_in_stage_2(tmp_path):
+    from toposdf.training.base import anneal_scale
+
+    assert [anneal_scale(e, 10, (0.2, 0.6)) for e in range(11)] == pytest.approx(
+        [1, 1, 1, 0.75, 0.5, 0.25, 0, 0, 0, 0, 0])
+    assert [anneal_scale(e, 10, None) for e in (0, 9, 10)] == [1.0] * 3
+    assert anneal_scale(0, 0, (0.2, 0.4)) == 0.0  # stage 2 after an annealed stage 1
+    cfg = replace(CFG, epochs=4, steik_anneal=(0.25, 0.75))
+    trainer = _trainer(tmp_path, cfg=cfg)
+    trainer.fit(progress=False)
+    with open(tmp_path / "run" / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["steik_weight"]) for r in rows] == pytest.approx([0.01, 0.01, 0.005, 0.0])
+    assert [float(r["steik"]) > 0 for r in rows] == [True, True, True, False]  # at weight 0 it is not computed
+    for method in ("deepsdf_se_vad", "ours_deepsdf_se"):
+        joint = _joint_trainer(tmp_path, method, name=method, steik_anneal=(0.2, 0.4))
+        joint.fit(progress=False)
+        joint.close()
+        (row,) = list(csv.DictReader(open(tmp_path / method / "log.csv")))
+        assert float(row["theta_steik"]) == 0.0
+    scratch = _joint_trainer(tmp_path, "no_pd_training", name="scratch", rounds=5, steik_anneal=(0.25, 0.75),
+                             warm_rounds=4, scratch_consistency_every=10)
+    scratch.fit(progress=False)
+    scratch.close()
+    rows = list(csv.DictReader(open(tmp_path / "scratch" / "log.csv")))
+    assert [float(r["theta_steik"]) > 0 for r in rows] == [True, True, True, False, False]
 
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -41,6 +41,21 @@ def step_decay(epoch: int, epochs: int, at: float, factor: float) -> float:
     return factor if at < 1 and epoch >= round(at * epochs) else 1.0
 
 
+def anneal_scale(epoch: int, epochs: int, anneal: tuple[float, float] | list[float] | None) -> float:
+    """StEik's linear decay of its term, as a multiplier of its weight at ``epoch`` of ``epochs`` (0-based): 1
+    before ``anneal[0] * epochs``, linearly down to 0 at ``anneal[1] * epochs``, 0 after; ``epoch >= epochs`` is
+    past the schedule's end (stage 2 after a stage 1 of ``epochs``). None: always 1. A function of the epoch alone,
+    like :func:`step_decay`."""
+    if anneal is None:
+        return 1.0
+    start, end = (a * epochs for a in anneal)
+    if epoch < start:
+        return 1.0
+    if epoch >= end:
+        return 0.0
+    return (end - epoch) / (end - start)
+
+
 class Trainer:
     """An epoch loop over random batches of training shapes, a per-epoch CSV of every loss term, an atomic
     checkpoint after each epoch, exact resume (weights, optimizer and random states), and a clear stop on a

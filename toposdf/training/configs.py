@@ -22,13 +22,15 @@ class ImplicitTermsConfig:
     """Eq. 11's terms, which stage 2 keeps: the SDF data term (``points_per_shape`` samples a shape, clamped at
     ``clamp_delta``), the latent prior's weight, and the geometric regularizer (eq. 5) on ``regularizer_shapes``
     synthetic shapes at ``regularizer_points`` points (the geometry entry's ``lambda_steik``: 0 is the DeepSDF
-    variant, > 0 the -SE variant)."""
+    variant, > 0 the -SE variant, annealed over stage 1 by ``steik_anneal``,
+    :func:`~toposdf.training.base.anneal_scale`)."""
 
     points_per_shape: int
     clamp_delta: float
     lambda_kl: float
     lambda_eikonal: float
     lambda_steik: float
+    steik_anneal: tuple[float, float] | None
     eikonal_p: float
     regularizer_shapes: int
     regularizer_points: int
@@ -149,10 +151,17 @@ def smoothness_weight(method: Mapping) -> float | None:
     return None if method["lambda_smooth"] == "auto" else float(method["lambda_smooth"])
 
 
+def _geometry_terms(cfg: Config, geometry: str) -> dict:
+    """The geometry entry's StEik weight and its anneal (a tuple, or None)."""
+    entry = cfg.geometry(geometry)
+    anneal = entry["steik_anneal"]
+    return {"lambda_steik": float(entry["lambda_steik"]),
+            "steik_anneal": None if anneal is None else (float(anneal[0]), float(anneal[1]))}
+
+
 def implicit_train_config(cfg: Config, geometry: str) -> ImplicitTrainConfig:
     """Stage 1's settings for the geometric regularizer ``geometry`` (a key of the ``geometry`` block)."""
-    return _filled(ImplicitTrainConfig, cfg.implicit, lambda_steik=float(cfg.geometry(geometry)["lambda_steik"]),
-                   seed=cfg.train_seed)
+    return _filled(ImplicitTrainConfig, cfg.implicit, **_geometry_terms(cfg, geometry), seed=cfg.train_seed)
 
 
 def pdgen_train_config(cfg: Config, method: str) -> PDGeneratorTrainConfig:
@@ -168,14 +177,14 @@ def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrain
     else ``threads - 1`` (at least 1). A method ``from_scratch`` gets ``train.implicit.epochs`` warm rounds more."""
     block = cfg.method(method)
     warm = int(cfg.implicit["epochs"]) if block["from_scratch"] else 0
-    stage1_terms = [f.name for f in fields(ImplicitTermsConfig) if f.name not in ("points_per_shape", "lambda_steik")]
+    stage1_terms = [f.name for f in fields(ImplicitTermsConfig) if f.name not in ("points_per_shape", "lambda_steik", "steik_anneal")]
     return _filled(
         JointTrainConfig, cfg.joint,
         rounds=cfg.joint["rounds"] + warm, workers=cfg.joint["workers"] or max(1, threads - 1),
         warm_rounds=warm, **{f"warm_{key}": cfg.implicit[key] for key in
                              ("lr_decoder", "lr_codes", "lr_decay_at", "lr_decay_factor", "points_per_shape")},
         **{key: cfg.implicit[key] for key in stage1_terms},
-        lambda_steik=float(cfg.geometry(block["geometry"])["lambda_steik"]),
+        **_geometry_terms(cfg, block["geometry"]),
         topology=block["topology"], lambda_con=float(block["lambda_con"]), lambda_pd=float(block["lambda_pd"]),
         lambda_cons=float(block["lambda_con"] if block["lambda_cons"] is None else block["lambda_cons"]),
         lambda_smooth=smoothness_weight(block), smooth_share=float(cfg.pdgen["smooth_share"]),

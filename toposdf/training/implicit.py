@@ -11,7 +11,7 @@ import torch
 from toposdf.checkpoints import pick_device
 from toposdf.losses import eikonal_loss, normal_laplacian_loss, sdf_data_loss, spatial_gradient
 from toposdf.models import LatentCodes, SDFDecoder
-from toposdf.training.base import Trainer, step_decay
+from toposdf.training.base import Trainer, anneal_scale, step_decay
 from toposdf.training.configs import ImplicitTrainConfig
 
 
@@ -31,8 +31,16 @@ class ImplicitTerms:
     regularizer (eq. 5) on synthetic shapes ``z ~ N(0, I)`` at uniform points of the domain.
 
     Needs ``cfg`` (an :class:`~toposdf.training.configs.ImplicitTermsConfig`), ``decoder``, ``points`` ``(n, P, 3)``,
-    ``sdf`` ``(n, P)``, ``generator`` and ``device``.
+    ``sdf`` ``(n, P)``, ``generator`` and ``device``. ``steik_scale`` multiplies ``lambda_steik`` (the trainer sets
+    it each epoch from ``steik_anneal``).
     """
+
+    steik_scale: float = 1.0
+
+    @property
+    def steik_weight(self) -> float:
+        """The StEik term's weight this epoch: ``lambda_steik`` times ``steik_scale``."""
+        return self.cfg.lambda_steik * self.steik_scale
 
     def data_term(self, z: torch.Tensor, shape_index: torch.Tensor, n_points: int | None = None) -> torch.Tensor:
         """Clamped L1 of ``f(., z)`` (``z`` ``(B, L)``) against ``n_points`` (default ``points_per_shape``) random
@@ -45,7 +53,7 @@ class ImplicitTerms:
         return sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta)
 
     def regularizer_terms(self, latent_size: int) -> dict[str, torch.Tensor]:
-        """Eikonal and (for ``lambda_steik > 0``) StEik terms of ``regularizer_shapes`` synthetic shapes at
+        """Eikonal and (for a StEik weight > 0) StEik terms of ``regularizer_shapes`` synthetic shapes at
         ``regularizer_points`` uniform points of ``[-1, 1]^3``."""
         cfg, dev = self.cfg, self.device
         z_syn = torch.randn(cfg.regularizer_shapes, latent_size, generator=self.generator).to(dev)
@@ -54,11 +62,11 @@ class ImplicitTerms:
         grad = spatial_gradient(self.decoder(z_syn, x_syn), x_syn)
         return {
             "eikonal": eikonal_loss(grad, cfg.eikonal_p),
-            "steik": normal_laplacian_loss(grad, x_syn) if cfg.lambda_steik > 0 else grad.new_zeros(()),
+            "steik": normal_laplacian_loss(grad, x_syn) if self.steik_weight > 0 else grad.new_zeros(()),
         }
 
     def regularizer_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.cfg.lambda_eikonal * terms["eikonal"] + self.cfg.lambda_steik * terms["steik"]
+        return self.cfg.lambda_eikonal * terms["eikonal"] + self.steik_weight * terms["steik"]
 
 
 class ImplicitTrainer(ImplicitTerms, Trainer):
@@ -90,15 +98,19 @@ class ImplicitTrainer(ImplicitTerms, Trainer):
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
     def train_epoch(self) -> dict[str, float]:
-        """One epoch at the step schedule's rates (``lr_decay_at``, ``lr_decay_factor``); the row records them."""
-        scale = step_decay(self.epoch, self.cfg.epochs, self.cfg.lr_decay_at, self.cfg.lr_decay_factor)
+        """One epoch at the step schedule's rates (``lr_decay_at``, ``lr_decay_factor``) and StEik weight
+        (``steik_anneal``); the row records them."""
+        cfg = self.cfg
+        scale = step_decay(self.epoch, cfg.epochs, cfg.lr_decay_at, cfg.lr_decay_factor)
         decoder, codes = self.optimizers["main"].param_groups
-        decoder["lr"], codes["lr"] = self.cfg.lr_decoder * scale, self.cfg.lr_codes * scale
-        return super().train_epoch() | {"lr_decoder": decoder["lr"], "lr_codes": codes["lr"]}
+        decoder["lr"], codes["lr"] = cfg.lr_decoder * scale, cfg.lr_codes * scale
+        self.steik_scale = anneal_scale(self.epoch, cfg.epochs, cfg.steik_anneal)
+        return super().train_epoch() | {"lr_decoder": decoder["lr"], "lr_codes": codes["lr"],
+                                        "steik_weight": self.steik_weight}
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on a batch of shapes: ``sdf + lambda_kl kl + lambda_eikonal eikonal +
-        lambda_steik steik``; returns every term (floats)."""
+        steik_weight steik``; returns every term (floats)."""
         z = self.codes.sample(shape_index.to(self.device))
         terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.prior_loss(shape_index.to(self.device))}
         terms |= self.regularizer_terms(z.shape[1])

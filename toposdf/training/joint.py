@@ -19,7 +19,7 @@ from toposdf.losses import (
     topological_prior_loss,
 )
 from toposdf.models import LatentCodes, PDGenerators, SDFDecoder, frozen
-from toposdf.training.base import Trainer, mean_terms, step_decay
+from toposdf.training.base import Trainer, anneal_scale, mean_terms, step_decay
 from toposdf.training.configs import JointTrainConfig
 from toposdf.training.implicit import ImplicitTerms, as_samples
 from toposdf.training.pdgen import as_diagrams
@@ -96,9 +96,11 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         return self.cfg.warm_points_per_shape if self.warm else self.cfg.points_per_shape
 
     def _set_learning_rates(self) -> None:
-        """Stage 1's learning rates and step schedule for the first ``warm_rounds`` rounds, stage 2's after."""
+        """Stage 1's learning rates, step schedule and StEik anneal for the first ``warm_rounds`` rounds, stage 2's
+        rates and the anneal's end value after."""
         cfg = self.cfg
         scale = step_decay(self.epoch, cfg.warm_rounds, cfg.warm_lr_decay_at, cfg.warm_lr_decay_factor)
+        self.steik_scale = anneal_scale(min(self.epoch, cfg.warm_rounds), cfg.warm_rounds, cfg.steik_anneal)
         for block, lr, warm_lr in (("theta", cfg.lr_decoder, cfg.warm_lr_decoder),
                                    ("z", cfg.lr_codes, cfg.warm_lr_codes)):
             for group in self.optimizers[block].param_groups:

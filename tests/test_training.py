@@ -72,6 +72,21 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
 
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
+    straight = _trainer(tmp_path, "straight", cfg=replace(CFG, lr_codes=0.05))
+    straight.fit(progress=False)
+    first = _trainer(tmp_path, "changed")
+    first.fit(epochs=2, progress=False)  # killed; then the config changes and the job reruns
+    del first
+    with caplog.at_level("WARNING"):
+        second = _trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
+    assert second.epoch == 0 and f"lr_codes: {CFG.lr_codes} -> 0.05" in caplog.text
+    second.fit(progress=False)
+    torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
+    with open(tmp_path / "changed" / "log.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
+
+
 def test_step_schedule_decays_every_rate_once_and_resumes_at_the_same_rates(tmp_path):
     from toposdf.training.base import step_decay
 

@@ -77,11 +77,24 @@ class Trainer:
         torch.manual_seed(seed)
         self.epoch = 0
         self.checkpoint, self.log_csv = Path(checkpoint), Path(log_csv)
+        changed = self._changed_settings() if self.checkpoint.exists() else []
+        if changed:
+            log.warning("%s was trained with other settings (%s): training starts afresh", self.checkpoint,
+                        ", ".join(changed))
+            self.checkpoint.unlink()
         if self.checkpoint.exists():
             self.load(self.checkpoint)
             log.info("resumed from %s at epoch %d", self.checkpoint, self.epoch)
         else:  # a fresh start: rows of an earlier attempt killed before its first checkpoint do not count
             self.log_csv.unlink(missing_ok=True)
+
+    def _changed_settings(self) -> list[str]:
+        """The settings (fields of ``cfg`` but ``workers``, which changes no number) in which the checkpoint differs
+        from this run, as ``name: then -> now``: a job killed, then rerun after a config change, must not resume."""
+        saved = load_checkpoint(self.checkpoint).get("config", {})
+        now = {key: value for key, value in asdict(self.cfg).items() if key != "workers"}
+        return [f"{key}: {saved.get(key, 'unset')} -> {value}" for key, value in now.items()
+                if key not in saved or saved[key] != value]
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on the shapes ``shape_index`` ``(B,)``; returns every loss term (floats)."""

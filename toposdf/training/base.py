@@ -77,21 +77,22 @@ class Trainer:
         torch.manual_seed(seed)
         self.epoch = 0
         self.checkpoint, self.log_csv = Path(checkpoint), Path(log_csv)
-        changed = self._changed_settings() if self.checkpoint.exists() else []
+        state = load_checkpoint(self.checkpoint) if self.checkpoint.exists() else None
+        changed = self._changed_settings(state.get("config", {})) if state is not None else []
         if changed:
             log.warning("%s was trained with other settings (%s): training starts afresh", self.checkpoint,
                         ", ".join(changed))
             self.checkpoint.unlink()
-        if self.checkpoint.exists():
-            self.load(self.checkpoint)
+        elif state is not None:
+            self.restore(state)
             log.info("resumed from %s at epoch %d", self.checkpoint, self.epoch)
-        else:  # a fresh start: rows of an earlier attempt killed before its first checkpoint do not count
-            self.log_csv.unlink(missing_ok=True)
+            return
+        self.log_csv.unlink(missing_ok=True)  # a fresh start: rows of an earlier attempt do not count
 
-    def _changed_settings(self) -> list[str]:
-        """The settings (fields of ``cfg`` but ``workers``, which changes no number) in which the checkpoint differs
-        from this run, as ``name: then -> now``: a job killed, then rerun after a config change, must not resume."""
-        saved = load_checkpoint(self.checkpoint).get("config", {})
+    def _changed_settings(self, saved: dict) -> list[str]:
+        """The settings (fields of ``cfg`` but ``workers``, which changes no number) in which a checkpoint's
+        ``config`` differs from this run, as ``name: then -> now``: a job killed, then rerun after a config change,
+        must not resume."""
         now = {key: value for key, value in asdict(self.cfg).items() if key != "workers"}
         return [f"{key}: {saved.get(key, 'unset')} -> {value}" for key, value in now.items()
                 if key not in saved or saved[key] != value]
@@ -186,10 +187,9 @@ class Trainer:
     def save(self, path: str | Path) -> None:
         atomic_torch_save(self.state(), path)
 
-    def load(self, path: str | Path) -> dict:
-        """Restore :meth:`state` from ``path`` and return it. The checkpoint is read onto the CPU: the random states
-        must stay CPU byte tensors; the modules and optimizers copy their tensors onto the training device."""
-        state = load_checkpoint(path)
+    def restore(self, state: dict) -> None:
+        """Restore :meth:`state`, as read onto the CPU by :func:`~toposdf.checkpoints.load_checkpoint`: the random
+        states must stay CPU byte tensors; the modules and optimizers copy their tensors onto the training device."""
         for name, module in self.modules.items():
             module.load_state_dict(state[name])
         for name, opt in self.optimizers.items():
@@ -200,4 +200,3 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.epoch = int(state["epoch"])
         self._truncate_csv()
-        return state

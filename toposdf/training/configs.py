@@ -177,7 +177,8 @@ def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrain
     else ``threads - 1`` (at least 1). A method ``from_scratch`` gets ``train.implicit.epochs`` warm rounds more."""
     block = cfg.method(method)
     warm = int(cfg.implicit["epochs"]) if block["from_scratch"] else 0
-    stage1_terms = [f.name for f in fields(ImplicitTermsConfig) if f.name not in ("points_per_shape", "lambda_steik", "steik_anneal")]
+    stage1_terms = [f.name for f in fields(ImplicitTermsConfig)
+                    if f.name not in ("points_per_shape", "lambda_steik", "steik_anneal")]
     return _filled(
         JointTrainConfig, cfg.joint,
         rounds=cfg.joint["rounds"] + warm, workers=cfg.joint["workers"] or max(1, threads - 1),

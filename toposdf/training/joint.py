@@ -100,7 +100,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         rates and the anneal's end value after."""
         cfg = self.cfg
         scale = step_decay(self.epoch, cfg.warm_rounds, cfg.warm_lr_decay_at, cfg.warm_lr_decay_factor)
-        self.steik_scale = anneal_scale(min(self.epoch, cfg.warm_rounds), cfg.warm_rounds, cfg.steik_anneal)
+        self.steik_scale = anneal_scale(self.epoch, cfg.warm_rounds, cfg.steik_anneal)
         for block, lr, warm_lr in (("theta", cfg.lr_decoder, cfg.warm_lr_decoder),
                                    ("z", cfg.lr_codes, cfg.warm_lr_codes)):
             for group in self.optimizers[block].param_groups:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import torch
 
@@ -60,7 +59,6 @@ class SmoothnessTerm:
     def state(self) -> dict:
         return super().state() | {"lambda_smooth": self.lambda_smooth}
 
-    def load(self, path: str | Path) -> dict:
-        state = super().load(path)
+    def restore(self, state: dict) -> None:
+        super().restore(state)
         self.lambda_smooth = state.get("lambda_smooth", self.lambda_smooth)
-        return state

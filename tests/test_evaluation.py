@@ -285,6 +285,10 @@ def test_diagram_summary_counts_and_measures_the_points_above_the_threshold(tmp_
     assert s["h1_points"] == 1.5 and s["h1_total_persistence"] == pytest.approx(0.10)
     assert s["h1_median_life"] == pytest.approx(0.05)
     assert s["h1_mean_birth"] == pytest.approx(-0.01 / 3) and s["h1_mean_death"] == pytest.approx(0.19 / 3)
+    assert s["h1_born_outside"] == pytest.approx(1 / 3) and s["h0_born_outside"] == 0.0  # (0.01, 0.04) is outside
+    assert np.isnan(s["h2_born_outside"])
+    assert diagram_summary([a], 0.0)["h1_born_outside"] == 0.0  # (0, 0.01) is born on the surface, not outside
+    assert diagram_summary([b], 0.0)["h1_born_outside"] == 0.5
     assert s["h2_points"] == 0.0 and s["h2_total_persistence"] == 0.0 and np.isnan(s["h2_median_life"])
     assert diagram_summary([a, b], 0.11)["h1_points"] == 0.5
 
@@ -315,6 +319,18 @@ def test_diagram_summary_counts_and_measures_the_points_above_the_threshold(tmp_
     offsets = rows["offset stage 2", "ours"]  # (0, 0.1) against a's (-0.02, 0.10) and b's (0, 0.05)
     assert offsets["h1_matched"] == 1.0 and offsets["h1_birth_offset"] == pytest.approx(0.01)
     assert offsets["h1_death_offset"] == pytest.approx(0.025) and ("offset 1b", "ours") not in rows  # no pdgen.pt
+
+    def born_outside(z):  # stage 1b's generators, here with their one H1 point born outside the surface
+        one = torch.tensor([[0.01, 0.11]]).expand(len(z), 1, 2)
+        return [one * 0, one, one * 0]
+
+    stage1 = {"ids": ["a"], "codes": {"mu": np.zeros((1, 2), np.float32)}}
+    monkeypatch.setattr(tool, "stage1b_generators", lambda train: (born_outside, stage1))
+    tool.main([str(tmp_path / "run"), "--codes", "8", "--out", str(tmp_path / "stats.json")])
+    rows = {(r["source"], r["method"]): r for r in json.loads((tmp_path / "stats.json").read_text())["rows"]}
+    assert rows["PD gen 1b prior", "ours"]["shapes"] == 8 and rows["PD gen 1b prior", "ours"]["h1_born_outside"] == 1
+    assert rows["PD gen prior", "ours"]["h1_born_outside"] == 0  # stage 2's generators: born at 0, not outside
+    assert rows["offset 1b", "ours"]["h1_birth_offset"] == pytest.approx(0.03)  # (0.01, 0.11) against (-0.02, 0.10)
 
 
 def test_paired_cd_table_pairs_each_topological_method_with_the_baseline_of_its_geometry(tmp_path):

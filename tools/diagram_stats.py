@@ -1,11 +1,13 @@
 """What a finished run's diagrams hold, per homology dimension (``toposdf.evaluation.diagram_summary``).
 
 PD-LAP gives one number per dimension. This says where it comes from: per shape, how many points lie above the
-persistence threshold and their total persistence, and over all of them the median lifetime and the mean birth
-and death. Rows, per category: the training and test shapes' ground truth (``diagrams/*.npz`` and
+persistence threshold and their total persistence, and over all of them the median lifetime, the mean birth
+and death, and the share born outside the surface (a positive birth: for H1, a ring that closes only in the offset
+band, i.e. a broken rail or leg). Rows, per category: the training and test shapes' ground truth (``diagrams/*.npz`` and
 ``split.json``), then for each method its samples (``generate/{method}/diagrams.npz``, every z-draw) and, for the
 methods with PD generators, the generators' diagrams at ``z ~ N(0, I)`` (``--codes`` codes, seed 0; the targets
-of eq. 8 at prior codes) and at the training shapes' latent means (what eq. 1 fitted them to). For those, it also
+of eq. 8 at prior codes; also stage 1b's, where stage 2 started) and at the training shapes' latent means (what
+eq. 1 fitted them to). For those, it also
 prints where the generators' matched points sit against the training diagrams (``matched_offsets``: mean birth
 and death offsets), after stage 1b (``pdgen.pt`` at the stage-1 codes) and after stage 2 (``model.pt``). Prints a
 table and writes JSON.
@@ -29,30 +31,35 @@ from toposdf.models import PDGenerators
 
 def _print(category: str, source: str, method: str, summary: dict[str, float]) -> None:
     dims = "  ".join(f"H{k} {summary[f'h{k}_points']:5.2f} pts, total {summary[f'h{k}_total_persistence']:.4f}, "
-                     f"median life {summary[f'h{k}_median_life']:.4f}" for k in range(3))
-    print(f"{category:8s} {source:13s} {method:20s} {dims}", flush=True)
+                     f"median life {summary[f'h{k}_median_life']:.4f}, birth {summary[f'h{k}_mean_birth']:+.4f} "
+                     f"({summary[f'h{k}_born_outside']:.0%} outside)" for k in range(2))
+    print(f"{category:8s} {source:15s} {method:20s} {dims}", flush=True)
 
 
 def _print_offsets(category: str, source: str, method: str, offsets: dict[str, float]) -> None:
     dims = "  ".join(f"H{k} {offsets[f'h{k}_matched']:5.2f} matched, birth {offsets[f'h{k}_birth_offset']:+.4f}, "
                      f"death {offsets[f'h{k}_death_offset']:+.4f}" for k in range(3))
-    print(f"{category:8s} {source:13s} {method:20s} {dims}", flush=True)
+    print(f"{category:8s} {source:15s} {method:20s} {dims}", flush=True)
 
 
-def stage1b_generator_diagrams(train: Path):
-    """The stage-1b PD generators (``pdgen.pt``) at the codes of the stage-1 checkpoint they were fitted at (the one
-    with the method's geometric regularizer), with those shapes' ids; None without ``pdgen.pt``."""
+def stage1b_generators(train: Path):
+    """The stage-1b PD generators (``pdgen.pt``) with the stage-1 checkpoint they were fitted at (the one with the
+    method's geometric regularizer); None without ``pdgen.pt``."""
     if not (train / "pdgen.pt").exists():
         return None
     lambda_steik = load_checkpoint(train / "model.pt")["config"]["lambda_steik"]
     for path in sorted((train.parent / "stage1").glob("*/implicit.pt")):
         stage1 = load_checkpoint(path)
         if stage1["config"]["lambda_steik"] == lambda_steik:
-            generators = PDGenerators.from_state(load_checkpoint(train / "pdgen.pt")).eval()
-            with torch.no_grad():
-                out = [g.double().numpy() for g in generators(stage1["codes"]["mu"])]
-            return [[out[k][i] for k in range(len(out))] for i in range(len(stage1["ids"]))], list(stage1["ids"])
+            return PDGenerators.from_state(load_checkpoint(train / "pdgen.pt")).eval(), stage1
     return None
+
+
+def diagrams_at(generators: PDGenerators, z) -> list:
+    """``[PD0, PD1, PD2]`` of the generators at each code (float64 numpy)."""
+    with torch.no_grad():
+        out = [g.double().numpy() for g in generators(torch.as_tensor(z))]
+    return [[out[k][i] for k in range(len(out))] for i in range(len(z))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,10 +109,14 @@ def main(argv: list[str] | None = None) -> None:
                     add(category, "PD gen train", method, at_codes)
                     truth = list(load_shape_diagrams(diagram_paths, model.ids).values())
                     offset(category, "offset stage 2", method, matched_offsets(at_codes, truth))
-                    stage1b = stage1b_generator_diagrams(model_path.parent)
-                    if stage1b is not None:
-                        truth = list(load_shape_diagrams(diagram_paths, stage1b[1]).values())
-                        offset(category, "offset 1b", method, matched_offsets(stage1b[0], truth))
+                    stage1b = stage1b_generators(model_path.parent)
+                    if stage1b is not None:  # where stage 2 started: eq. 14 moves the generators from there
+                        generators, stage1 = stage1b
+                        add(category, "PD gen 1b prior", method,
+                            diagrams_at(generators, sample_latents(args.codes, model.latent_size, 0)))
+                        truth = list(load_shape_diagrams(diagram_paths, stage1["ids"]).values())
+                        offset(category, "offset 1b", method,
+                               matched_offsets(diagrams_at(generators, stage1["codes"]["mu"]), truth))
     if args.out:
         args.out.write_text(json.dumps({"run": str(args.run), "threshold": args.threshold, "rows": rows}, indent=1))
 

@@ -197,11 +197,13 @@ def betti_summary(diagrams: Sequence[Diagrams], tau: float | None = None) -> dic
 def diagram_summary(diagrams: Sequence[Diagrams], threshold: float) -> dict[str, float]:
     """What shapes' diagrams hold, per homology dimension k, over the points of persistence above ``threshold``:
     ``h{k}_points`` (mean count per shape), ``h{k}_total_persistence`` (mean per shape), and over all those points
-    ``h{k}_median_life``, ``h{k}_mean_birth`` and ``h{k}_mean_death`` (NaN where there is none).
+    ``h{k}_median_life``, ``h{k}_mean_birth``, ``h{k}_mean_death`` and ``h{k}_born_outside``, the share born at a
+    positive level (NaN where there is none).
 
     It says how two sets of diagrams differ where PD-LAP gives one number: e.g. samples whose tunnels are as many
     as the training shapes' but shorter-lived (smaller holes) score a worse PD-LAP-H1 than their Betti numbers
-    suggest. ``tools/diagram_stats.py`` prints it for a run's training and test shapes, each method's samples and
+    suggest. A tunnel born outside the surface is a ring that closes only in the offset band around it: a broken
+    rail or leg (the real shapes' tunnels are solid rings, born inside). ``tools/diagram_stats.py`` prints it for a run's training and test shapes, each method's samples and
     its PD generators' targets at ``z ~ N(0, I)``.
     """
     kept = [off_diagonal(d, threshold) for d in diagrams]
@@ -216,6 +218,7 @@ def diagram_summary(diagrams: Sequence[Diagrams], threshold: float) -> dict[str,
         summary[f"h{k}_median_life"] = float("nan") if none else float(np.median(life))
         summary[f"h{k}_mean_birth"] = float("nan") if none else float(every[:, 0].mean())
         summary[f"h{k}_mean_death"] = float("nan") if none else float(every[:, 1].mean())
+        summary[f"h{k}_born_outside"] = float("nan") if none else float((every[:, 0] > 0).mean())
     return summary
 
 

@@ -7,7 +7,10 @@ import torch
 
 from toposdf.losses import (
     consistency_loss,
+    diagram_fit_loss,
+    diagram_fit_terms,
     eikonal_loss,
+    mean_births,
     normal_laplacian_loss,
     sdf_data_loss,
     smoothness_loss,
@@ -166,3 +169,29 @@ def test_prior_gradient_shrinks_the_second_component():
             p -= step * p.grad
     after = topological_prior_loss(diagram_points(decoder, z, computed, 10, 0.3))
     assert after.item() < loss.item()
+
+
+def test_the_diagonal_anchor_pulls_only_the_births_of_slots_sent_to_the_diagonal():
+    """diagram_fit_terms' anchor: a slot that eq. 1 matches keeps eq. 1's gradient alone; a slot sent to the
+    diagonal, whose birth eq. 1 leaves free, is pulled to the dimension's anchor (its life is not touched by it);
+    without anchors the fit is diagram_fit_loss's and the anchor is 0."""
+    used, unused = [-0.02, 0.10], [0.03, 0.035]  # the unused slot: life 0.005, born outside the surface
+    generated = [torch.tensor([[used, unused]], requires_grad=True)]
+    target = [[np.array([[-0.03, 0.11]])]]
+    fit, anchor = diagram_fit_terms(generated, target, anchors=[-0.025])
+    assert fit.item() == pytest.approx(diagram_fit_loss(generated, target).item())
+    assert fit.item() == pytest.approx(0.01**2 + 0.01**2 + 0.5 * 0.005**2)
+    assert anchor.item() == pytest.approx((0.03 + 0.025) ** 2)
+    (grad,) = torch.autograd.grad(anchor, generated[0])
+    assert grad[0, 0].abs().max() == 0  # the matched slot
+    assert grad[0, 1, 0].item() == pytest.approx(2 * 0.055) and grad[0, 1, 1] == 0  # the birth, not the death
+    assert diagram_fit_terms(generated, target)[1].item() == 0
+    assert diagram_fit_terms(generated, target, anchors=[None])[1].item() == 0
+
+
+def test_mean_births_per_dimension_with_none_where_a_dimension_is_empty():
+    empty = np.zeros((0, 2))
+    shapes = [[np.array([[-0.1, 0.2]]), np.array([[-0.02, 0.1], [-0.04, 0.1]]), empty],
+              [np.array([[-0.3, 0.2]]), empty, empty]]
+    births = mean_births(shapes)
+    assert births[0] == pytest.approx(-0.2) and births[1] == pytest.approx(-0.03) and births[2] is None

@@ -109,23 +109,53 @@ def match_diagrams(generated: np.ndarray, target: np.ndarray) -> np.ndarray:
     return pd_distance(np.asarray(generated, np.float64), np.asarray(target, np.float64), return_matching=True)[1]
 
 
-def diagram_fit_loss(generated: list[torch.Tensor], targets, matchings=None) -> torch.Tensor:
+def diagram_fit_terms(generated: list[torch.Tensor], targets, matchings=None,
+                      anchors=None) -> tuple[torch.Tensor, torch.Tensor]:
     """``mean_b sum_k d_PD(generated[k][b], targets[b][k])`` (eq. 12's data term, and eq. 14's consistency
-    term with the network fixed), differentiable in ``generated``.
+    term with the network fixed), differentiable in ``generated``, and the diagonal anchor.
 
     ``generated[k]`` is ``(B, n_k, 2)``; ``targets[b][k]`` an ``(m, 2)`` array or tensor (a constant, or
     differentiable as from :func:`diagram_points`). ``matchings[b][k]``, when given, is used instead of solving
     eq. 1 again (it must come from the same diagrams).
+
+    The anchor is ``mean_b sum_k sum_j (birth_j - anchors[k])^2`` over the generated points that eq. 1's matching
+    sends to the diagonal (``anchors[k]`` None: none in dimension k; ``anchors`` None: zero). Eq. 1 charges such
+    a point by its persistence alone, so its birth is free, and an unused slot's birth drifts wherever the network
+    takes it. Between two codes where a slot is used and unused, the generator then blends a real point with that
+    birth: on the CPU default's tables, unused H1 slots sat at births +0.014 to +0.021 (the training tunnels are
+    born at -0.024, inside the surface), and 38-51% of the generators' tunnels at z ~ N(0, I) were born outside
+    the surface, rings that close only in the offset band around it (broken rails; docs/results.md, section 4e).
+    Anchoring unused slots at the training points' mean birth changes no matched cost.
     """
     batch = generated[0].shape[0]
-    total = generated[0].new_zeros(())
+    fit, anchor = generated[0].new_zeros(()), generated[0].new_zeros(())
     for b in range(batch):
         for k, gen in enumerate(generated):
             target = torch.as_tensor(targets[b][k], dtype=gen.dtype, device=gen.device).reshape(-1, 2)
             matching = (matchings[b][k] if matchings is not None
                         else match_diagrams(gen[b].detach().cpu().numpy(), target.detach().cpu().numpy()))
-            total = total + matched_diagram_loss(gen[b], target, matching)
-    return total / batch
+            fit = fit + matched_diagram_loss(gen[b], target, matching)
+            if anchors is not None and anchors[k] is not None:
+                m = torch.as_tensor(matching, dtype=torch.long, device=gen.device).reshape(-1, 2)
+                unused = m[(m[:, 0] >= 0) & (m[:, 1] < 0), 0]
+                anchor = anchor + (gen[b][unused, 0] - anchors[k]).pow(2).sum()
+    return fit / batch, anchor / batch
+
+
+def diagram_fit_loss(generated: list[torch.Tensor], targets, matchings=None) -> torch.Tensor:
+    """The fit term of :func:`diagram_fit_terms` alone (eq. 12's data term; eq. 14's consistency term)."""
+    return diagram_fit_terms(generated, targets, matchings)[0]
+
+
+def mean_births(diagrams) -> list[float | None]:
+    """Per homology dimension, the mean birth of every point of the shapes' ``[PD0, PD1, PD2]`` (None where there
+    is none): the anchors of :func:`diagram_fit_terms`."""
+    births = []
+    for k in range(len(diagrams[0]) if diagrams else 0):
+        points = [np.asarray(shape[k], np.float64).reshape(-1, 2) for shape in diagrams]
+        every = np.concatenate(points)
+        births.append(float(every[:, 0].mean()) if len(every) else None)
+    return births
 
 
 def consistency_loss(

@@ -72,6 +72,7 @@ class PDGeneratorTrainConfig:
     select_epochs: int | None  # None: epochs
     smooth_eps: float
     smooth_shapes: int
+    diagonal_anchor: float  # weight of the unused slots' anchor at the training births (losses.diagram_fit_terms)
     max_points: int
     hidden: int
     essential_slot: bool  # the generators' architecture (new_pd_generators), with max_points and hidden
@@ -113,6 +114,7 @@ class JointTrainConfig(ImplicitTermsConfig):
     smooth_share: float
     smooth_eps: float
     smooth_shapes: int
+    diagonal_anchor: float
     prior_dim: int
     prior_p: float
     prior_q: int
@@ -168,7 +170,8 @@ def pdgen_train_config(cfg: Config, method: str) -> PDGeneratorTrainConfig:
     """Stage 1b's settings for ``method`` (a key of the ``methods`` block)."""
     block = cfg.method(method)
     return _filled(PDGeneratorTrainConfig, cfg.pdgen, lambda_pd=float(block["lambda_pd"]),
-                   lambda_smooth=smoothness_weight(block), seed=cfg.train_seed)
+                   lambda_smooth=smoothness_weight(block), diagonal_anchor=float(block["diagonal_anchor"]),
+                   seed=cfg.train_seed)
 
 
 def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrainConfig:
@@ -190,6 +193,7 @@ def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrain
         lambda_cons=float(block["lambda_con"] if block["lambda_cons"] is None else block["lambda_cons"]),
         lambda_smooth=smoothness_weight(block), smooth_share=float(cfg.pdgen["smooth_share"]),
         smooth_eps=float(cfg.pdgen["smooth_eps"]), smooth_shapes=int(cfg.pdgen["smooth_shapes"]),
+        diagonal_anchor=float(block["diagonal_anchor"]),
         **{f"prior_{key}": value for key, value in block["prior"].items()},
         grid_resolution=cfg.joint["grid_resolution"] or cfg.grid_resolution, tau=cfg.persistence.tau,
         seed=cfg.train_seed,

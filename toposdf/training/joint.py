@@ -15,7 +15,9 @@ from toposdf.checkpoints import pick_device
 from toposdf.losses import (
     consistency_loss,
     diagram_fit_loss,
+    diagram_fit_terms,
     diagram_points,
+    mean_births,
     topological_prior_loss,
 )
 from toposdf.models import LatentCodes, PDGenerators, SDFDecoder, frozen
@@ -69,6 +71,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
             self.optimizers["phi"] = torch.optim.Adam(self.generators.parameters(), lr=cfg.lr_pdgen)
         self.points, self.sdf = as_samples(points, sdf, len(codes.mu))
         self.diagrams = as_diagrams(diagrams)
+        self.anchors = mean_births(self.diagrams) if cfg.diagonal_anchor > 0 and self.diagrams else None
         if len(self.diagrams) != len(codes.mu):
             raise ValueError(f"{len(codes.mu)} latent codes and SDF sample sets, {len(self.diagrams)} diagrams: they "
                              "must all be of the training shapes")
@@ -219,9 +222,15 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         generators' fit to the synthetic shapes' computed diagrams (constants here)."""
         cfg = self.cfg
         mu = self.codes.mu[shape_index.to(self.device)].detach()
-        terms = {"pd": self._pd_fit(mu, shape_index) if cfg.lambda_pd > 0 else mu.new_zeros(())}
+        terms = {"pd": mu.new_zeros(())}
+        if cfg.lambda_pd > 0:
+            targets = [self.diagrams[i] for i in shape_index.tolist()]
+            terms["pd"], anchor = diagram_fit_terms(self.generators(mu), targets, anchors=self.anchors)
+            if self.anchors is not None:  # the unused slots' births (diagonal_anchor)
+                terms["anchor"] = anchor
         terms["smoothness"], weight = self.smoothness_term(mu.shape[1])
-        loss = cfg.lambda_pd * terms["pd"] + weight * terms["smoothness"]
+        fit = terms["pd"] + cfg.diagonal_anchor * terms.get("anchor", 0.0)
+        loss = cfg.lambda_pd * fit + weight * terms["smoothness"]
         if synthetic is not None:
             z_syn, computed, _ = synthetic
             start = time.perf_counter()

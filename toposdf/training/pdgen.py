@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from toposdf.checkpoints import pick_device
-from toposdf.losses import diagram_fit_loss
+from toposdf.losses import diagram_fit_terms, mean_births
 from toposdf.models import PDGenerators
 from toposdf.training.base import Trainer
 from toposdf.training.configs import PDGeneratorTrainConfig
@@ -66,14 +66,18 @@ class PDGeneratorTrainer(SmoothnessTerm, Trainer):
         self.n_shapes = len(self.diagrams)
         self.optimizers = {"main": torch.optim.Adam(self.generators.parameters(), lr=cfg.lr)}
         self.lambda_smooth = cfg.lambda_smooth
+        self.anchors = mean_births(self.diagrams) if cfg.diagonal_anchor > 0 else None
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One step of eq. 12 on the shapes ``shape_index``; returns the terms ``pd``, ``smoothness``, ``loss``."""
         z = self.latent_means[shape_index].to(self.device)
-        terms = {"pd": diagram_fit_loss(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()])}
+        fit, anchor = diagram_fit_terms(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()],
+                                        anchors=self.anchors)
+        terms = {"pd": fit} | ({} if self.anchors is None else {"anchor": anchor})
         terms["smoothness"], weight = self.smoothness_term(z.shape[1])
-        return self._step(terms, self.cfg.lambda_pd * terms["pd"] + weight * terms["smoothness"])
+        fit = fit + self.cfg.diagonal_anchor * terms.get("anchor", 0.0)
+        return self._step(terms, self.cfg.lambda_pd * fit + weight * terms["smoothness"])
 
     def train_epoch(self) -> dict[str, float]:
         """One epoch; the first one of an ``auto`` smoothness run also sets ``lambda_smooth`` (to ``smooth_share``

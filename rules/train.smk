@@ -55,6 +55,7 @@ rule pretrain_pdgen:
             "persistence.tau",
             "methods.{method}.lambda_pd",
             "methods.{method}.lambda_smooth",
+            "methods.{method}.diagonal_anchor",
             "methods.{method}.from_scratch",
         ),
     script:

@@ -233,6 +233,35 @@ def test_the_essential_slot_cannot_die_and_fits_each_shapes_essential_class(tmp_
     np.testing.assert_allclose(out[0][:, 0, 0].cpu().numpy(), [d[0][0, 0] for d in diagrams], atol=0.01)
 
 
+def test_the_diagonal_anchor_puts_unused_slots_at_the_training_births(tmp_path):
+    """methods.<m>.diagonal_anchor: stage 1b's slots that eq. 1 sends to the diagonal at a training code are pulled
+    to the mean training birth of their dimension (eq. 1 leaves their births free), and the CSV logs the anchor term.
+    _pd_problem's shapes have 0, 1 and 2 tunnels, so PD1's second slot is unused at most codes."""
+    from toposdf.losses import match_diagrams, mean_births
+
+    def unused_births(trainer):
+        with torch.no_grad():
+            out = trainer.generators(trainer.latent_means.to(trainer.device))[1].cpu().numpy()
+        births = []
+        for i, shape in enumerate(trainer.diagrams):
+            m = match_diagrams(out[i], shape[1])
+            births += [out[i][j, 0] for j in m[(m[:, 0] >= 0) & (m[:, 1] < 0), 0]]
+        return np.array(births)
+
+    base = pd_config(epochs=40, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
+    free = _pd_trainer(tmp_path, "free", cfg=base)
+    free.fit(progress=False)
+    anchored = _pd_trainer(tmp_path, "anchored", cfg=replace(base, diagonal_anchor=1.0))
+    anchored.fit(progress=False)
+    target = mean_births(anchored.diagrams)[1]
+    assert anchored.anchors[1] == pytest.approx(target) and free.anchors is None
+    far_free, far_anchored = np.abs(unused_births(free) - target), np.abs(unused_births(anchored) - target)
+    assert len(far_anchored) and far_anchored.max() < 0.01 < far_free.max()
+    with open(tmp_path / "anchored" / "pd.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert "anchor" in rows[0] and float(rows[-1]["anchor"]) < float(rows[0]["anchor"])
+
+
 def test_generator_sizes_follow_the_largest_training_diagram():
     from toposdf.training import generator_sizes
 

@@ -577,7 +577,7 @@ def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, la
     from toposdf.training import joint_train_config
 
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
-    raw["methods"]["ours_deepsdf_se"].pop("lambda_cons", None)  # config.yaml sets 0.1
+    raw["methods"]["ours_deepsdf_se"].pop("lambda_cons", None)  # config.yaml sets 0.01
     raw["methods"]["ours_deepsdf_se"] |= {"lambda_con": 2.0} | ({} if lambda_cons is None else
                                                                  {"lambda_cons": lambda_cons})
     cfg = joint_train_config(Config.from_dict(raw), "ours_deepsdf_se")

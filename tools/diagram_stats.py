@@ -25,7 +25,7 @@ import torch
 from toposdf.checkpoints import load_checkpoint
 from toposdf.data import load_shape_diagrams
 from toposdf.evaluation import diagram_summary, matched_offsets
-from toposdf.generation import draws_of, generator_diagrams, load_model, sample_latents
+from toposdf.generation import diagrams_of_generators, draws_of, generator_diagrams, load_model, sample_latents
 from toposdf.models import PDGenerators
 
 
@@ -53,13 +53,6 @@ def stage1b_generators(train: Path):
         if stage1["config"]["lambda_steik"] == lambda_steik:
             return PDGenerators.from_state(load_checkpoint(train / "pdgen.pt")).eval(), stage1
     return None
-
-
-def diagrams_at(generators: PDGenerators, z) -> list:
-    """``[PD0, PD1, PD2]`` of the generators at each code (float64 numpy)."""
-    with torch.no_grad():
-        out = [g.double().numpy() for g in generators(torch.as_tensor(z))]
-    return [[out[k][i] for k in range(len(out))] for i in range(len(z))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,10 +106,10 @@ def main(argv: list[str] | None = None) -> None:
                     if stage1b is not None:  # where stage 2 started: eq. 14 moves the generators from there
                         generators, stage1 = stage1b
                         add(category, "PD gen 1b prior", method,
-                            diagrams_at(generators, sample_latents(args.codes, model.latent_size, 0)))
+                            diagrams_of_generators(generators, sample_latents(args.codes, model.latent_size, 0)))
                         truth = list(load_shape_diagrams(diagram_paths, stage1["ids"]).values())
                         offset(category, "offset 1b", method,
-                               matched_offsets(diagrams_at(generators, stage1["codes"]["mu"]), truth))
+                               matched_offsets(diagrams_of_generators(generators, stage1["codes"]["mu"]), truth))
     if args.out:
         args.out.write_text(json.dumps({"run": str(args.run), "threshold": args.threshold, "rows": rows}, indent=1))
 

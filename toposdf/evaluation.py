@@ -203,8 +203,8 @@ def diagram_summary(diagrams: Sequence[Diagrams], threshold: float) -> dict[str,
     It says how two sets of diagrams differ where PD-LAP gives one number: e.g. samples whose tunnels are as many
     as the training shapes' but shorter-lived (smaller holes) score a worse PD-LAP-H1 than their Betti numbers
     suggest. A tunnel born outside the surface is a ring that closes only in the offset band around it: a broken
-    rail or leg (the real shapes' tunnels are solid rings, born inside). ``tools/diagram_stats.py`` prints it for a run's training and test shapes, each method's samples and
-    its PD generators' targets at ``z ~ N(0, I)``.
+    rail or leg (the real shapes' tunnels are solid rings, born inside). ``tools/diagram_stats.py`` prints it for a
+    run's training and test shapes, each method's samples and its PD generators' targets at ``z ~ N(0, I)``.
     """
     kept = [off_diagonal(d, threshold) for d in diagrams]
     summary: dict[str, float] = {}

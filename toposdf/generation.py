@@ -94,13 +94,17 @@ def shapes_at(model: TrainedModel, z: torch.Tensor, resolution: int, tau: float,
     return grids, grid_diagrams(grids, tau, min_persistence, workers).diagrams
 
 
+def diagrams_of_generators(generators, z) -> list[Diagrams]:
+    """``[PD0, PD1, PD2]`` of PD generators (any callable from ``(B, L)`` codes to one ``(B, n_k, 2)`` tensor per
+    dimension) at each code of ``z``, as float64 arrays with every slot, the diagonal ones too."""
+    with torch.no_grad():
+        out = [g.detach().double().cpu().numpy() for g in generators(torch.as_tensor(z))]
+    return [[out[k][i] for k in range(len(out))] for i in range(len(z))]
+
+
 def generator_diagrams(model: TrainedModel, z: torch.Tensor) -> list[Diagrams] | None:
     """The PD generators' ``[PD0, PD1, PD2]`` at each code (None for methods without PD generators)."""
-    if model.generators is None:
-        return None
-    with torch.no_grad():
-        out = [g.detach().double().cpu().numpy() for g in model.generators(z)]
-    return [[out[k][i] for k in range(len(out))] for i in range(len(z))]
+    return None if model.generators is None else diagrams_of_generators(model.generators, z)
 
 
 def meshes_of(grids: np.ndarray, level: float = 0.0) -> list[Mesh]:

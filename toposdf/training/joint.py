@@ -15,16 +15,14 @@ from toposdf.checkpoints import pick_device
 from toposdf.losses import (
     consistency_loss,
     diagram_fit_loss,
-    diagram_fit_terms,
     diagram_points,
-    mean_births,
     topological_prior_loss,
 )
 from toposdf.models import LatentCodes, PDGenerators, SDFDecoder, frozen
 from toposdf.training.base import Trainer, anneal_scale, mean_terms, step_decay
 from toposdf.training.configs import JointTrainConfig
 from toposdf.training.implicit import ImplicitTerms, as_samples
-from toposdf.training.pdgen import as_diagrams
+from toposdf.training.pdgen import anchored_fit, as_diagrams, slot_anchors
 from toposdf.training.pool import SyntheticDiagrams
 from toposdf.training.smoothness import SmoothnessTerm
 
@@ -71,7 +69,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
             self.optimizers["phi"] = torch.optim.Adam(self.generators.parameters(), lr=cfg.lr_pdgen)
         self.points, self.sdf = as_samples(points, sdf, len(codes.mu))
         self.diagrams = as_diagrams(diagrams)
-        self.anchors = mean_births(self.diagrams) if cfg.diagonal_anchor > 0 and self.diagrams else None
+        self.anchors = slot_anchors(self.diagrams, cfg.diagonal_anchor)
         if len(self.diagrams) != len(codes.mu):
             raise ValueError(f"{len(codes.mu)} latent codes and SDF sample sets, {len(self.diagrams)} diagrams: they "
                              "must all be of the training shapes")
@@ -222,14 +220,12 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         generators' fit to the synthetic shapes' computed diagrams (constants here)."""
         cfg = self.cfg
         mu = self.codes.mu[shape_index.to(self.device)].detach()
-        terms = {"pd": mu.new_zeros(())}
-        if cfg.lambda_pd > 0:
-            targets = [self.diagrams[i] for i in shape_index.tolist()]
-            terms["pd"], anchor = diagram_fit_terms(self.generators(mu), targets, anchors=self.anchors)
-            if self.anchors is not None:  # the unused slots' births (diagonal_anchor)
-                terms["anchor"] = anchor
+        if cfg.lambda_pd > 0:  # with the unused slots' anchor (diagonal_anchor) in this block only
+            terms, fit = self._pd_fit(mu, shape_index, self.anchors)
+        else:
+            terms = {"pd": mu.new_zeros(())}
+            fit = terms["pd"]
         terms["smoothness"], weight = self.smoothness_term(mu.shape[1])
-        fit = terms["pd"] + cfg.diagonal_anchor * terms.get("anchor", 0.0)
         loss = cfg.lambda_pd * fit + weight * terms["smoothness"]
         if synthetic is not None:
             z_syn, computed, _ = synthetic
@@ -239,9 +235,11 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
             loss = loss + cfg.lambda_cons * terms["consistency"]
         return self._step(terms, loss, "phi")
 
-    def _pd_fit(self, z: torch.Tensor, shape_index: torch.Tensor) -> torch.Tensor:
-        """``mean_i sum_k d_PD(PD_k,phi(z_i), P_i^k)`` against the training diagrams."""
-        return diagram_fit_loss(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()])
+    def _pd_fit(self, z: torch.Tensor, shape_index: torch.Tensor, anchors=None) -> tuple[dict, torch.Tensor]:
+        """``mean_i sum_k d_PD(PD_k,phi(z_i), P_i^k)`` against the training diagrams, as :func:`anchored_fit`'s
+        logged terms and the fit that enters the loss."""
+        return anchored_fit(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()], anchors,
+                            self.cfg.diagonal_anchor)
 
     def _z_epoch(self) -> dict[str, float]:
         with frozen(self.decoder, self.generators):
@@ -255,6 +253,6 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         terms = {"sdf": self.data_term(z, shape_index, self.data_points), "kl": self.codes.prior_loss(index)}
         loss = terms["sdf"] + cfg.lambda_kl * terms["kl"]
         if self.generators is not None and cfg.lambda_pd > 0:
-            terms["pd"] = self._pd_fit(z, shape_index)
+            terms["pd"] = self._pd_fit(z, shape_index)[1]
             loss = loss + cfg.lambda_pd * terms["pd"]
         return self._step(terms, loss, "z")

@@ -36,6 +36,21 @@ def collapsed_dimensions(generators: PDGenerators, latent_means: torch.Tensor, d
     return collapsed
 
 
+def slot_anchors(diagrams, weight: float) -> list[float | None] | None:
+    """The anchors of :func:`~toposdf.losses.diagram_fit_terms` for ``methods.<m>.diagonal_anchor`` = ``weight``:
+    the training diagrams' mean birth per dimension, or None (no anchor term) at weight 0 or without diagrams."""
+    return mean_births(diagrams) if weight > 0 and diagrams else None
+
+
+def anchored_fit(generated: list[torch.Tensor], targets, anchors, weight: float) -> tuple[dict, torch.Tensor]:
+    """Eq. 12's data term against ``targets`` as the logged terms ``{"pd"}`` (with ``"anchor"`` when ``anchors``
+    are given, :func:`slot_anchors`), and the fit that enters the loss, ``pd + weight * anchor``."""
+    fit, anchor = diagram_fit_terms(generated, targets, anchors=anchors)
+    if anchors is None:
+        return {"pd": fit}, fit
+    return {"pd": fit, "anchor": anchor}, fit + weight * anchor
+
+
 def as_diagrams(diagrams) -> list[list[np.ndarray]]:
     """Every shape's ``[PD0, PD1, PD2]`` as ``(n_k, 2)`` float64 arrays."""
     return [[np.asarray(d, np.float64).reshape(-1, 2) for d in shape] for shape in diagrams]
@@ -66,17 +81,15 @@ class PDGeneratorTrainer(SmoothnessTerm, Trainer):
         self.n_shapes = len(self.diagrams)
         self.optimizers = {"main": torch.optim.Adam(self.generators.parameters(), lr=cfg.lr)}
         self.lambda_smooth = cfg.lambda_smooth
-        self.anchors = mean_births(self.diagrams) if cfg.diagonal_anchor > 0 else None
+        self.anchors = slot_anchors(self.diagrams, cfg.diagonal_anchor)
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One step of eq. 12 on the shapes ``shape_index``; returns the terms ``pd``, ``smoothness``, ``loss``."""
         z = self.latent_means[shape_index].to(self.device)
-        fit, anchor = diagram_fit_terms(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()],
-                                        anchors=self.anchors)
-        terms = {"pd": fit} | ({} if self.anchors is None else {"anchor": anchor})
+        terms, fit = anchored_fit(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()], self.anchors,
+                                  self.cfg.diagonal_anchor)
         terms["smoothness"], weight = self.smoothness_term(z.shape[1])
-        fit = fit + self.cfg.diagonal_anchor * terms.get("anchor", 0.0)
         return self._step(terms, self.cfg.lambda_pd * fit + weight * terms["smoothness"])
 
     def train_epoch(self) -> dict[str, float]:

@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from toposdf.generation import draw_seeds, sample_latents
+from toposdf.generation import diagrams_of_generators, draw_seeds, sample_latents
 from toposdf.io import atomic_write_json, read_json
 from toposdf.metrics import pd_lap_summary
 from toposdf.models import PDGenerators
@@ -76,11 +76,8 @@ def prior_diagrams(generators: PDGenerators, latent_size: int, n: int, seeds: Se
     ``latent_size`` (:func:`toposdf.generation.sample_latents`), each an ``(m, 2)`` float64 array without the
     slots parked on the diagonal, as Fig. 3 takes the generators' output."""
     device = next(generators.parameters()).device
-    draws = []
-    for seed in seeds:
-        out = [g.detach().double().cpu().numpy() for g in generators(sample_latents(n, latent_size, seed, device))]
-        draws.append([off_diagonal([points[i] for points in out]) for i in range(n)])
-    return draws
+    return [[off_diagonal(d) for d in diagrams_of_generators(generators, sample_latents(n, latent_size, seed, device))]
+            for seed in seeds]
 
 
 def choose_candidate(candidates: Sequence[dict]) -> int:

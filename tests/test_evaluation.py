@@ -319,6 +319,15 @@ def test_diagram_summary_counts_and_measures_the_points_above_the_threshold(tmp_
     offsets = rows["offset stage 2", "ours"]  # (0, 0.1) against a's (-0.02, 0.10) and b's (0, 0.05)
     assert offsets["h1_matched"] == 1.0 and offsets["h1_birth_offset"] == pytest.approx(0.01)
     assert offsets["h1_death_offset"] == pytest.approx(0.025) and ("offset 1b", "ours") not in rows  # no pdgen.pt
+    from toposdf.topology import pd_lap
+
+    a_to_b = pd_lap([a], [b], 1).per_dimension  # Table 2's columns of one shape a against the test shape b
+    parts = rows["PD-LAP parts", "ours"]  # draw 0 is a, draw 1 is b itself
+    assert parts["draws"] == 2 and parts["h1_missing_points"] == pytest.approx(0.5)  # b's (0, 0.05), in draw 0
+    for k in range(2):
+        assert sum(parts[f"h{k}_{p}"] for p in ("matched", "extra", "missing")) == pytest.approx(a_to_b[k] / 2)
+        floor = rows["PD-LAP parts", "held-out train"]  # every draw of the floor is the one training shape a
+        assert sum(floor[f"h{k}_{p}"] for p in ("matched", "extra", "missing")) == pytest.approx(a_to_b[k])
 
     def born_outside(z):  # stage 1b's generators, here with their one H1 point born outside the surface
         one = torch.tensor([[0.01, 0.11]]).expand(len(z), 1, 2)

@@ -10,8 +10,10 @@ from toposdf.metrics import (
     mmd_cov_1nna,
     one_nn_accuracy,
     pairwise_chamfer,
+    pd_lap_parts,
     pd_lap_summary,
 )
+from toposdf.topology import pd_lap
 
 
 def naive_chamfer(a, b) -> float:
@@ -189,3 +191,32 @@ def test_paired_difference_is_a_t_interval_over_shapes_finite_in_both():
     assert paired_difference([1.0, -1.0, 2.0], [0.0, 0.0, 0.0])["resolved"] == 0.0  # the interval holds 0
     with pytest.raises(ValueError, match="same shapes"):
         paired_difference([1.0], [1.0, 2.0])
+
+
+def _h1_only(*tunnels) -> list[np.ndarray]:
+    return [np.zeros((0, 2)), np.asarray(tunnels, np.float64).reshape(-1, 2), np.zeros((0, 2))]
+
+
+def test_pd_lap_parts_split_the_column_into_matched_extra_and_missing():
+    # Shape B has two tunnels, A one. PD-LAP pairs the generated shape that has a tunnel and a ring born outside
+    # (+0.01) with B (its points matched to B's two tunnels: 0.01^2 + 0.02^2 and 0.03^2 + 0.04^2) and the empty
+    # one with A, whose tunnel goes missing: 0.003 + 0.0072 against 0.00125 + 0.01845 the other way round.
+    reference = [_h1_only((-0.02, 0.10)), _h1_only((-0.02, 0.10), (-0.03, 0.12))]
+    generated = [_h1_only((-0.02, 0.10), (0.01, 0.06)), _h1_only()]
+    parts = pd_lap_parts(generated, reference, 1)
+    assert parts["matched"] == pytest.approx((0.01**2 + 0.02**2 + 0.03**2 + 0.04**2) / 2)
+    assert parts["extra"] == 0.0
+    assert parts["missing"] == pytest.approx(0.5 * 0.12**2 / 2)
+    assert parts["matched"] + parts["extra"] + parts["missing"] == pytest.approx(
+        pd_lap(generated, reference, 1).per_dimension[1])
+    assert (parts["matched_points"], parts["extra_points"], parts["missing_points"]) == (1.0, 0.0, 0.5)
+    assert np.isnan(parts["extra_born_outside"])
+
+
+def test_pd_lap_parts_count_extra_rings_born_outside_above_the_threshold():
+    generated = [_h1_only((-0.02, 0.10), (0.01, 0.06), (0.02, 0.03))]  # a ring born outside; a short one
+    parts = pd_lap_parts(generated, [_h1_only((-0.02, 0.10))], 1)
+    assert parts["extra"] == pytest.approx(0.5 * (0.05**2 + 0.01**2))
+    assert (parts["matched"], parts["missing"]) == (0.0, 0.0)
+    assert parts["extra_points"] == 1.0  # the short one is under min_life
+    assert parts["extra_born_outside"] == 1.0

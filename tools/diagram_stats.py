@@ -9,8 +9,10 @@ methods with PD generators, the generators' diagrams at ``z ~ N(0, I)`` (``--cod
 of eq. 8 at prior codes; also stage 1b's, where stage 2 started) and at the training shapes' latent means (what
 eq. 1 fitted them to). For those, it also
 prints where the generators' matched points sit against the training diagrams (``matched_offsets``: mean birth
-and death offsets), after stage 1b (``pdgen.pt`` at the stage-1 codes) and after stage 2 (``model.pt``). Prints a
-table and writes JSON.
+and death offsets), after stage 1b (``pdgen.pt`` at the stage-1 codes) and after stage 2 (``model.pt``). And for
+the samples and the held-out training shapes (the floor's draws, evaluation seed 0), Table 2's H0 and H1 columns
+split into matched pairs, extra features and missing ones (``toposdf.metrics.pd_lap_parts``, mean over the
+draws). Prints a table and writes JSON.
 
     python tools/diagram_stats.py results/cpu_long --categories chair --out diagram_stats.json
 """
@@ -20,12 +22,14 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from toposdf.checkpoints import load_checkpoint
 from toposdf.data import load_shape_diagrams
-from toposdf.evaluation import diagram_summary, matched_offsets
+from toposdf.evaluation import calibration_draws, diagram_summary, matched_offsets
 from toposdf.generation import diagrams_of_generators, draws_of, generator_diagrams, load_model, sample_latents
+from toposdf.metrics import pd_lap_parts
 from toposdf.models import PDGenerators
 
 
@@ -40,6 +44,26 @@ def _print_offsets(category: str, source: str, method: str, offsets: dict[str, f
     dims = "  ".join(f"H{k} {offsets[f'h{k}_matched']:5.2f} matched, birth {offsets[f'h{k}_birth_offset']:+.4f}, "
                      f"death {offsets[f'h{k}_death_offset']:+.4f}" for k in range(3))
     print(f"{category:8s} {source:15s} {method:20s} {dims}", flush=True)
+
+
+def _print_parts(category: str, source: str, method: str, parts: dict[str, float]) -> None:
+    dims = "  ".join(f"H{k} {1e3 * sum(parts[f'h{k}_{p}'] for p in ('matched', 'extra', 'missing')):5.2f} = "
+                     f"matched {1e3 * parts[f'h{k}_matched']:5.2f} + extra {1e3 * parts[f'h{k}_extra']:5.2f} "
+                     f"({parts[f'h{k}_extra_points']:.2f} pts, {parts[f'h{k}_extra_born_outside']:.0%} outside) + "
+                     f"missing {1e3 * parts[f'h{k}_missing']:5.2f} ({parts[f'h{k}_missing_points']:.2f} pts)"
+                     for k in range(2))
+    print(f"{category:8s} {source:15s} {method:20s} {dims}", flush=True)
+
+
+def draw_parts(draws, test, threshold: float) -> dict[str, float]:
+    """:func:`toposdf.metrics.pd_lap_parts` of H0 and H1, each entry the mean over the draws (NaN-aware)."""
+    per_draw = [{f"h{k}_{key}": value for k in range(2)
+                 for key, value in pd_lap_parts(draw, test, k, threshold).items()} for draw in draws]
+    def mean(values):
+        finite = [v for v in values if not np.isnan(v)]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    return {key: mean([d[key] for d in per_draw]) for key in per_draw[0]}
 
 
 def stage1b_generators(train: Path):
@@ -75,6 +99,11 @@ def main(argv: list[str] | None = None) -> None:
         rows.append({"category": category, "source": source, "method": method, "shapes": len(diagrams), **summary})
         _print(category, source, method, summary)
 
+    def parts(category: str, source: str, method: str, draws, test) -> None:
+        split_up = draw_parts(draws, test, args.threshold)
+        rows.append({"category": category, "source": source, "method": method, "draws": len(draws), **split_up})
+        _print_parts(category, source, method, split_up)
+
     def offset(category: str, source: str, method: str, offsets: dict[str, float]) -> None:
         rows.append({"category": category, "source": source, "method": method, **offsets})
         _print_offsets(category, source, method, offsets)
@@ -85,13 +114,18 @@ def main(argv: list[str] | None = None) -> None:
         if not (root / "split.json").exists() or not diagram_paths:
             sys.exit(f"{root}: no split.json or diagrams/*.npz (is the run's preprocessing finished?)")
         split = json.loads((root / "split.json").read_text())
-        for part in ("train", "test"):
-            add(category, "ground truth", part, list(load_shape_diagrams(diagram_paths, split[part]).values()))
+        ground = {part: list(load_shape_diagrams(diagram_paths, split[part]).values()) for part in ("train", "test")}
+        for part, diagrams in ground.items():
+            add(category, "ground truth", part, diagrams)
+        floor = calibration_draws(ground["train"], len(ground["test"]), 0, 10)  # the floor row's draws at seed 0
+        parts(category, "PD-LAP parts", "held-out train", floor, ground["test"])
         for samples in sorted((root / "generate").glob("*/diagrams.npz")):
             method = samples.parent.name
             if args.methods and method not in args.methods:
                 continue
-            add(category, "samples", method, [d for draw in draws_of(samples) for d in draw])
+            draws = draws_of(samples)
+            add(category, "samples", method, [d for draw in draws for d in draw])
+            parts(category, "PD-LAP parts", method, draws, ground["test"])
             model_path = root / "train" / method / "model.pt"
             if model_path.exists():
                 model = load_model(model_path, "cpu")

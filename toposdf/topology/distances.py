@@ -145,6 +145,7 @@ class PDLapResult:
             (Table 2's breakdown; they need not sum to ``value``).
         assignment: ``(n,)`` int64, shape ``i`` of A is matched to shape ``assignment[i]`` of B under ``W``.
         W: ``(n, n)`` pairwise ``d_PD``; ``W_per_dimension``: ``(3, n, n)``.
+        per_dimension_assignment: ``(3, n)`` int64, the assignment behind each ``per_dimension`` score.
     """
 
     value: float
@@ -152,6 +153,7 @@ class PDLapResult:
     assignment: np.ndarray
     W: np.ndarray
     W_per_dimension: np.ndarray
+    per_dimension_assignment: np.ndarray
 
 
 _POOL: dict = {}
@@ -234,5 +236,6 @@ def pd_lap(A: Sequence[Diagrams], B: Sequence[Diagrams], processes: int | None =
     w_k = np.moveaxis(w_k, 2, 0)
     W = w_k.sum(axis=0)
     value, assignment = _assignment_score(W)
-    per_dim = np.array([_assignment_score(w)[0] for w in w_k])
-    return PDLapResult(value=value, per_dimension=per_dim, assignment=assignment, W=W, W_per_dimension=w_k)
+    per_dim = [_assignment_score(w) for w in w_k]
+    return PDLapResult(value=value, per_dimension=np.array([score for score, _ in per_dim]), assignment=assignment,
+                       W=W, W_per_dimension=w_k, per_dimension_assignment=np.array([a for _, a in per_dim]))

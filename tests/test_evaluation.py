@@ -378,3 +378,24 @@ def test_matched_offsets_give_the_mean_shift_of_matched_points_and_ignore_the_di
     assert offsets["h0_birth_offset"] == 0 and np.isnan(offsets["h2_birth_offset"]) and offsets["h2_matched"] == 0
     far = [target[0], np.array([[0.09, 0.1]]), np.zeros((0, 2))]  # a short pair is sent to the diagonal, not matched
     assert matched_offsets([far], [[target[0], np.array([[-0.03, 0.08]]), np.zeros((0, 2))]])["h1_matched"] == 0
+
+
+def test_consistency_matching_counts_tunnels_by_birth_side_and_partner():
+    """tools/consistency_matching.py: which of a shape's tunnels eq. 1 pairs with a target born inside, one born
+    outside (a broken ring held broken), or the diagonal (cut)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from consistency_matching import KINDS, match_kinds
+
+    shape = np.array([[-0.02, 0.10], [0.01, 0.06], [0.0, 0.005]])  # a tunnel, a ring born outside, a short one
+    held = match_kinds(shape, np.array([[-0.02, 0.10], [0.005, 0.06]]), 0.02)
+    assert {k: held[k] for k in KINDS if held[k]} == {"in_to_in": 1, "out_to_out": 1}
+    assert (held["targets_in"], held["targets_out"], held["targets_unmatched"]) == (1, 1, 0)
+    # one target: the tunnel takes it (0.0017 + 0.00125 for the ring on the diagonal, against 0.0016 + 0.0072)
+    cut = match_kinds(shape, np.array([[-0.03, 0.06]]), 0.02)
+    assert {k: cut[k] for k in KINDS if cut[k]} == {"in_to_in": 1, "out_to_diagonal": 1}
+    none = match_kinds(shape, np.zeros((0, 2)), 0.02)
+    assert {k: none[k] for k in KINDS if none[k]} == {"in_to_diagonal": 1, "out_to_diagonal": 1}
+    assert none["targets_unmatched"] == 0

@@ -34,6 +34,11 @@ def test_config_files_merge_as_snakemake_merges_them(tmp_path):
     cpu_long = load_config_file(ROOT / "config.yaml", ROOT / "presets" / "cpu_long.yaml")
     assert cpu_long.implicit["regularizer_shapes"] == 4 and cpu_long.dataset.categories == ("chair", "table", "sofa")
     assert cpu_long.implicit["epochs"] == _default()["train"]["implicit"]["epochs"]  # every code: as many updates
+    raw_long = read_config_files(ROOT / "config.yaml", ROOT / "presets" / "cpu_long.yaml")
+    for section, key in (("train", "joint"), ("evaluation", "reconstruct")):  # the larger run cuts neither
+        for name, value in _default()[section][key].items():
+            if name != "rounds":  # 30 rounds of 16 steps here, 40 of 8 in the default
+                assert raw_long[section][key][name] == value, f"cpu_long's {section}.{key}.{name} is below the default"
 
 
 def test_default_config_is_valid_and_typed():

@@ -46,6 +46,9 @@ rule all:
             ext=["csv", "md", "tex"],
         ),
         expand(
+            "results/{dataset}/tables/claims.{ext}", dataset=DATASET, ext=["csv", "md"]
+        ),
+        expand(
             "results/{dataset}/figures/{figure}.png",
             dataset=DATASET,
             figure=["fig1_samples", "fig4_methods"],

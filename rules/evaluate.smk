@@ -195,6 +195,45 @@ rule tables:
         "../workflow_scripts/tables.py"
 
 
+rule claims:
+    input:
+        metrics=expand(
+            "results/{{dataset}}/{category}/eval/{method}/metrics.json",
+            category=CATEGORIES,
+            method=config["methods"],
+        ),
+        calibration=expand(
+            "results/{{dataset}}/{category}/eval/calibration.json", category=CATEGORIES
+        ),
+        cd_paired="results/{dataset}/tables/cd_paired.csv",
+        fits=expand(
+            "results/{{dataset}}/{category}/eval/training_fit.json", category=CATEGORIES
+        ),
+        fig3=expand(
+            "results/{{dataset}}/{category}/figures/fig3_pd_matrices.json",
+            category=CATEGORIES,
+        ),
+    output:
+        claims=report(
+            multiext("results/{dataset}/tables/claims", ".csv", ".md"),
+            caption="../report/claims.rst",
+            category="Tables",
+        ),
+    log:
+        "results/{dataset}/logs/claims.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        settings=settings(
+            "dataset.categories",
+            "methods",
+            "evaluation.cd_scale",
+            "evaluation.pd_lap_scale",
+        ),
+    script:
+        "../workflow_scripts/claims.py"
+
+
 rule training_fit:
     input:
         models=expand(

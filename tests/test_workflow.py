@@ -152,6 +152,14 @@ def test_evaluation_writes_metrics_with_provenance_tables_and_figures(tiny_run):
     for category in ["chair", "table"]:
         for method in METHODS:
             assert (results / category / "figures" / "prior_samples" / f"{method}.png").stat().st_size > 10_000
+    claims = pd.read_csv(results / "tables" / "claims.csv")
+    for category in ["chair", "table"]:  # Table 1's pairs (the preset's prior row too), Fig. 3, the ablations, the fit
+        checks = claims[claims["category"] == category]
+        paired = {"ours_deepsdf", "ours_deepsdf_se", "deepsdf_topoprior"}
+        assert set(checks.loc[checks["check"] == "pd_lap", "method"]) == paired
+        assert set(checks.loc[checks["check"] == "ablation", "method"]) == {"no_pd_smoothness", "no_pd_training"}
+        assert (checks["check"] == "fig3").sum() == 1 and (checks["check"] == "fit_iou").sum() >= 2
+    assert "checks hold" in (results / "tables" / "claims.md").read_text()
     for name in ["table1", "table2"]:
         assert (results / "tables" / f"{name}.md").read_text().count("\n| ") >= len(METHODS) + 1
         assert "\\begin{tabular}" in (results / "tables" / f"{name}.tex").read_text()

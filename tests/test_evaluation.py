@@ -112,6 +112,10 @@ def test_provenance_names_the_config_checkpoint_and_seed(tmp_path):
     record = provenance({"a": 1, "b": [2]}, checkpoint, seed=3)
     assert record["config_sha256"] == config_hash({"b": [2], "a": 1}) != config_hash({"a": 2, "b": [2]})
     assert record["checkpoint"] == str(checkpoint) and record["seed"] == 3 and len(record["checkpoint_sha256"]) == 64
+    assert "train_seed" not in record  # not a trainer's checkpoint: the training seed is not known
+    torch.save({"config": {"seed": 1}, "decoder": {}}, checkpoint)  # a trainer's: the seed it was trained with
+    record = provenance({"a": 1}, checkpoint, seed=0)
+    assert record["train_seed"] == 1 and record["seed"] == 0
 
 
 def _png_size(path):

@@ -132,6 +132,7 @@ def test_evaluation_writes_metrics_with_provenance_tables_and_figures(tiny_run):
             assert 0 <= metrics["metrics"]["cov_cd"]["mean"] <= 1 and 0 <= metrics["metrics"]["1_nna_cd"]["mean"] <= 1
             record = metrics["provenance"]
             assert record["checkpoint"].endswith(f"{category}/train/{method}/model.pt") and record["seed"] == 0
+            assert record["train_seed"] == 0  # the tiny preset's train.seed, read from the checkpoint
             assert len(record["config_sha256"]) == 64
             chamfer = pd.read_csv(results / category / "eval" / method / "reconstruction.csv")
             assert len(chamfer) == 1 and list(chamfer.columns[:2]) == ["model_id", "chamfer"]

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diagram_stats import stage1b_generators  # tools/ beside this script
 from toposdf.checkpoints import build_decoder_and_codes, load_checkpoint
 from toposdf.generation import TrainedModel, diagrams_of_generators, load_model, sample_latents, shapes_at
-from toposdf.models import PDGenerators
 from toposdf.topology import pd_distance
 
 KINDS = ("in_to_in", "in_to_out", "in_to_diagonal", "out_to_in", "out_to_out", "out_to_diagonal")
@@ -56,18 +56,13 @@ def match_kinds(shape: np.ndarray, target: np.ndarray, threshold: float) -> dict
 
 def start_of_stage2(train: Path, method: str) -> TrainedModel | None:
     """The stage-1 network of the method's geometry with stage 1b's PD generators (None without ``pdgen.pt``)."""
-    if not (train / "pdgen.pt").exists():
+    found = stage1b_generators(train)
+    if found is None:
         return None
-    lambda_steik = load_checkpoint(train / "model.pt")["config"]["lambda_steik"]
-    for path in sorted((train.parent / "stage1").glob("*/implicit.pt")):
-        state = load_checkpoint(path)
-        if state["config"]["lambda_steik"] == lambda_steik:
-            decoder, codes = build_decoder_and_codes(state["model"], state["latent"], state, len(state["ids"]))
-            generators = PDGenerators.from_state(load_checkpoint(train / "pdgen.pt"))
-            return TrainedModel(decoder.eval().requires_grad_(False), codes.mu.detach(),
-                                generators.eval().requires_grad_(False), list(state["ids"]), method,
-                                torch.device("cpu"))
-    return None
+    generators, state = found
+    decoder, codes = build_decoder_and_codes(state["model"], state["latent"], state, len(state["ids"]))
+    return TrainedModel(decoder.eval().requires_grad_(False), codes.mu.detach(), generators.requires_grad_(False),
+                        list(state["ids"]), method, torch.device("cpu"))
 
 
 def per_shape(model: TrainedModel, z: torch.Tensor, resolution: int, tau: float, threshold: float) -> dict:

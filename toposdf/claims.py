@@ -58,7 +58,7 @@ def _ablation_references(methods: dict[str, dict]) -> dict[str, str]:
     topology, PD data, a smoothness weight, pretrained)."""
     def full(block):
         return (block.get("topology") == "learned" and not block.get("from_scratch") and block.get("lambda_pd", 1) > 0
-                and block.get("lambda_smooth") not in (0, 0.0))
+                and block.get("lambda_smooth") != 0)
 
     refs = {}
     for name, block in methods.items():
@@ -97,9 +97,10 @@ def check_claims(long: pd.DataFrame, cd_paired: pd.DataFrame, fits: dict[str, di
         for method, baseline in pairs.items():
             (m, ms), (b, bs) = get(category, method, "pd_lap"), get(category, baseline, "pd_lap")
             s = pd_lap_scale
-            rows.append(_row(category, "pd_lap", method, baseline, m, b, m + ms < b - bs,
+            overlap = (m + ms) - (b - bs)  # below 0: the intervals are apart
+            rows.append(_row(category, "pd_lap", method, baseline, m, b, overlap < 0,
                              f"{m * s:.2f} ± {ms * s:.2f} against {b * s:.2f} ± {bs * s:.2f}"
-                             + ("" if m + ms < b - bs else f" (overlapping by {(m + ms - b + bs) * s:.2f})")))
+                             + ("" if overlap < 0 else f" (overlapping by {overlap * s:.2f})")))
             gap = (b - m) / (b - floor) if b > floor else math.nan
             rows.append(_row(category, "gap_closed", method, baseline, gap, GAP_TARGET, gap >= GAP_TARGET,
                              f"{gap:.0%} of the way from {b * s:.2f} to the floor {floor * s:.2f}"))

@@ -10,9 +10,11 @@ from toposdf.losses import (
     diagram_fit_loss,
     diagram_fit_terms,
     eikonal_loss,
+    max_births,
     mean_births,
     normal_laplacian_loss,
     sdf_data_loss,
+    shift_births,
     smoothness_loss,
     spatial_gradient,
     topological_prior_loss,
@@ -195,3 +197,28 @@ def test_mean_births_per_dimension_with_none_where_a_dimension_is_empty():
               [np.array([[-0.3, 0.2]]), empty, empty]]
     births = mean_births(shapes)
     assert births[0] == pytest.approx(-0.2) and births[1] == pytest.approx(-0.03) and births[2] is None
+
+
+def test_births_above_the_training_ones_move_down_the_diagonal_with_their_persistence_kept():
+    """methods.<m>.target_births: training. A generated point born above its dimension's cap (the largest training
+    birth, max_births) moves by birth - cap in both coordinates; points born at or below it, a slot on the
+    diagonal's own line below it, and a dimension without a cap stay as they are."""
+    empty = np.zeros((0, 2))
+    shapes = [[np.array([[-0.1, 0.2]]), np.array([[-0.02, 0.1], [-0.04, 0.1]]), empty],
+              [np.array([[-0.3, 0.2]]), np.array([[-0.05, 0.08]]), empty]]
+    caps = max_births(shapes)
+    assert caps[0] == pytest.approx(-0.1) and caps[1] == pytest.approx(-0.02) and caps[2] is None
+    h1 = torch.tensor([[[0.012, 0.05],    # a ring born outside the surface: life 0.038, kept
+                        [-0.03, 0.09],    # born inside, below the cap: untouched
+                        [0.02, 0.021],    # an unused slot near the diagonal: it stays near it
+                        [-0.02, 0.07]]],  # born at the cap: untouched
+                      dtype=torch.float64, requires_grad=True)
+    h0 = torch.tensor([[[-0.05, 0.1]]], dtype=torch.float64)
+    h2 = torch.tensor([[[0.05, 0.06]]], dtype=torch.float64)
+    out = shift_births([h0, h1, h2], caps)
+    assert torch.allclose(out[0], torch.tensor([[[-0.1, 0.05]]], dtype=torch.float64))
+    want = torch.tensor([[[-0.02, 0.018], [-0.03, 0.09], [-0.02, -0.019], [-0.02, 0.07]]], dtype=torch.float64)
+    assert torch.allclose(out[1], want)
+    assert torch.allclose(out[1][..., 1] - out[1][..., 0], h1[..., 1] - h1[..., 0])
+    assert out[2] is h2
+    assert shift_births([h0, h1, h2], None)[1] is h1

@@ -591,3 +591,39 @@ def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, la
     want = trainer.cfg.lambda_pd * row["pd"] + 0.5 * row["smoothness"] + expected * row["consistency"]
     assert row["loss"] == pytest.approx(want, rel=1e-5)
     trainer.close()
+
+
+def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_path):
+    """methods.<m>.target_births: training moves eq. 8's targets in the network's block (the pool's matchings and
+    the loss alike) under the training diagrams' largest births; free (the default) leaves them as generated. A
+    method without PD data cannot take it."""
+    import yaml
+
+    from toposdf.config import Config, ConfigError
+    from toposdf.losses import max_births
+    from toposdf.training import joint_train_config
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert joint_train_config(Config.from_dict(raw), "ours_deepsdf").target_births == "free"
+    raw["methods"]["ours_deepsdf"]["target_births"] = "training"
+    assert joint_train_config(Config.from_dict(raw), "ours_deepsdf").target_births == "training"
+    raw["methods"]["no_pd_training"]["target_births"] = "training"
+    with pytest.raises(ValueError, match="lambda_pd > 0"):
+        joint_train_config(Config.from_dict(raw), "no_pd_training")
+    raw["methods"]["ours_deepsdf"]["target_births"] = "inside"
+    with pytest.raises(ConfigError, match="target_births"):
+        Config.from_dict(raw)
+
+    free = _joint_trainer(tmp_path, "ours_deepsdf", "free")
+    capped = _joint_trainer(tmp_path, "ours_deepsdf", "capped", target_births="training")
+    assert free.birth_caps is None and capped.birth_caps == max_births(capped.diagrams)
+    z = torch.randn(3, free.codes.mu.shape[1])
+    with torch.no_grad():
+        raw_points, targets = capped.generators(z), capped._targets(z)
+    for k, cap in enumerate(capped.birth_caps):
+        if cap is not None:
+            assert bool((targets[k][..., 0] <= cap + 1e-6).all())
+            assert torch.allclose(targets[k][..., 1] - targets[k][..., 0], raw_points[k][..., 1] - raw_points[k][..., 0])
+    assert np.isfinite(capped.train_epoch()["theta_consistency"])
+    for trainer in (free, capped):
+        trainer.close()

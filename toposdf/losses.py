@@ -158,6 +158,36 @@ def mean_births(diagrams) -> list[float | None]:
     return births
 
 
+def max_births(diagrams) -> list[float | None]:
+    """Per homology dimension, the largest birth of any point of the shapes' ``[PD0, PD1, PD2]`` (None where there
+    is none): the caps of :func:`shift_births`."""
+    caps = []
+    for k in range(len(diagrams[0]) if diagrams else 0):
+        every = np.concatenate([np.asarray(shape[k], np.float64).reshape(-1, 2) for shape in diagrams])
+        caps.append(float(every[:, 0].max()) if len(every) else None)
+    return caps
+
+
+def shift_births(generated: list[torch.Tensor], caps: list[float | None] | None) -> list[torch.Tensor]:
+    """Move every generated point whose birth exceeds its dimension's cap down the diagonal's direction, by
+    ``birth - cap`` in both coordinates: its birth becomes the cap and its persistence is kept, so a slot on the
+    diagonal stays there. ``generated[k]`` is ``(B, n_k, 2)``; ``caps`` None (or a None entry) leaves it as is.
+
+    A PD generator's point born above every training point of its dimension (an H1 point born outside the surface,
+    where no training shape has one) is a blend of a used slot with an unused one between training codes
+    (``docs/results.md``, section 4e); as a target of eq. 8 it pulls a real tunnel's birth outward, toward a break."""
+    if caps is None:
+        return generated
+    shifted = []
+    for points, cap in zip(generated, caps):
+        if cap is None or points.numel() == 0:
+            shifted.append(points)
+            continue
+        excess = (points[..., 0] - cap).clamp(min=0.0)
+        shifted.append(points - excess.unsqueeze(-1))
+    return shifted
+
+
 def consistency_loss(
     decoder,
     z: torch.Tensor,

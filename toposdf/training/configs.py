@@ -15,6 +15,7 @@ from typing import Mapping
 from toposdf.config import Config
 
 TOPOLOGY_MODES = ("none", "learned", "prior")
+TARGET_BIRTHS = ("free", "training")  # eq. 8's targets in the network's block: as generated, or births capped
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class JointTrainConfig(ImplicitTermsConfig):
     smooth_eps: float
     smooth_shapes: int
     diagonal_anchor: float
+    target_births: str  # "free" or "training": eq. 8's targets in the network's block (losses.shift_births)
     prior_dim: int
     prior_p: float
     prior_q: int
@@ -132,6 +134,11 @@ class JointTrainConfig(ImplicitTermsConfig):
     def __post_init__(self) -> None:
         if self.topology not in TOPOLOGY_MODES:
             raise ValueError(f"topology must be one of {TOPOLOGY_MODES}, got {self.topology!r}")
+        if self.target_births not in TARGET_BIRTHS:
+            raise ValueError(f"target_births must be one of {TARGET_BIRTHS}, got {self.target_births!r}")
+        if self.target_births != "free" and (self.topology != "learned" or self.lambda_pd == 0):
+            raise ValueError(f"target_births: {self.target_births} caps the PD generators' targets at the training "
+                             "diagrams' births: it needs topology: learned with PD data (lambda_pd > 0)")
 
     @property
     def epochs(self) -> int:
@@ -193,7 +200,7 @@ def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrain
         lambda_cons=float(block["lambda_con"] if block["lambda_cons"] is None else block["lambda_cons"]),
         lambda_smooth=smoothness_weight(block), smooth_share=float(cfg.pdgen["smooth_share"]),
         smooth_eps=float(cfg.pdgen["smooth_eps"]), smooth_shapes=int(cfg.pdgen["smooth_shapes"]),
-        diagonal_anchor=float(block["diagonal_anchor"]),
+        diagonal_anchor=float(block["diagonal_anchor"]), target_births=str(block["target_births"]),
         **{f"prior_{key}": value for key, value in block["prior"].items()},
         grid_resolution=cfg.joint["grid_resolution"] or cfg.grid_resolution, tau=cfg.persistence.tau,
         seed=cfg.train_seed,

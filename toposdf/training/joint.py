@@ -16,6 +16,8 @@ from toposdf.losses import (
     consistency_loss,
     diagram_fit_loss,
     diagram_points,
+    max_births,
+    shift_births,
     topological_prior_loss,
 )
 from toposdf.models import LatentCodes, PDGenerators, SDFDecoder, frozen
@@ -70,6 +72,8 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         self.points, self.sdf = as_samples(points, sdf, len(codes.mu))
         self.diagrams = as_diagrams(diagrams)
         self.anchors = slot_anchors(self.diagrams, cfg.diagonal_anchor)
+        # eq. 8's targets in the network's block: births capped at the training diagrams' largest (target_births)
+        self.birth_caps = max_births(self.diagrams) if cfg.target_births == "training" else None
         if len(self.diagrams) != len(codes.mu):
             raise ValueError(f"{len(codes.mu)} latent codes and SDF sample sets, {len(self.diagrams)} diagrams: they "
                              "must all be of the training shapes")
@@ -143,8 +147,12 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         generated = None
         if with_generated:
             with torch.no_grad():
-                generated = self.generators(z)
+                generated = self._targets(z)
         self.synthetic.submit(self.decoder, z, generated)
+
+    def _targets(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """The PD generators' diagrams at ``z`` as eq. 8's targets in the network's block (``target_births``)."""
+        return shift_births(self.generators(z), self.birth_caps)
 
     def _theta_epoch(self) -> dict[str, float]:
         batches = self._batches()
@@ -188,7 +196,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         cfg = self.cfg
         if cfg.topology == "learned":
             with torch.no_grad():
-                generated = self.generators(z_syn)
+                generated = self._targets(z_syn)
             return "consistency", consistency_loss(self.decoder, z_syn, generated, computed, cfg.grid_resolution,
                                                    cfg.tau, matchings)
         points = diagram_points(self.decoder, z_syn, computed, cfg.grid_resolution, cfg.tau)

@@ -147,25 +147,22 @@ def diagram_fit_loss(generated: list[torch.Tensor], targets, matchings=None) -> 
     return diagram_fit_terms(generated, targets, matchings)[0]
 
 
+def _births(diagrams) -> list[np.ndarray]:
+    """Per homology dimension, the births of every point of the shapes' ``[PD0, PD1, PD2]``, concatenated."""
+    return [np.concatenate([np.asarray(shape[k], np.float64).reshape(-1, 2) for shape in diagrams])[:, 0]
+            for k in range(len(diagrams[0]) if diagrams else 0)]
+
+
 def mean_births(diagrams) -> list[float | None]:
     """Per homology dimension, the mean birth of every point of the shapes' ``[PD0, PD1, PD2]`` (None where there
     is none): the anchors of :func:`diagram_fit_terms`."""
-    births = []
-    for k in range(len(diagrams[0]) if diagrams else 0):
-        points = [np.asarray(shape[k], np.float64).reshape(-1, 2) for shape in diagrams]
-        every = np.concatenate(points)
-        births.append(float(every[:, 0].mean()) if len(every) else None)
-    return births
+    return [float(b.mean()) if len(b) else None for b in _births(diagrams)]
 
 
 def max_births(diagrams) -> list[float | None]:
     """Per homology dimension, the largest birth of any point of the shapes' ``[PD0, PD1, PD2]`` (None where there
     is none): the caps of :func:`shift_births`."""
-    caps = []
-    for k in range(len(diagrams[0]) if diagrams else 0):
-        every = np.concatenate([np.asarray(shape[k], np.float64).reshape(-1, 2) for shape in diagrams])
-        caps.append(float(every[:, 0].max()) if len(every) else None)
-    return caps
+    return [float(b.max()) if len(b) else None for b in _births(diagrams)]
 
 
 def shift_births(generated: list[torch.Tensor], caps: list[float | None] | None) -> list[torch.Tensor]:

@@ -617,7 +617,7 @@ def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_pat
     free = _joint_trainer(tmp_path, "ours_deepsdf", "free")
     capped = _joint_trainer(tmp_path, "ours_deepsdf", "capped", target_births="training")
     assert free.birth_caps is None and capped.birth_caps == max_births(capped.diagrams)
-    z = torch.randn(3, free.codes.mu.shape[1])
+    z = torch.randn(3, free.codes.mu.shape[1], device=free.codes.mu.device)
     with torch.no_grad():
         raw_points, targets = capped.generators(z), capped._targets(z)
     for k, cap in enumerate(capped.birth_caps):

@@ -595,8 +595,9 @@ def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, la
 
 def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_path):
     """methods.<m>.target_births: training moves eq. 8's targets in the network's block (the pool's matchings and
-    the loss alike) under the training diagrams' largest births; free (the default) leaves them as generated. A
-    method without PD data cannot take it."""
+    the loss alike) under the training diagrams' largest births; free (the paper's eq. 8, the schema's default)
+    leaves them as generated. config.yaml sets training for every method with PD data; a method without cannot
+    take it."""
     import yaml
 
     from toposdf.config import Config, ConfigError
@@ -604,9 +605,12 @@ def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_pat
     from toposdf.training import joint_train_config
 
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for method in ("ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness"):  # the default: every method with PD data
+        assert joint_train_config(Config.from_dict(raw), method).target_births == "training"
+    for method in ("deepsdf_vad", "no_pd_training"):
+        assert joint_train_config(Config.from_dict(raw), method).target_births == "free"
+    raw["methods"]["ours_deepsdf"]["target_births"] = "free"
     assert joint_train_config(Config.from_dict(raw), "ours_deepsdf").target_births == "free"
-    raw["methods"]["ours_deepsdf"]["target_births"] = "training"
-    assert joint_train_config(Config.from_dict(raw), "ours_deepsdf").target_births == "training"
     raw["methods"]["no_pd_training"]["target_births"] = "training"
     with pytest.raises(ValueError, match="lambda_pd > 0"):
         joint_train_config(Config.from_dict(raw), "no_pd_training")
@@ -614,7 +618,7 @@ def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_pat
     with pytest.raises(ConfigError, match="target_births"):
         Config.from_dict(raw)
 
-    free = _joint_trainer(tmp_path, "ours_deepsdf", "free")
+    free = _joint_trainer(tmp_path, "ours_deepsdf", "free", target_births="free")
     capped = _joint_trainer(tmp_path, "ours_deepsdf", "capped", target_births="training")
     assert free.birth_caps is None and capped.birth_caps == max_births(capped.diagrams)
     z = torch.randn(3, free.codes.mu.shape[1], device=free.codes.mu.device)

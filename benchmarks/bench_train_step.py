@@ -1,13 +1,13 @@
 """Stage 2's network step (eq. 13): the plain step of deepsdf_se_vad against the topological step of ours_deepsdf_se.
 
 Both run ``JointTrainer``'s theta epoch on the same data and network; the topological step adds the consistency
-loss computed the way DESIGN.md describes (grid without autograd, persistence and matching in a worker pool that
-overlaps the step, autograd only at the critical vertices). Reported: seconds per step (the median of
+loss computed the way docs/method.md, Training describes (grid without autograd, persistence and matching in a
+worker pool that overlaps the step, autograd only at the critical vertices). Reported: seconds per step (the median of
 ``--repeats`` epochs per variant, the variants taking turns), the topological step's time per part, and peak
 memory (CUDA's allocator on a GPU, with all three variants' models and optimizers resident; the process's peak RSS
 on the CPU).
 
-Sizes: ``--full`` is issue 3's GPU measurement (8 x 512, latent 256, 64^3 grids, 64 shapes x 16,384 points per
+Sizes: ``--full`` is the GPU measurement's (8 x 512, latent 256, 64^3 grids, 64 shapes x 16,384 points per
 step, 8 synthetic shapes); the default is config.yaml's stage 2 (read from it), about a minute on 2 cores.
 Target: a topological step at most 1.5x the plain one.
 
@@ -255,7 +255,7 @@ def check_band(trainer: JointTrainer, scale: dict, shapes: int = 4) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full", action="store_true", help="DESIGN.md's full sizes (issue 3's GPU measurement)")
+    parser.add_argument("--full", action="store_true", help="the full sizes of SCALES (for a GPU)")
     parser.add_argument("--steps", type=int, default=4,
                         help="steps per timed epoch; on spheres the training set is steps x batch shapes")
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per variant (the median is reported)")

@@ -1,4 +1,4 @@
-"""Issue 14's honesty check: the fast topological step trains like the reference step, within noise.
+"""An honesty check: the fast topological step trains like the reference step, within noise.
 
 Three runs of ``JointTrainer``'s theta block (``ours_deepsdf_se``, the code training runs) for ``--steps`` steps on the
 same spheres and the same starting network (see ``bench_train_step``), sized by a preset merged on ``config.yaml``

@@ -1,4 +1,4 @@
-"""Where stage 2's network step spends its time (issue 14, item 1): torch.profiler over a few theta steps of the
+"""Where stage 2's network step spends its time: torch.profiler over a few theta steps of the
 plain step (``deepsdf_se_vad``) and of the topological one (``ours_deepsdf_se``, narrow band), built exactly as
 ``bench_train_step.py`` builds them (the same ``JointTrainer`` code as training).
 
@@ -64,7 +64,7 @@ def profile_variant(trainer, steps: int, device: torch.device, trace: Path | Non
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full", action="store_true", help="DESIGN.md's full sizes (for a GPU)")
+    parser.add_argument("--full", action="store_true", help="bench_train_step's full sizes (for a GPU)")
     parser.add_argument("--steps", type=int, default=4, help="profiled steps (one epoch of spheres)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--trace", action="store_true", help="also write a Chrome trace per variant")

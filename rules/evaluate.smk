@@ -1,4 +1,4 @@
-# Evaluation (paper Sec. 6, DESIGN.md Evaluation), per category and method: random draws z ~ N(0, I) with their
+# Evaluation (paper Sec. 6, docs/method.md, Evaluation), per category and method: random draws z ~ N(0, I) with their
 # grids, diagrams and meshes; the interpolation of Fig. 2; DeepSDF's test-shape reconstruction (CD-mean); and
 # every metric of Tables 1 and 2. Number files record the config hash, the checkpoint and the seed.
 

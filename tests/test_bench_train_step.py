@@ -178,19 +178,3 @@ def test_the_profile_names_the_steps_phases_at_tiny_sizes(tmp_path, monkeypatch)
         assert operators and 0 < sum(op["share"] for op in operators) <= 1 + 1e-9
         assert (tmp_path / f"profile_train_step_cpu_{variant}.trace.json.gz").stat().st_size > 1000
 
-
-def test_plain_step_candidates_run_at_tiny_sizes(tmp_path, monkeypatch):
-    """benchmarks/plain_step_candidates.py: every candidate is timed or its failure recorded, and bf16's error is
-    measured (nonzero: the comparison is not vacuous)."""
-    import plain_step_candidates as candidates
-
-    tiny = dict(batch=4, points=32, hidden=16, layers=4, latent=8, grid=12, synthetic=1, max_points=4,
-                regularizer_shapes=2, regularizer_points=16)
-    monkeypatch.setitem(candidates.SCALES, "cpu", tiny)
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
-    out = tmp_path / "candidates.json"
-    candidates.main(["--steps", "1", "--repeats", "1", "--out", str(out)])
-    result = json.loads(out.read_text())
-    assert {"as trained", "weight norm once per step"} <= set(result["plain_ms"])
-    assert ("torch.compile(decoder)" in result["plain_ms"]) != bool(result["torch_compile_error"])
-    assert 0 < result["forward_precision"]["max_abs_difference"] < 0.1

@@ -241,7 +241,7 @@ def test_training_fit_scores_a_perfect_decoder_one_and_an_average_shape_less(tmp
     from pathlib import Path
 
     from toposdf.data import grid_points
-    from toposdf.evaluation import occupancy_fit, training_fit
+    from toposdf.diagnostics import occupancy_fit, training_fit
 
     resolution = 20
     radius = np.linalg.norm(grid_points(resolution), axis=1).reshape((resolution,) * 3)
@@ -278,7 +278,7 @@ def test_diagram_summary_counts_and_measures_the_points_above_the_threshold(tmp_
     generators at prior and at training codes."""
     from pathlib import Path
 
-    from toposdf.evaluation import diagram_summary
+    from toposdf.diagnostics import diagram_summary
     from toposdf.topology import save_diagrams
 
     empty = np.zeros((0, 2))
@@ -371,7 +371,7 @@ def test_paired_cd_table_pairs_each_topological_method_with_the_baseline_of_its_
 
 
 def test_matched_offsets_give_the_mean_shift_of_matched_points_and_ignore_the_diagonal():
-    from toposdf.evaluation import matched_offsets
+    from toposdf.diagnostics import matched_offsets
 
     target = [np.array([[-0.1, 0.1]]), np.array([[-0.03, 0.08], [-0.02, 0.06]]), np.zeros((0, 2))]
     shifted = [target[0].copy(), target[1] + [0.01, -0.002], np.zeros((0, 2))]

@@ -1,4 +1,4 @@
-"""The decoder's fit of its own shapes (rule training_fit, toposdf.evaluation.training_fit): retrieval without the
+"""The decoder's fit of its own shapes (rule training_fit, toposdf.diagnostics.training_fit): retrieval without the
 near-twins, the test shapes' reconstructions decoded on the grid, the sample of training shapes, and the rule in
 the workflow's DAG."""
 
@@ -14,8 +14,8 @@ from test_workflow import METHODS, _copy_workflow, _snakemake
 
 from toposdf.config import Config
 from toposdf.data import grid_points
-from toposdf.evaluation import (TWIN_IOU, fitted_test_codes, occupancy_fit, run_reconstruct, run_training_fit,
-                                training_fit, training_sample)
+from toposdf.diagnostics import TWIN_IOU, fitted_test_codes, occupancy_fit, training_fit, training_sample
+from toposdf.evaluation import run_reconstruct, run_training_fit
 from toposdf.generation import TrainedModel, save_meshes
 
 RESOLUTION = 20

@@ -1,4 +1,4 @@
-"""What a finished run's diagrams hold, per homology dimension (``toposdf.evaluation.diagram_summary``).
+"""What a finished run's diagrams hold, per homology dimension (``toposdf.diagnostics.diagram_summary``).
 
 PD-LAP gives one number per dimension. This says where it comes from: per shape, how many points lie above the
 persistence threshold and their total persistence, and over all of them the median lifetime, the mean birth
@@ -14,7 +14,7 @@ the samples and the held-out training shapes (the floor's draws, evaluation seed
 split into matched pairs, extra features and missing ones (``toposdf.metrics.pd_lap_parts``, mean over the
 draws). Prints a table and writes JSON.
 
-    python tools/diagram_stats.py results/cpu_long --categories chair --out diagram_stats.json
+    python tools/diagram_stats.py results/synthetic --categories chair --out diagram_stats.json
 """
 
 import argparse
@@ -27,7 +27,8 @@ import torch
 
 from toposdf.checkpoints import load_checkpoint
 from toposdf.data import load_shape_diagrams
-from toposdf.evaluation import calibration_draws, diagram_summary, matched_offsets
+from toposdf.diagnostics import diagram_summary, matched_offsets
+from toposdf.evaluation import calibration_draws
 from toposdf.generation import diagrams_of_generators, draws_of, generator_diagrams, load_model, sample_latents
 from toposdf.metrics import pd_lap_parts
 from toposdf.models import PDGenerators

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The GPU reference run (results/reference/gpu_synthetic/) and issue 3's GPU step benchmark, on one machine with
+# The GPU reference run (presets/gpu_reference.yaml) and the GPU step benchmark, on one machine with
 # an NVIDIA GPU, in steps that each fit a 10-minute window:
-#   tools/gpu_reference.sh start [OUT]   first the step benchmark at full sizes on spheres (issue 14's measurement,
+#   tools/gpu_reference.sh start [OUT]   first the step benchmark at full sizes on spheres (the GPU timing,
 #                                        train_step_gpu.json: it replaces benchmarks/results/train_step_gpu.json as
 #                                        written), then CUDA tests of the trainers, preprocessing, the step benchmark
 #                                        on the preprocessed chairs (train_step_gpu_chair.json), then the rest of the
@@ -63,7 +63,7 @@ case $step in
 start)
     { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"; } | tee "$out/gpu.txt"
     python3 -c "import torch, snakemake, gudhi, cripser; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-    # issue 14's measurement first, on an idle machine and before anything else can use up the window: the plain and
+    # the step's timing first, on an idle machine and before anything else can use up the window: the plain and
     # the topological step at full sizes on spheres (needs no preprocessing); the script writes the JSON itself
     python3 benchmarks/bench_train_step.py ${BENCH_SCALE---full} --steps 5 --out "$out/train_step_gpu.json" \
         2>&1 | tee "$out/train_step_gpu.txt" || echo "the step benchmark failed: see $out/train_step_gpu.txt"
@@ -80,7 +80,7 @@ start)
         2>&1 | tail -n 12 | tee "$out/cuda_tests.txt" || true
     wait $prep || { tail -n 40 "$out/preprocess.log"; exit 1; }
     tail -n 3 "$out/preprocess.log"
-    # issue 3's measurement: one epoch of the plain and of the topological step on the preprocessed chairs
+    # the step on real data: one epoch of the plain and of the topological step on the preprocessed chairs
     python3 benchmarks/bench_train_step.py ${BENCH_SCALE---full} --data "results/$dataset/chair" \
         --out "$out/train_step_gpu_chair.json" 2>&1 | tee "$out/train_step_gpu_chair.txt"
     # the rest of the workflow, detached so that it outlives this command

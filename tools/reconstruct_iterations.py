@@ -1,4 +1,4 @@
-"""How many test-time iterations CD-mean needs to tell two methods apart (issue 32, item 4).
+"""How many test-time iterations CD-mean needs to tell two methods apart.
 
 For each iteration count, every test shape is reconstructed and scored by the Chamfer distance of CD-mean with
 ``rule reconstruct``'s own routine (``toposdf.evaluation.reconstruct_test_shapes``). For

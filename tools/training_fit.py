@@ -1,4 +1,4 @@
-"""How well each trained model reproduces its own training shapes (``toposdf.evaluation.training_fit``).
+"""How well each trained model reproduces its own training shapes (``toposdf.diagnostics.training_fit``).
 
 A generator cannot be more varied or more faithful than its decoder's fit of the training codes: when shape ``i``
 decoded from its own code is further from shape ``i`` than the nearest other training shape is, prior samples
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from toposdf.evaluation import fitted_test_codes, training_fit
+from toposdf.diagnostics import fitted_test_codes, training_fit
 from toposdf.generation import load_model
 
 

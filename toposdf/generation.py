@@ -53,13 +53,13 @@ def load_model(path: str | Path, device: str | None = None) -> TrainedModel:
     """Read a ``model.pt`` written by :func:`toposdf.training.joint_train`.
 
     Raises:
-        ValueError: for a checkpoint without the ``latent`` entry (written before the latent config was recorded,
-            commit 73d3d5c): its codes cannot be rebuilt as they were trained.
+        ValueError: for a checkpoint without the ``latent`` entry (written before the latent config was recorded):
+            its codes cannot be rebuilt as they were trained.
     """
     state = load_checkpoint(path)
     if "latent" not in state:
         raise ValueError(f"{path}: no 'latent' entry; the checkpoint was written before the latent codes' config "
-                         "was recorded (commit 73d3d5c). Delete it and rerun training (snakemake retrains it).")
+                         "was recorded. Delete it and rerun training (snakemake retrains it).")
     device = pick_device(device)
     decoder, codes = build_decoder_and_codes(state["model"], state["latent"], state, len(state["ids"]))
     generators = None

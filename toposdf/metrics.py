@@ -1,4 +1,4 @@
-"""Evaluation metrics (DESIGN.md, Evaluation): CD-mean, PD-LAP over draws, and MMD / COV / 1-NNA with Chamfer.
+"""Evaluation metrics (docs/method.md, Evaluation): CD-mean, PD-LAP over draws, and MMD / COV / 1-NNA with Chamfer.
 
 Conventions:
 
@@ -242,7 +242,8 @@ def pd_lap_summary(
     reference_diagrams: Sequence[Diagrams],
     processes: int | None = None,
 ) -> PDLapSummary:
-    """:func:`toposdf.topology.pd_lap` of every draw against the same reference shapes (DESIGN: the test shapes).
+    """:func:`toposdf.topology.pd_lap` of every draw against the same reference shapes (the test shapes:
+    docs/method.md, Evaluation).
 
     Args:
         draw_diagrams: ``k`` draws, each the ``[PD0, PD1, PD2]`` of ``n`` shapes generated from its own

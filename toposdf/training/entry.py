@@ -109,9 +109,9 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
     for k in collapsed_dimensions(generators, stage1["codes"]["mu"], diagrams):
         log.warning("stage 1b (%s): PD%d's generator puts all %d slots on the diagonal at every training code, though "
                     "the training diagrams have such points: it has collapsed, and stage 2 will remove those features "
-                    "from the shapes. Rerun with another train.seed or a lower train.pdgen.lr (1e-3 collapsed in 3 of 5 "
-                    "cpu_long initializations, 3e-4 in none; for PD0 also train.pdgen.essential_slot: true). See "
-                    "results/reference/README.md.",
+                    "from the shapes. Rerun with another train.seed or a lower train.pdgen.lr (at a higher rate the "
+                    "slots can collapse onto the diagonal in the first epochs; for PD0 also "
+                    "train.pdgen.essential_slot: true).",
                     method, k, sizes[k])
     share = train_cfg.smooth_share if train_cfg.lambda_smooth is None else None
     atomic_write_json(selection, selection_summary(method, record, trainer.lambda_smooth, share, reason))

@@ -25,7 +25,7 @@ def generator_sizes(diagrams, max_points: int) -> tuple[int, int, int]:
 def collapsed_dimensions(generators: PDGenerators, latent_means: torch.Tensor, diagrams) -> list[int]:
     """The homology dimensions whose generator puts every slot on the diagonal at every training code although the
     training diagrams have points there: a collapsed generator, whose targets make eq. 8 remove every such feature
-    from the synthetic shapes (measured on ``cpu_long`` at ``train.seed: 1``, results/reference/README.md)."""
+    from the synthetic shapes."""
     device = next(generators.parameters()).device
     out = generators(latent_means.to(device))
     collapsed = []

@@ -1,5 +1,5 @@
 """The persistence pool of stage 2: the diagrams of synthetic shapes ``f(., z), z ~ N(0, I)``, computed by CPU
-worker threads while the network trains (DESIGN.md, Training: the grid without autograd, persistence and matching
+worker threads while the network trains (docs/method.md, Training: the grid without autograd, persistence and matching
 in a pool that overlaps the step)."""
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def calibrated_smoothness_weight(fit: float, smoothness: float, share: float) -> float:
-    """``lambda_s`` such that ``lambda_s * smoothness = share * fit`` (eq. 10's weight, DESIGN.md: a visible share
-    of the PD-fit term); 0 when the smoothness term is 0 (a generator that ignores z needs no weight)."""
+    """``lambda_s`` such that ``lambda_s * smoothness = share * fit`` (eq. 10's weight, docs/method.md,
+    Smoothness: a visible share of the PD-fit term); 0 when the smoothness term is 0 (a generator that ignores z
+    needs no weight)."""
     if not (math.isfinite(fit) and math.isfinite(smoothness)) or smoothness <= 0:
         return 0.0
     return share * fit / smoothness

@@ -1,7 +1,7 @@
-"""Stage 1b's choice of eq. 10's weight ``lambda_s`` for ``lambda_smooth: auto`` (issue 32).
+"""Stage 1b's choice of eq. 10's weight ``lambda_s`` for ``lambda_smooth: auto``.
 
 What eq. 10 is for: the PD generators' outputs at codes ``z ~ N(0, I)`` should be diagrams like those of shapes
-the generators did not see (DESIGN.md, Smoothness). So the weight is chosen by that, inside the run:
+the generators did not see (docs/method.md, Smoothness). So the weight is chosen by that, inside the run:
 
 1. the training shapes are split (seeded by ``train.seed``) into a fit part and a held-out part
    (``select_holdout``);

@@ -54,11 +54,12 @@ def config_scale(path: Path = ROOT / "config.yaml", preset: Path | None = None) 
     """The default config's stage 2 (CPU-sized), read from ``config.yaml`` so that the benchmark follows it; with
     ``preset``, that preset's (e.g. ``presets/tiny.yaml``) merged on top."""
     c = load_config_file(path, *([preset] if preset is not None else []))
-    return dict(batch=c.joint["batch_shapes"], points=c.joint["points_per_shape"], hidden=c.model["hidden"],
-                layers=c.model["n_layers"], latent=c.model["latent_size"], grid=c.grid_resolution,
-                synthetic=c.joint["synthetic_shapes"], max_points=c.pdgen["max_points"],
+    joint, implicit = c.train.joint, c.train.implicit
+    return dict(batch=joint.batch_shapes, points=joint.points_per_shape, hidden=c.model.hidden,
+                layers=c.model.n_layers, latent=c.model.latent_size, grid=c.grid.resolution,
+                synthetic=joint.synthetic_shapes, max_points=c.train.pdgen.max_points,
                 # eq. 5 in stage 2 as in stage 1 (train.implicit)
-                regularizer_shapes=c.implicit["regularizer_shapes"], regularizer_points=c.implicit["regularizer_points"])
+                regularizer_shapes=implicit.regularizer_shapes, regularizer_points=implicit.regularizer_points)
 
 
 SCALES = {

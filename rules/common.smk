@@ -2,6 +2,7 @@
 from toposdf.config import settings as config_settings
 from toposdf.config import validate_config
 from toposdf.data import SYNSETS
+from toposdf.stages import reads as stage_reads
 
 # Validate once, before any job runs: an invalid key stops here with a message naming it.
 config.update(validate_config(config))
@@ -58,22 +59,26 @@ def stage_checkpoints(dataset, category, method):
 
 
 def joint_inputs(wildcards):
-    """Input function of stage 2: :func:`stage_checkpoints` of the job's method."""
-    return stage_checkpoints(wildcards.dataset, wildcards.category, wildcards.method)
+    """Input function of stage 2: :func:`stage_checkpoints` of the job's method and, with pretrained PD generators
+    and lambda_smooth: auto, the eq. 10 weight that stage 1b chose (smoothness_selection.json)."""
+    inputs = stage_checkpoints(wildcards.dataset, wildcards.category, wildcards.method)
+    if "pdgen" in inputs and config["methods"][wildcards.method]["lambda_smooth"] == "auto":
+        inputs["smoothness"] = inputs["pdgen"].replace("pdgen.pt", "smoothness_selection.json")
+    return inputs
 
 
-def settings(*keys):
-    """params: the config entries a job reads, as dotted keys ("persistence", "methods.{method}.lambda_con"),
-    formatted with the job's wildcards; for a method, "{geometry}" is its geometric regularizer. Snakemake reruns
-    a job when its params change, so a changed entry reruns the jobs that read it and what depends on them, and
-    nothing else. Scripts build their config from these settings alone (Config.from_settings): reading an entry
-    left out here raises, naming it."""
+def settings(rule):
+    """params: the config entries the rule's jobs read, as the stage declares them (toposdf/stages.py), formatted
+    with the job's wildcards; for a method, "{geometry}" is its geometric regularizer. Snakemake reruns a job when
+    its params change, so a changed entry reruns the jobs that read it and what depends on them, and nothing else.
+    Scripts build their config from these settings alone (Config.from_settings): reading another entry raises,
+    naming it."""
 
     def params(wildcards):
         fill = dict(wildcards.items())
         if "method" in fill:
             fill.setdefault("geometry", config["methods"][fill["method"]]["geometry"])
-        return config_settings(config, [key.format(**fill) for key in keys])
+        return config_settings(config, stage_reads(rule, **fill))
 
     return params
 

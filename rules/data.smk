@@ -12,7 +12,7 @@ rule synthesize:
         "../envs/data.yaml"
     threads: 1
     params:
-        settings=settings("dataset.shapes_per_category", "dataset.seed"),
+        settings=settings("synthesize"),
         category=lambda wildcards: CATEGORY_OF_SYNSET[wildcards.synset],
     script:
         "../workflow_scripts/synthesize.py"
@@ -31,13 +31,7 @@ rule split:
         "../envs/data.yaml"
     threads: 1
     params:
-        settings=settings(
-            "dataset.kind",
-            "dataset.root",
-            "dataset.shapes_per_category",
-            "dataset.test_fraction",
-            "dataset.seed",
-        ),
+        settings=settings("split"),
     script:
         "../workflow_scripts/split.py"
 
@@ -55,7 +49,7 @@ rule normalize:
         "../envs/data.yaml"
     threads: 1
     params:
-        settings=settings("shards", "sdf.margin", "dataset.skip_invalid"),
+        settings=settings("normalize"),
     script:
         "../workflow_scripts/normalize.py"
 
@@ -74,7 +68,7 @@ rule sample_sdf:
     threads: 2  # libigl's distance queries are multithreaded
     priority: 3  # short and gate every later job: before the long training jobs take the cores
     params:
-        settings=settings("sdf.n_points", "sdf.variances", "sdf.uniform_fraction", "dataset.seed"),
+        settings=settings("sample_sdf"),
     script:
         "../workflow_scripts/sample_sdf.py"
 
@@ -93,6 +87,6 @@ rule sdf_grid:
     threads: 2
     priority: 3  # short and gate every later job: before the long training jobs take the cores
     params:
-        settings=settings("grid.resolution"),
+        settings=settings("sdf_grid"),
     script:
         "../workflow_scripts/sdf_grid.py"

@@ -22,13 +22,7 @@ rule generate:
         runtime=60,
         mem_mb=8000,
     params:
-        settings=settings(
-            "evaluation.generated_shapes",
-            "evaluation.draws",
-            "evaluation.seed",
-            "grid.resolution",
-            "persistence",
-        ),
+        settings=settings("generate"),
     script:
         "../workflow_scripts/generate.py"
 
@@ -50,12 +44,7 @@ rule interpolate:
         runtime=30,
         mem_mb=4000,
     params:
-        settings=settings(
-            "figures.interpolation_shapes",
-            "figures.interpolation_steps",
-            "grid.resolution",
-            "persistence",
-        ),
+        settings=settings("interpolate"),
     script:
         "../workflow_scripts/interpolate.py"
 
@@ -81,13 +70,7 @@ rule reconstruct:
         runtime=240,
         mem_mb=8000,
     params:
-        settings=settings(
-            "evaluation.seed",
-            "evaluation.surface_points",
-            "evaluation.reconstruct",
-            "grid.resolution",
-            "persistence.tau",
-        ),
+        settings=settings("reconstruct"),
     script:
         "../workflow_scripts/reconstruct.py"
 
@@ -114,7 +97,7 @@ rule evaluate:
         runtime=60,
         mem_mb=8000,
     params:
-        settings=settings("evaluation", "grid.resolution", "persistence"),
+        settings=settings("evaluate"),
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -137,14 +120,7 @@ rule calibrate:
         runtime=30,
         mem_mb=4000,
     params:
-        settings=settings(
-            "evaluation.generated_shapes",
-            "evaluation.draws",
-            "evaluation.seed",
-            "evaluation.cloud_points",
-            "grid.resolution",
-            "persistence",
-        ),
+        settings=settings("calibrate"),
     script:
         "../workflow_scripts/calibrate.py"
 
@@ -190,7 +166,7 @@ rule tables:
     conda:
         "../envs/evaluate.yaml"
     params:
-        settings=settings("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
+        settings=settings("tables"),
     script:
         "../workflow_scripts/tables.py"
 
@@ -224,12 +200,7 @@ rule claims:
     conda:
         "../envs/evaluate.yaml"
     params:
-        settings=settings(
-            "dataset.categories",
-            "methods",
-            "evaluation.cd_scale",
-            "evaluation.pd_lap_scale",
-        ),
+        settings=settings("claims"),
     script:
         "../workflow_scripts/claims.py"
 
@@ -263,10 +234,6 @@ rule training_fit:
         runtime=30,
         mem_mb=8000,
     params:
-        settings=settings(
-            "evaluation.seed",
-            "evaluation.training_fit_shapes",
-            "persistence.tau",
-        ),
+        settings=settings("training_fit"),
     script:
         "../workflow_scripts/training_fit.py"

@@ -16,7 +16,7 @@ rule figure_samples:
     conda:
         "../envs/evaluate.yaml"
     params:
-        settings=settings("dataset.categories", "figures.baseline", "figures.ours", "figures.samples"),
+        settings=settings("figure_samples"),
     script:
         "../workflow_scripts/figure_samples.py"
 
@@ -57,7 +57,7 @@ rule figure_interpolation:
     conda:
         "../envs/evaluate.yaml"
     params:
-        settings=settings("figures.ours", "persistence.tau"),
+        settings=settings("figure_interpolation"),
     script:
         "../workflow_scripts/figure_interpolation.py"
 
@@ -80,7 +80,7 @@ rule figure_pd_matrices:
         "../envs/evaluate.yaml"
     threads: 1
     params:
-        settings=settings("evaluation.seed", "grid.resolution", "persistence"),
+        settings=settings("figure_pd_matrices"),
     script:
         "../workflow_scripts/figure_pd_matrices.py"
 
@@ -99,7 +99,7 @@ rule figure_methods:
     conda:
         "../envs/evaluate.yaml"
     params:
-        settings=settings("dataset.categories", "methods", "figures.samples"),
+        settings=settings("figure_methods"),
     script:
         "../workflow_scripts/figure_methods.py"
 

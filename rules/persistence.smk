@@ -77,6 +77,6 @@ rule contact_sheet:
         "../envs/plot.yaml"
     threads: 1
     params:
-        settings=settings("preview.n_shapes"),
+        settings=settings("contact_sheet"),
     script:
         "../workflow_scripts/contact_sheet.py"

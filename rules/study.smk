@@ -18,6 +18,6 @@ rule study_1d:
         "../envs/plot.yaml"
     threads: 1
     params:
-        settings=config["study_1d"],
+        settings=settings("study_1d"),
     script:
         "../workflow_scripts/study_1d.py"

@@ -22,7 +22,7 @@ rule pretrain_implicit:
         runtime=720,
         mem_mb=16000,
     params:
-        settings=settings("model", "latent", "train.seed", "train.implicit", "geometry.{geometry}"),
+        settings=settings("pretrain_implicit"),
     script:
         "../workflow_scripts/pretrain_implicit.py"
 
@@ -48,16 +48,7 @@ rule pretrain_pdgen:
         runtime=120,
         mem_mb=8000,
     params:
-        settings=settings(
-            "model.latent_size",
-            "train.seed",
-            "train.pdgen",
-            "persistence.tau",
-            "methods.{method}.lambda_pd",
-            "methods.{method}.lambda_smooth",
-            "methods.{method}.diagonal_anchor",
-            "methods.{method}.from_scratch",
-        ),
+        settings=settings("pretrain_pdgen"),
     script:
         "../workflow_scripts/pretrain_pdgen.py"
 
@@ -84,24 +75,6 @@ rule joint_train:
         runtime=1440,
         mem_mb=24000,
     params:
-        settings=settings(
-            "model",
-            "latent",
-            "train.seed",
-            "train.implicit",
-            # stage 2 reads only these of train.pdgen (the generators' shape and eq. 10), so that stage 1b's
-            # schedule (lr, epochs, batch_shapes) reruns the learned methods through pdgen.pt and not the baselines
-            "train.pdgen.max_points",
-            "train.pdgen.hidden",
-            "train.pdgen.essential_slot",
-            "train.pdgen.smooth_share",
-            "train.pdgen.smooth_eps",
-            "train.pdgen.smooth_shapes",
-            "train.joint",
-            "grid.resolution",
-            "persistence",
-            "geometry.{geometry}",
-            "methods.{method}",
-        ),
+        settings=settings("joint_train"),
     script:
         "../workflow_scripts/joint_train.py"

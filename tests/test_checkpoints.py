@@ -10,7 +10,8 @@ import torch
 
 from test_training import schema_defaults
 from toposdf.checkpoints import atomic_torch_save, build_decoder_and_codes, finish, load_checkpoint, work_path
-from toposdf.config import load_schema
+from toposdf.config import load_schema, updated
+from toposdf.jobs import Job
 from toposdf.data import load_sdf_samples, split_ids
 from toposdf.models import LatentConfig
 from toposdf.topology import save_diagrams
@@ -72,19 +73,23 @@ def _tiny_category(tmp_path, n=4):
     return [tmp_path / "sdf.npz"], tmp_path / "split.json"
 
 
+def _stage1(cfg, shards, split, checkpoint, curve) -> Job:
+    return Job.of(cfg, dict(samples=shards, split=split), dict(checkpoint=checkpoint, curve=curve), geometry="eikonal")
+
+
 def test_a_rerun_of_a_killed_stage_resumes_from_its_work_checkpoint(tmp_path):
     """A job killed after epoch 1 leaves ``.implicit.pt.work``; the rerun resumes from it and ends where an
     uninterrupted run ends, bit for bit."""
     cfg = schema_defaults()
-    cfg = replace(cfg, model={**cfg.model, "latent_size": 4, "hidden": 16, "n_layers": 4},
-                  implicit={**cfg.implicit, "epochs": 2, "batch_shapes": 2, "points_per_shape": 16,
-                            "regularizer_shapes": 1, "regularizer_points": 16})
+    cfg = updated(cfg, {"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 2,
+                        "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
+                        "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
     shards, split = _tiny_category(tmp_path)
-    pretrain_implicit(cfg, "eikonal", shards, split, tmp_path / "straight.pt", tmp_path / "straight.csv")
+    pretrain_implicit(_stage1(cfg, shards, split, tmp_path / "straight.pt", tmp_path / "straight.csv"))
 
     output = tmp_path / "resumed.pt"
     killed = replace(implicit_train_config(cfg, "eikonal"), epochs=1)
-    torch.manual_seed(cfg.train_seed)
+    torch.manual_seed(cfg.train.seed)
     decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, 4)
     _, points, sdf = load_sdf_samples(shards, split_ids(split, "train"))
     csv = tmp_path / "resumed.csv"
@@ -92,7 +97,7 @@ def test_a_rerun_of_a_killed_stage_resumes_from_its_work_checkpoint(tmp_path):
     assert load_checkpoint(work_path(output))["epoch"] == 1
     # the CSV is a declared output, which Snakemake removes after a failure: its rows wait beside it until the end
     assert not csv.exists() and len(work_path(csv).read_text().splitlines()) == 2
-    pretrain_implicit(cfg, "eikonal", shards, split, output, tmp_path / "resumed.csv")
+    pretrain_implicit(_stage1(cfg, shards, split, output, tmp_path / "resumed.csv"))
     straight, resumed = load_checkpoint(tmp_path / "straight.pt"), load_checkpoint(output)
     assert resumed["epoch"] == 2 and not work_path(output).exists() and not work_path(csv).exists()
     for key, value in straight["decoder"].items():
@@ -121,7 +126,7 @@ def test_the_stages_settings_take_the_schemas_defaults():
     resolved = ("workers", "grid_resolution")  # null in the schema: the threads - 1, grid.resolution
     assert {key: getattr(joint, key) for key in default["joint"] if key not in resolved} == \
         {key: value for key, value in default["joint"].items() if key not in resolved}
-    assert default["joint"]["grid_resolution"] is None and joint.grid_resolution == cfg.grid_resolution == 64
+    assert default["joint"]["grid_resolution"] is None and joint.grid_resolution == cfg.grid.resolution == 64
     assert joint.workers == 3 and joint.tau == 0.1 and joint.topology == "learned"
     assert joint.lambda_cons == joint.lambda_con  # null: eq. 14 takes eq. 13's weight
     assert (joint.lambda_kl, joint.smooth_share) == (default["implicit"]["lambda_kl"], default["pdgen"]["smooth_share"])
@@ -129,13 +134,13 @@ def test_the_stages_settings_take_the_schemas_defaults():
 
 def test_rows_of_an_attempt_killed_before_its_first_checkpoint_are_dropped(tmp_path):
     cfg = schema_defaults()
-    cfg = replace(cfg, model={**cfg.model, "latent_size": 4, "hidden": 16, "n_layers": 4},
-                  implicit={**cfg.implicit, "epochs": 1, "batch_shapes": 2, "points_per_shape": 16,
-                            "regularizer_shapes": 1, "regularizer_points": 16})
+    cfg = updated(cfg, {"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 1,
+                        "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
+                        "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
     shards, split = _tiny_category(tmp_path)
     csv = tmp_path / "log.csv"
     work_path(csv).write_text("epoch,loss\n1,99\n")  # no checkpoint beside it
-    pretrain_implicit(cfg, "eikonal", shards, split, tmp_path / "model.pt", csv)
+    pretrain_implicit(_stage1(cfg, shards, split, tmp_path / "model.pt", csv))
     rows = csv.read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith("1,") and ",99" not in rows[1]
 

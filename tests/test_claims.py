@@ -1,5 +1,6 @@
 """toposdf.claims: each check reads the right numbers and fails where it should."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ from toposdf.config import load_config_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = load_config_file(ROOT / "config.yaml")
-METHODS = {m: CFG.method(m) for m in CFG.methods}
+METHODS = {m: asdict(block) for m, block in CFG.methods.items()}
 
 
 def _long(values: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:

@@ -32,8 +32,8 @@ def test_config_files_merge_as_snakemake_merges_them(tmp_path):
     (tmp_path / "empty.yaml").write_text("")
     assert read_config_files(tmp_path / "a.yaml", tmp_path / "empty.yaml", tmp_path / "b.yaml") == merged
     cpu_long = load_config_file(ROOT / "config.yaml", ROOT / "presets" / "cpu_long.yaml")
-    assert cpu_long.implicit["regularizer_shapes"] == 4 and cpu_long.dataset.categories == ("chair", "table", "sofa")
-    assert cpu_long.implicit["epochs"] == _default()["train"]["implicit"]["epochs"]  # every code: as many updates
+    assert cpu_long.train.implicit.regularizer_shapes == 4 and cpu_long.dataset.categories == ("chair", "table", "sofa")
+    assert cpu_long.train.implicit.epochs == _default()["train"]["implicit"]["epochs"]  # every code: as many updates
     raw_long = read_config_files(ROOT / "config.yaml", ROOT / "presets" / "cpu_long.yaml")
     for section, key in (("train", "joint"), ("evaluation", "reconstruct")):  # the larger run cuts neither
         for name, value in _default()[section][key].items():
@@ -44,7 +44,7 @@ def test_config_files_merge_as_snakemake_merges_them(tmp_path):
 def test_default_config_is_valid_and_typed():
     cfg = load_config_file(ROOT / "config.yaml")
     assert cfg.dataset.kind == "synthetic" and cfg.dataset.categories == ("chair", "table")
-    assert cfg.persistence.tau > 0 and cfg.shards >= 1 and cfg.grid_resolution >= 8
+    assert cfg.persistence.tau > 0 and cfg.shards >= 1 and cfg.grid.resolution >= 8
 
 
 def test_tiny_preset_is_valid():
@@ -54,8 +54,8 @@ def test_tiny_preset_is_valid():
 
 def test_gpu_reference_preset_is_valid_and_full_sized():
     cfg = Config.from_dict(_merged("gpu_reference.yaml"))
-    assert (cfg.model["hidden"], cfg.model["n_layers"], cfg.model["latent_size"]) == (512, 8, 32)
-    assert cfg.grid_resolution == 64 and cfg.dataset.categories == ("chair", "table")
+    assert (cfg.model.hidden, cfg.model.n_layers, cfg.model.latent_size) == (512, 8, 32)
+    assert cfg.grid.resolution == 64 and cfg.dataset.categories == ("chair", "table")
     n = cfg.dataset.shapes_per_category
     assert n - round(n * cfg.dataset.test_fraction) >= 300  # issue 3's benchmark: at least 300 training chairs
 
@@ -65,7 +65,7 @@ def test_shapenet_preset_needs_a_root(tmp_path):
         validate_config(_merged("shapenet.yaml"))
     raw = _merged("shapenet.yaml")
     raw["dataset"]["root"] = str(tmp_path)
-    assert Config.from_dict(raw).grid_resolution == 64
+    assert Config.from_dict(raw).grid.resolution == 64
 
 
 def test_defaults_are_filled():
@@ -73,7 +73,7 @@ def test_defaults_are_filled():
            "persistence": {}, "shards": 1}
     cfg = Config.from_dict(raw)
     assert cfg.dataset.name == "synthetic" and cfg.dataset.test_fraction == 0.2
-    assert cfg.sdf.variances == (0.0025, 0.00025) and cfg.preview_shapes == 24
+    assert cfg.sdf.variances == (0.0025, 0.00025) and cfg.preview.n_shapes == 24
 
 
 @pytest.mark.parametrize(
@@ -167,22 +167,20 @@ def test_a_job_cannot_read_a_setting_its_params_leave_out():
     full = validate_config(_default())
     cfg = Config.from_settings(settings(full, ["persistence.tau", "methods.ours_deepsdf", "train.joint.rounds"]))
     assert cfg.persistence.tau == full["persistence"]["tau"]
-    assert cfg.method("ours_deepsdf")["lambda_con"] == full["methods"]["ours_deepsdf"]["lambda_con"]
-    assert cfg.joint["rounds"] == full["train"]["joint"]["rounds"]
+    assert cfg.methods["ours_deepsdf"].lambda_con == full["methods"]["ours_deepsdf"]["lambda_con"]
+    assert cfg.train.joint.rounds == full["train"]["joint"]["rounds"]
     for read in (lambda: cfg.persistence.min_persistence + 0, lambda: float(cfg.persistence.min_persistence),
                  lambda: cfg.persistence.min_persistence == 0.02):
         with pytest.raises(ConfigError, match=r"persistence\.min_persistence: not in this job's settings"):
             read()
     with pytest.raises(ConfigError, match=r"train\.joint\.lr_decoder"):
-        cfg.joint["lr_decoder"]
-    with pytest.raises(ConfigError, match=r"train\.joint\.workers"):
-        cfg.joint.get("workers", 1)  # a default would hide the missing setting
-    with pytest.raises(ConfigError, match=r"grid\.resolution"):
-        int(cfg.grid_resolution)
+        cfg.train.joint.lr_decoder
+    with pytest.raises(ConfigError, match=r"^grid: not in"):
+        int(cfg.grid.resolution)
     with pytest.raises(ConfigError, match=r"methods\.deepsdf_vad"):
-        cfg.method("deepsdf_vad")
+        cfg.methods["deepsdf_vad"]
     with pytest.raises(ConfigError, match=r"^model: not in"):
-        cfg.model["latent_size"]
+        cfg.model.latent_size
 
 
 def test_the_whole_config_builds_the_same_from_settings_of_every_key():
@@ -192,10 +190,32 @@ def test_the_whole_config_builds_the_same_from_settings_of_every_key():
     assert Config.from_settings(settings(full, list(full))) == Config.from_dict(_default())
 
 
-def test_the_latent_settings_defaults_are_the_schemas():
-    """LatentConfig keeps defaults for library use (LatentCodes(n, L)); they must be the schema's."""
+def test_the_library_dataclasses_take_their_defaults_from_the_schema():
+    """The schema is the one place a default lives: the decoder's and the codes' dataclasses read theirs from it."""
     from dataclasses import asdict
 
-    from toposdf.config import LatentConfig
+    from toposdf.models import DecoderConfig, LatentConfig
 
-    assert asdict(LatentConfig()) == validate_config({**_default(), "latent": {}})["latent"]
+    schema = validate_config({**_default(), "model": {}, "latent": {}})
+    assert asdict(LatentConfig()) == schema["latent"]
+    decoder = asdict(DecoderConfig())
+    assert {key: decoder[key] for key in schema["model"]} == schema["model"]
+
+
+def test_every_rule_takes_its_settings_from_its_stage_declaration():
+    """rules/*.smk pass settings("<rule>"), and toposdf/stages.py declares what each of those rules reads, with
+    keys that exist in the config (a wrong key fails when the DAG is built)."""
+    import re
+
+    from toposdf.config import settings
+    from toposdf.stages import READS, reads
+
+    rules = {}
+    for smk in (ROOT / "rules").glob("*.smk"):
+        for rule, body in re.findall(r"^rule (\w+):(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
+            rules |= {rule: stage for stage in re.findall(r'settings=settings\("(\w+)"\)', body)}
+    assert all(rule == stage for rule, stage in rules.items()), rules
+    assert set(rules) == set(READS)
+    full = validate_config(_default())
+    for rule in READS:
+        settings(full, reads(rule, method="ours_deepsdf", geometry="eikonal"))

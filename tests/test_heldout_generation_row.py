@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from toposdf.config import Config
+from toposdf.jobs import Job
 from toposdf.evaluation import (calibration_draws, calibration_picks, run_calibrate, shape_clouds,
                                 subset_generation_metrics)
 from toposdf.field import sample_surface
@@ -42,7 +42,8 @@ def _category(root, train: list[trimesh.Trimesh], test: list[trimesh.Trimesh]):
 
 def _calibrate(root, train, test, raw=RAW):
     split, diagrams, manifests = _category(root, train, test)
-    run_calibrate(Config.from_settings(raw), raw, "chair", split, diagrams, manifests, root / "calibration.json")
+    run_calibrate(Job.of(raw, dict(split=split, diagrams=diagrams, manifests=manifests),
+                         dict(calibration=root / "calibration.json"), category="chair"))
     return {row["method"]: row["metrics"] for row in json.loads((root / "calibration.json").read_text())["rows"]}
 
 
@@ -131,7 +132,8 @@ def test_a_training_shape_without_a_mesh_is_an_error_naming_it(tmp_path):
     shapes["shapes"][1]["status"] = "skipped"
     manifests[0].write_text(json.dumps(shapes))
     with pytest.raises(ValueError, match=r"no normalized mesh for 1 training shapes.*a1"):
-        run_calibrate(Config.from_settings(RAW), RAW, "chair", split, diagrams, manifests, tmp_path / "c.json")
+        run_calibrate(Job.of(RAW, dict(split=split, diagrams=diagrams, manifests=manifests),
+                             dict(calibration=tmp_path / "c.json"), category="chair"))
 
 
 @pytest.mark.workflow

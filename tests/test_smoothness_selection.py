@@ -12,6 +12,8 @@ import torch
 
 from conftest import DEVICE
 from test_training import pd_config, schema_defaults
+from toposdf.config import updated
+from toposdf.jobs import Job
 from toposdf.checkpoints import atomic_torch_save, load_checkpoint, work_path
 from toposdf.models import PDGenerators
 from toposdf.topology import off_diagonal, save_diagrams
@@ -178,15 +180,16 @@ def _stage1b_inputs(tmp_path):
     save_diagrams(tmp_path / "diagrams.npz", ids, diagrams, tau=0.1, min_persistence=0.0)
     atomic_torch_save({"ids": ids, "codes": {"mu": torch.as_tensor(codes)}}, tmp_path / "implicit.pt")
     cfg = schema_defaults()
-    return replace(cfg, model={**cfg.model, "latent_size": LATENT},
-                   pdgen={**cfg.pdgen, "epochs": 2, "batch_shapes": 4, "hidden": 16, "max_points": 4,
-                          "smooth_shapes": 2, "smooth_candidates": [0.0, 0.5], "select_draws": 2})
+    pdgen = {"epochs": 2, "batch_shapes": 4, "hidden": 16, "max_points": 4, "smooth_shapes": 2,
+             "smooth_candidates": (0.0, 0.5), "select_draws": 2}
+    return updated(cfg, {"model.latent_size": LATENT} | {f"train.pdgen.{key}": value for key, value in pdgen.items()})
 
 
 def _run_stage1b(cfg, tmp_path, method):
     out = tmp_path / method
-    pretrain_pdgen(cfg, method, tmp_path / "implicit.pt", [tmp_path / "diagrams.npz"], out / "pdgen.pt",
-                   out / "pdgen_log.csv", selection=out / "smoothness_selection.json")
+    pretrain_pdgen(Job.of(cfg, dict(implicit=tmp_path / "implicit.pt", diagrams=[tmp_path / "diagrams.npz"]),
+                          dict(checkpoint=out / "pdgen.pt", curve=out / "pdgen_log.csv",
+                               selection=out / "smoothness_selection.json"), method=method))
     return json.loads((out / "smoothness_selection.json").read_text()), load_checkpoint(out / "pdgen.pt")
 
 
@@ -214,7 +217,7 @@ def test_stage_1b_trains_the_final_generator_with_the_chosen_share_after_a_kill(
     assert summary["selected"] and summary["candidates"] == swept["candidates"]
     assert summary["share"] == swept["chosen_share"] == summary["candidates"][summary["chosen_index"]]["share"]
     assert summary["held_out_shapes"] == 4 and summary["fit_shapes"] == 12 and summary["holdout"] == 0.25
-    assert summary["seed"] == cfg.train_seed and len(summary["draw_seeds"]) == 2
+    assert summary["seed"] == cfg.train.seed and len(summary["draw_seeds"]) == 2
     assert summary["unit_selection"] == swept["unit"] and "lowest mean" in summary["rule"]
     # stage 2 reads lambda_s from pdgen.pt: the chosen share of the unit measured on every training shape
     assert checkpoint["lambda_smooth"] == summary["lambda_smooth"]

@@ -2,7 +2,7 @@
 blocks of a round, the persistence pool, and the stages' settings from the configuration."""
 
 import csv
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -342,10 +342,10 @@ def _joint_trainer(tmp_path, method, name="run", rounds=1, **settings):
     cfg = _methods_config()
     points, values, diagrams = _shape_diagrams()
     torch.manual_seed(0)
-    decoder = SDFDecoder(DecoderConfig(**cfg.model))
-    codes = LatentCodes(len(points), cfg.model["latent_size"])
-    block = cfg.method(method)
-    generators = new_pd_generators(cfg, block, diagrams) if block["topology"] == "learned" else None
+    decoder = SDFDecoder(DecoderConfig(**asdict(cfg.model)))
+    codes = LatentCodes(len(points), cfg.model.latent_size)
+    block = cfg.methods[method]
+    generators = new_pd_generators(cfg, block.from_scratch, diagrams) if block.topology == "learned" else None
     train_cfg = replace(joint_train_config(cfg, method), rounds=rounds, **settings)
     return JointTrainer(decoder, codes, generators, points, values, diagrams, train_cfg,
                         tmp_path / name / "model.pt", tmp_path / name / "log.csv", device=DEVICE)
@@ -504,10 +504,10 @@ def test_no_pd_training_starts_from_scratch_with_as_many_network_epochs():
 
     cfg = _methods_config()
     scratch, ours = joint_train_config(cfg, "no_pd_training"), joint_train_config(cfg, "ours_deepsdf_se")
-    assert scratch.rounds == ours.rounds + cfg.implicit["epochs"] and scratch.warm_rounds == cfg.implicit["epochs"]
-    assert (scratch.warm_lr_decoder, scratch.warm_lr_codes) == (cfg.implicit["lr_decoder"], cfg.implicit["lr_codes"])
-    assert (scratch.warm_lr_decay_at, scratch.warm_points_per_shape) == (cfg.implicit["lr_decay_at"],
-                                                                        cfg.implicit["points_per_shape"])
+    assert scratch.rounds == ours.rounds + cfg.train.implicit.epochs and scratch.warm_rounds == cfg.train.implicit.epochs
+    assert (scratch.warm_lr_decoder, scratch.warm_lr_codes) == (cfg.train.implicit.lr_decoder, cfg.train.implicit.lr_codes)
+    assert (scratch.warm_lr_decay_at, scratch.warm_points_per_shape) == (cfg.train.implicit.lr_decay_at,
+                                                                        cfg.train.implicit.points_per_shape)
     assert scratch.lambda_pd == 0 and ours.warm_rounds == 0
 
 
@@ -551,12 +551,12 @@ def test_the_consistency_term_takes_its_own_grid_when_one_is_set(tmp_path):
     from toposdf.training import joint_train_config
 
     cfg = _methods_config()
-    assert joint_train_config(cfg, "ours_deepsdf_se").grid_resolution == cfg.grid_resolution == 12
+    assert joint_train_config(cfg, "ours_deepsdf_se").grid_resolution == cfg.grid.resolution == 12
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
     raw["grid"] = {"resolution": 12}
     raw["train"]["joint"] |= {"grid_resolution": 20}  # config.yaml: null (grid.resolution)
     finer = Config.from_dict(raw)
-    assert finer.grid_resolution == 12 and joint_train_config(finer, "ours_deepsdf_se").grid_resolution == 20
+    assert finer.grid.resolution == 12 and joint_train_config(finer, "ours_deepsdf_se").grid_resolution == 20
     trainer = _joint_trainer(tmp_path, "ours_deepsdf_se", grid_resolution=20)
     assert trainer.synthetic.resolution == 20
     trainer._submit(True)

@@ -12,11 +12,12 @@ import trimesh
 from test_evaluation import SphereDecoder, _model
 from test_workflow import METHODS, _copy_workflow, _snakemake
 
-from toposdf.config import Config
 from toposdf.data import grid_points
-from toposdf.diagnostics import TWIN_IOU, fitted_test_codes, occupancy_fit, training_fit, training_sample
-from toposdf.evaluation import run_reconstruct, run_training_fit
+from toposdf.diagnostics import (TWIN_IOU, fitted_test_codes, occupancy_fit, run_training_fit, training_fit,
+                                 training_sample)
+from toposdf.evaluation import run_reconstruct
 from toposdf.generation import TrainedModel, save_meshes
+from toposdf.jobs import Job
 
 RESOLUTION = 20
 
@@ -145,11 +146,13 @@ def _obj_sphere(path: Path, radius: float) -> None:
 def test_reconstruct_keeps_the_fitted_codes_that_training_fit_decodes(tmp_path, monkeypatch):
     """run_reconstruct saves each test shape's code beside its mesh; run_training_fit decodes them and writes one
     row per method with its provenance; a reconstruction from before the codes were kept gives no test shapes."""
+    import toposdf.diagnostics as diagnostics
     import toposdf.evaluation as evaluation
 
     model = TrainedModel(TrainableSphere(), torch.tensor([[-1.0, 0.0], [1.0, 0.0]]), None, ["a", "b"], "sphere",
                          torch.device("cpu"), 1.0)
     monkeypatch.setattr(evaluation, "load_model", lambda path, device=None: model)
+    monkeypatch.setattr(diagnostics, "load_model", lambda path, device=None: model)
     (tmp_path / "split.json").write_text(json.dumps({"train": ["a", "b"], "test": ["c", "d"]}))
     points = np.random.default_rng(0).uniform(-1, 1, (2, 400, 3)).astype(np.float32)
     sdf = np.linalg.norm(points, axis=-1) - np.array([[0.5], [0.6]], np.float32)
@@ -161,10 +164,10 @@ def test_reconstruct_keeps_the_fitted_codes_that_training_fit_decodes(tmp_path, 
     settings = {"evaluation": {"seed": 0, "surface_points": 500, "training_fit_shapes": 256,
                                "reconstruct": {"iterations": 60, "lr": 0.05, "reg": 0.0, "samples_per_iteration": 400}},
                 "grid": {"resolution": RESOLUTION}, "persistence": {"tau": 0.1}}
-    cfg = Config.from_settings(settings)
     (tmp_path / "model.pt").write_bytes(b"checkpoint")
-    run_reconstruct(cfg, settings, tmp_path / "model.pt", tmp_path / "split.json", [tmp_path / "sdf.npz"],
-                    [tmp_path / "meshes.json"], tmp_path / "reconstruction.csv", tmp_path / "reconstruction.npz")
+    run_reconstruct(Job.of(settings, dict(model=tmp_path / "model.pt", split=tmp_path / "split.json",
+                                          samples=[tmp_path / "sdf.npz"], manifests=[tmp_path / "meshes.json"]),
+                           dict(chamfer=tmp_path / "reconstruction.csv", meshes=tmp_path / "reconstruction.npz")))
     ids, codes = fitted_test_codes(tmp_path / "reconstruction.npz")
     assert ids == ["c", "d"] and codes.shape == (2, 2)
     np.testing.assert_allclose(0.5 + 0.1 * codes[:, 0], [0.5, 0.6], atol=0.02)  # the spheres' radii
@@ -172,8 +175,9 @@ def test_reconstruct_keeps_the_fitted_codes_that_training_fit_decodes(tmp_path, 
     grids = _sphere_grids(tmp_path / "0.npz", {"a": 0.4, "b": 0.6, "c": 0.5, "d": 0.6})
     save_meshes(tmp_path / "old.npz", [], ids=np.array(["c", "d"]))  # no latents
     out = tmp_path / "training_fit.json"
-    run_training_fit(cfg, settings, "chair", [tmp_path / "model.pt"] * 2,
-                     [tmp_path / "reconstruction.npz", tmp_path / "old.npz"], [grids], out)
+    run_training_fit(Job.of(settings, dict(models=[tmp_path / "model.pt"] * 2, grids=[grids],
+                                           reconstructions=[tmp_path / "reconstruction.npz", tmp_path / "old.npz"]),
+                            dict(fit=out), category="chair"))
     result = json.loads(out.read_text())
     assert result["category"] == "chair" and result["twin_iou"] == TWIN_IOU and result["training_fit_shapes"] == 256
     new, old = result["rows"]
@@ -184,7 +188,8 @@ def test_reconstruct_keeps_the_fitted_codes_that_training_fit_decodes(tmp_path, 
     assert record["checkpoint"] == str(tmp_path / "model.pt") and record["seed"] == 0
     assert len(record["config_sha256"]) == 64 and len(record["checkpoint_sha256"]) == 64
     with pytest.raises(ValueError, match="one reconstruction per model"):
-        run_training_fit(cfg, settings, "chair", [tmp_path / "model.pt"], [], [grids], out)
+        run_training_fit(Job.of(settings, dict(models=[tmp_path / "model.pt"], reconstructions=[], grids=[grids]),
+                                dict(fit=out), category="chair"))
 
 
 def test_the_tool_reads_the_test_codes_of_a_finished_run(tmp_path, monkeypatch):

@@ -13,7 +13,9 @@ codes' config, ``latent``).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
@@ -44,8 +46,10 @@ def build_decoder_and_codes(model: dict, latent: LatentConfig | dict, state: dic
                             n_shapes: int) -> tuple[SDFDecoder, LatentCodes]:
     """The decoder (``model``: the fields of :class:`~toposdf.models.DecoderConfig`) and the ``(n_shapes, L)``
     codes of the training shapes, with ``state``'s ``decoder`` and ``codes`` weights when given."""
+    model = model if isinstance(model, Mapping) else asdict(model)  # a dict, or a typed config block
     decoder = SDFDecoder(DecoderConfig(**model))
-    latent = latent if isinstance(latent, LatentConfig) else LatentConfig(**latent)
+    latent = latent if isinstance(latent, LatentConfig) else LatentConfig(**(
+        latent if isinstance(latent, Mapping) else asdict(latent)))
     codes = LatentCodes(n_shapes, model["latent_size"], latent)
     if state is not None:
         decoder.load_state_dict(state["decoder"])

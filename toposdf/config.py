@@ -1,12 +1,14 @@
-"""The workflow configuration: validated once against its JSON schema, then handed around as dataclasses."""
+"""The workflow configuration: validated once against its JSON schema (the one place a default lives), then a tree
+of frozen dataclasses generated from the schema (:func:`typed`); a job's tree holds only what its stage reads."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, fields
+import dataclasses
+import functools
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import jsonschema
 import yaml
@@ -18,7 +20,9 @@ class ConfigError(ValueError):
     """An invalid configuration; the message names the offending key."""
 
 
+@functools.lru_cache(maxsize=None)
 def load_schema() -> dict:
+    """The config's JSON schema (parsed once; do not change it)."""
     return yaml.safe_load(resources.files("toposdf").joinpath(SCHEMA_FILE).read_text())
 
 
@@ -122,44 +126,91 @@ def validate_config(config: dict) -> dict:
     return config
 
 
-class Absent:
-    """A config entry that the job's settings (its rule's ``params``) do not include. Reading it raises, so a job
-    cannot depend on a setting that Snakemake does not watch for changes."""
+class Block:
+    """Base of the typed config blocks: frozen dataclasses generated from the schema (:func:`block_class`). A job's
+    tree holds only the settings its stage declares (:mod:`toposdf.stages`); reading another raises."""
 
-    def __init__(self, key: str) -> None:
-        self.key = key
+    _key = ""
 
-    def _raise(self, *_args, **_kwargs):
-        raise ConfigError(f"{self.key}: not in this job's settings; add it to its rule's params (settings(...) in "
-                          "rules/*.smk), so that a change to it reruns the job")
-
-    def __getattr__(self, name: str):
-        if name.startswith("__"):  # copy, pickle and hasattr probe for these
+    def __getattr__(self, name: str):  # called only for a field the block does not have
+        if name.startswith("__"):
             raise AttributeError(name)
-        self._raise()
+        raise ConfigError(f"{self._key}.{name}".lstrip(".").replace("*", "<name>") + ": not in this job's settings; declare it in the "
+                          "stage's reads (toposdf/stages.py), so that a change to it reruns the job")
 
-    __getitem__ = __iter__ = __len__ = __bool__ = __float__ = __int__ = __index__ = _raise
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _raise
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __str__ = __format__ = _raise
-    __hash__ = object.__hash__
+
+class Entries(Mapping):
+    """Named entries of one kind (``methods``, ``geometry``): a read-only mapping of blocks."""
+
+    def __init__(self, key: str, entries: dict) -> None:
+        self._key, self._entries = key, entries
+
+    def __getitem__(self, name: str):
+        if name not in self._entries:
+            raise ConfigError(f"{self._key}.{name}: not configured (or not in this job's settings); "
+                              f"configured: {sorted(self._entries)}")
+        return self._entries[name]
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Entries) and self._entries == other._entries
 
     def __repr__(self) -> str:
-        return f"<absent: {self.key}>"
+        return f"Entries({self._key!r}, {self._entries!r})"
 
 
-class Section(dict):
-    """A config block as a dict whose missing keys raise :class:`ConfigError` naming the dotted key. After
-    validation every schema key has a value, so a missing key is one the job's settings left out."""
+def _node(path: str) -> dict:
+    """The schema of the block at the dotted ``path`` ("" is the whole config; "methods.*" an entry)."""
+    node = load_schema()
+    for part in filter(None, path.split(".")):
+        node = node["additionalProperties"] if part == "*" else node["properties"][part]
+    return node
 
-    def __init__(self, key: str, values: dict) -> None:
-        super().__init__({k: Section(f"{key}.{k}", v) if isinstance(v, dict) else v for k, v in values.items()})
-        self.key = key
 
-    def __missing__(self, name: str):
-        Absent(f"{self.key}.{name}")._raise()
+def _entries_schema(node: dict) -> dict | None:
+    extra = node.get("additionalProperties")
+    return extra if isinstance(extra, dict) and "properties" not in node else None
 
-    def get(self, name: str, default=None):
-        return self[name]
+
+@functools.lru_cache(maxsize=None)
+def block_class(path: str, names: tuple[str, ...] | None = None) -> type:
+    """The frozen dataclass of the schema block at ``path`` with the fields ``names`` (None: every property, with
+    the schema's defaults as the fields' defaults), keyword-only."""
+    properties = _node(path)["properties"]
+    specs = []
+    for name in names if names is not None else properties:
+        default = properties[name].get("default", dataclasses.MISSING) if names is None else dataclasses.MISSING
+        value = dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d)) \
+            if isinstance(default, (dict, list)) else dataclasses.field(default=default)
+        specs.append((name, Any, value))
+    title = "".join(part.title() for part in path.replace("*", "entry").split(".")) or "Config"
+    return dataclasses.make_dataclass(title.replace("_", ""), specs, bases=(Block,), frozen=True, kw_only=True,
+                                      namespace={"_key": path})
+
+
+def typed(value: Any, path: str = "", node: dict | None = None) -> Any:
+    """A validated config (or the slice of one that :func:`settings` took) as a tree of frozen blocks: dicts become
+    :func:`block_class` instances or :class:`Entries`, lists tuples, integers where the schema wants a number
+    floats."""
+    node = _node(path) if node is None else node
+    if isinstance(value, dict):
+        if _entries_schema(node) is not None:
+            return Entries(path, {name: typed(entry, f"{path}.*") for name, entry in value.items()})
+        names = tuple(value)
+        cls = block_class(path) if set(names) == set(node["properties"]) else block_class(path, names)
+        return cls(**{name: typed(item, f"{path}.{name}".lstrip(".")) for name, item in value.items()})
+    if isinstance(value, list):
+        return tuple(typed(item, path, node.get("items", {})) for item in value)
+    kinds = node.get("type") or [branch.get("type") for branch in node.get("anyOf", [])]
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    if isinstance(value, int) and not isinstance(value, bool) and "number" in kinds and "integer" not in kinds:
+        return float(value)
+    return value
 
 
 def settings(config: dict, keys: Iterable[str]) -> dict:
@@ -192,157 +243,40 @@ def _sorted(value, key: str = ""):
     return {k: _sorted(value[k], f"{key}.{k}".lstrip(".")) for k in names}
 
 
-LATENT_PRIORS = ("set", "per_code")
-
-
-@dataclass(frozen=True)
-class LatentConfig:
-    """The latent codes and their prior term (eqs. 9, 11, 15).
-
-    ``prior="set"`` is the paper's ``D_KL({z_i}, N_d)``: one term on the whole set of codes
-    (:meth:`LatentCodes.set_kl`). ``prior="per_code"`` is the variational auto-decoder's KL of each code's
-    posterior (Zadeh et al.; needs ``variational``). ``variational`` codes carry a log-variance and are sampled
-    by reparameterization; ``init_std`` and ``init_logvar`` are the codes' start (means ``N(0, init_std^2)``).
-    ``covariance``: ``"full"``, ``"diagonal"`` or ``"auto"`` (full when there are more than twice as many codes
-    as dimensions, see :meth:`LatentCodes.set_kl`).
-    """
-
-    prior: str = "set"
-    variational: bool = False
-    init_std: float = 1.0
-    init_logvar: float = -6.0
-    covariance: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.prior not in LATENT_PRIORS:
-            raise ValueError(f"latent prior must be one of {LATENT_PRIORS}, got {self.prior!r}")
-        if self.prior == "per_code" and not self.variational:
-            raise ValueError("the per-code KL needs variational codes (latent.variational: true)")
-        if self.covariance not in ("auto", "full", "diagonal"):
-            raise ValueError(f"latent covariance must be auto, full or diagonal, got {self.covariance!r}")
-        if not self.init_std > 0:
-            raise ValueError(f"latent init_std must be > 0, got {self.init_std}")
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    kind: str
-    name: str
-    root: str | None
-    categories: tuple[str, ...]
-    shapes_per_category: int | None
-    test_fraction: float
-    seed: int
-    skip_invalid: bool
-
-
-@dataclass(frozen=True)
-class SdfConfig:
-    n_points: int
-    variances: tuple[float, ...]
-    uniform_fraction: float
-    margin: float
-
-
-@dataclass(frozen=True)
-class PersistenceConfig:
-    tau: float
-    min_persistence: float
-
-
-def _typed(cls, raw: dict, key: str, **casts):
-    """``cls`` from ``raw[key]``, each field through its cast; fields (or the whole block) that ``raw`` lacks are
-    :class:`Absent`."""
-    if key not in raw:
-        return Absent(key)
-    block = raw[key]
-    return cls(**{f.name: casts.get(f.name, _same)(block[f.name]) if f.name in block else Absent(f"{key}.{f.name}")
-                  for f in fields(cls)})
-
-
-def _same(value):
-    return value
-
-
-def _scalar(raw: dict, dotted: str, cast):
-    head, _, tail = dotted.partition(".")
-    if head not in raw or (tail and tail not in raw[head]):
-        return Absent(dotted)
-    return cast(raw[head][tail] if tail else raw[head])
-
-
-def _block(raw: dict, dotted: str) -> Section | Absent:
-    value = raw
-    for part in dotted.split("."):
-        if part not in value:
-            return Absent(dotted)
-        value = value[part]
-    return Section(dotted, value)
-
-
-@dataclass(frozen=True)
 class Config:
-    """The typed configuration. Built from the whole config (:meth:`from_dict`, validated) or from one job's
-    settings (:meth:`from_settings`), where every entry the settings leave out is :class:`Absent`."""
+    """The typed configuration: :func:`typed` of a validated config (:meth:`from_dict`) or of one job's settings
+    (:meth:`from_settings`)."""
 
-    dataset: DatasetConfig
-    sdf: SdfConfig
-    grid_resolution: int
-    persistence: PersistenceConfig
-    shards: int
-    preview_shapes: int
-    model: dict
-    latent: LatentConfig
-    train_seed: int
-    implicit: dict
-    pdgen: dict
-    joint: dict
-    geometries: dict
-    methods: dict
-    evaluation: dict
-    figures: dict
+    @staticmethod
+    def from_dict(raw: dict):
+        """Validate ``raw`` (as Snakemake's ``config``) and build the typed tree."""
+        return typed(validate_config(raw))
 
-    def method(self, name: str) -> dict:
-        """The weights and flags of one method (a row of Table 1), defaults filled in."""
-        if name not in self.methods:
-            raise ConfigError(f"methods.{name}: not configured; configured methods: {sorted(self.methods)}")
-        return self.methods[name]
+    @staticmethod
+    def from_settings(raw: dict):
+        """The typed tree of an already validated config, or of the part of one a job's rule passes as params."""
+        return typed(raw)
 
-    def geometry(self, name: str) -> dict:
-        """The weights of one geometric regularizer (eq. 5), shared by the methods that name it."""
-        if name not in self.geometries:
-            raise ConfigError(f"geometry.{name}: not configured; configured: {sorted(self.geometries)}")
-        return self.geometries[name]
 
-    @classmethod
-    def from_dict(cls, raw: dict) -> "Config":
-        """Validate ``raw`` (as Snakemake's ``config``) and build the typed configuration."""
-        return cls.from_settings(validate_config(raw))
+def updated(tree: Any, changes: dict[str, Any]) -> Any:
+    """``tree`` with the entries at the dotted keys of ``changes`` replaced (for tests and tools: a job never
+    changes its settings)."""
+    for dotted, value in changes.items():
+        tree = _updated(tree, dotted.split("."), value)
+    return tree
 
-    @classmethod
-    def from_settings(cls, raw: dict) -> "Config":
-        """The typed configuration of an already validated config, or of the part of one that :func:`settings`
-        took for a job (a rule's ``params.settings``); what ``raw`` leaves out is :class:`Absent`."""
-        return cls(
-            dataset=_typed(DatasetConfig, raw, "dataset", categories=tuple, test_fraction=float, seed=int,
-                           skip_invalid=bool),
-            sdf=_typed(SdfConfig, raw, "sdf", n_points=int, variances=lambda v: tuple(map(float, v)),
-                       uniform_fraction=float, margin=float),
-            grid_resolution=_scalar(raw, "grid.resolution", int),
-            persistence=_typed(PersistenceConfig, raw, "persistence", tau=float, min_persistence=float),
-            shards=_scalar(raw, "shards", int),
-            preview_shapes=_scalar(raw, "preview.n_shapes", int),
-            model=_block(raw, "model"),
-            latent=LatentConfig(**raw["latent"]) if "latent" in raw else Absent("latent"),
-            train_seed=_scalar(raw, "train.seed", int),
-            implicit=_block(raw, "train.implicit"),
-            pdgen=_block(raw, "train.pdgen"),
-            joint=_block(raw, "train.joint"),
-            geometries=_block(raw, "geometry"),
-            methods=_block(raw, "methods"),
-            evaluation=_block(raw, "evaluation"),
-            figures=_block(raw, "figures"),
-        )
+
+def _updated(node: Any, parts: list[str], value: Any) -> Any:
+    head, *rest = parts
+    new = _updated(node[head] if isinstance(node, Entries) else getattr(node, head), rest, value) if rest else value
+    if isinstance(node, Entries):
+        return Entries(node._key, {**node._entries, head: new})
+    return dataclasses.replace(node, **{head: new})
+
+
+def schema_defaults(path: str) -> dict:
+    """The schema's defaults of the block at ``path`` (library dataclasses take theirs from here)."""
+    return {name: prop["default"] for name, prop in _node(path)["properties"].items() if "default" in prop}
 
 
 def merge_configs(base: dict, overlay: dict) -> dict:

@@ -3,7 +3,7 @@
 What shapes' diagrams hold (:func:`diagram_summary`) and where PD generators' points sit against their targets
 (:func:`matched_offsets`), which ``tools/diagram_stats.py`` prints; and how well a trained decoder reproduces its
 own shapes on the ground truth's grid (:func:`training_fit`), which ``tools/training_fit.py`` prints and
-``rule training_fit`` writes (:func:`toposdf.evaluation.run_training_fit`). Nothing here imports
+``rule training_fit`` writes (:func:`run_training_fit`). Nothing here imports
 :mod:`toposdf.evaluation`.
 """
 
@@ -18,7 +18,10 @@ import numpy as np
 import torch
 
 from .field import evaluate_grid, evaluate_grid_band
-from .generation import TrainedModel
+from .generation import TrainedModel, load_model
+from .io import atomic_write_json, json_safe
+from .jobs import Job
+from .provenance import provenance
 from .topology import Diagrams, off_diagonal, pd_distance
 
 log = logging.getLogger(__name__)
@@ -203,3 +206,30 @@ def training_fit(model: TrainedModel, grid_paths: Sequence[str | Path], batch: i
         iou = (decoded & own).sum((1, 2, 3)) / np.maximum((decoded | own).sum((1, 2, 3)), 1)
         fit |= {"test_decoded_iou": float(iou.mean()) if len(iou) else float("nan"), "test_shapes": len(iou)}
     return fit
+
+
+def run_training_fit(job: Job) -> dict:
+    """:func:`toposdf.diagnostics.training_fit` of every method's final model of one category (``input.models``),
+    with the test shapes' codes that ``input.reconstructions`` (one per model, in the same order) hold, over at most
+    ``evaluation.training_fit_shapes`` training shapes drawn with ``evaluation.seed`` (``input.grids``), decoded in
+    the narrow band of ``persistence.tau``. Writes one row per method with its provenance (config, checkpoint, seed)
+    to ``output.fit``."""
+    cfg, raw_config, threads, category = job.cfg, job.settings, job.threads, job.wildcards.category
+    model_paths, reconstruction_paths, grid_paths = job.input.models, job.input.reconstructions, job.input.grids
+    if len(model_paths) != len(reconstruction_paths):
+        raise ValueError(f"expected one reconstruction per model, got {len(reconstruction_paths)} for "
+                         f"{len(model_paths)} models")
+    torch.set_num_threads(max(1, threads))
+    ev, rows = cfg.evaluation, []
+    for model_path, reconstruction in zip(model_paths, reconstruction_paths):
+        model = load_model(model_path)
+        fit = training_fit(model, grid_paths, shapes=ev.training_fit_shapes, seed=ev.seed,
+                           tau=cfg.persistence.tau, test_codes=fitted_test_codes(reconstruction))
+        log.info("%s/%s: %s", category, model.method,
+                 {k: round(v, 4) if isinstance(v, float) else v for k, v in fit.items()})
+        rows.append({"category": category, "method": model.method, **fit,
+                     "provenance": provenance(raw_config, model_path, ev.seed)})
+    result = {"category": category, "twin_iou": TWIN_IOU, "training_fit_shapes": ev.training_fit_shapes,
+              "rows": rows}
+    atomic_write_json(job.output.fit, json_safe(result))
+    return result

@@ -18,13 +18,13 @@ from tqdm import tqdm
 
 from .checkpoints import load_checkpoint
 from .config import Config
+from .jobs import Job
 from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
-from .diagnostics import TWIN_IOU, fitted_test_codes, training_fit
 from .field import extract_mesh, sample_surface
 from .figures import pd_matrices_figure
 from .generation import (Generation, Mesh, draw_seeds, draws_of, generate, generator_diagrams, interpolate,
                          load_meshes, TrainedModel, load_model, sample_latents, save_generation, save_meshes, shapes_at)
-from .io import atomic_open, atomic_write_json
+from .io import atomic_open, atomic_write_json, json_safe
 from .metrics import cd_mean, mmd_cov_1nna, mmd_cov_1nna_from_distances, pairwise_chamfer, pd_lap_summary
 from .provenance import provenance
 from .reconstruction import reconstruct_latents, reconstruction_chamfer, reconstruction_mesh
@@ -32,17 +32,6 @@ from .tables import DISPLAY_NAMES
 from .topology import Diagrams, betti_numbers, cubical_diagrams, off_diagonal, pd_lap, save_diagrams
 
 log = logging.getLogger(__name__)
-
-
-def _json_safe(obj):
-    """``nan`` and ``inf`` as ``null`` (strict JSON has neither; :func:`toposdf.tables.collect` reads null as nan)."""
-    if isinstance(obj, dict):
-        return {key: _json_safe(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(value) for value in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 # ---------------------------------------------------------------------------------------------- test shapes
@@ -69,36 +58,37 @@ def generation_metrics(meshes: Sequence[Mesh], references: Sequence[np.ndarray],
 
 
 # ---------------------------------------------------------------------------------------------- rules
-# Generated and reconstructed shapes use the ground truth's grid (cfg.grid_resolution): a perfect generator scores 0.
-def run_generate(cfg: Config, raw_config: dict, model_path, split_path, diagrams_out, shapes_out,
-                 threads: int = 1) -> Generation:
+# Generated and reconstructed shapes use the ground truth's grid (cfg.grid.resolution): a perfect generator scores 0.
+def run_generate(job: Job) -> Generation:
     """``evaluation.draws`` draws of as many shapes as the category has test shapes (or
-    ``evaluation.generated_shapes``), with their diagrams, grids and meshes."""
+    ``evaluation.generated_shapes``), with their diagrams (``output.diagrams``), grids and meshes
+    (``output.shapes``), from ``input.model``."""
+    cfg, raw_config, threads, model_path = job.cfg, job.settings, job.threads, job.input.model
     torch.set_num_threads(max(1, threads))
     ev = cfg.evaluation
     model = load_model(model_path)
-    n = ev["generated_shapes"] or len(split_ids(split_path, "test"))
-    result = generate(model, n, ev["draws"], ev["seed"], cfg.grid_resolution, cfg.persistence.tau,
+    n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
+    result = generate(model, n, ev.draws, ev.seed, cfg.grid.resolution, cfg.persistence.tau,
                       cfg.persistence.min_persistence, workers=max(1, threads))
     empty = sum(len(v) == 0 for v, _ in result.meshes)
-    log.info("%s: %d draws of %d shapes; %d of draw 0 have no surface", model.method, ev["draws"], n, empty)
-    save_generation(result, diagrams_out, shapes_out,
-                    provenance=json.dumps(provenance(raw_config, model_path, ev["seed"])))
+    log.info("%s: %d draws of %d shapes; %d of draw 0 have no surface", model.method, ev.draws, n, empty)
+    save_generation(result, job.output.diagrams, job.output.shapes,
+                    provenance=json.dumps(provenance(raw_config, model_path, ev.seed)))
     return result
 
 
-def run_interpolate(cfg: Config, raw_config: dict, model_path, meshes_out, diagrams_out,
-                    generator_out=None) -> None:
-    """The paper's Fig. 2 path between two training shapes (``figures.interpolation_*``): the implicit
-    generator's meshes (``meshes_out``) and diagrams (``diagrams_out``) along the path, and, with
-    ``generator_out``, the PD generators' diagrams at the same codes (the model must have PD generators)."""
+def run_interpolate(job: Job) -> None:
+    """The paper's Fig. 2 path between two training shapes (``figures.interpolation_*``) of ``input.model``: the
+    implicit generator's meshes (``output.meshes``) and diagrams (``output.diagrams``) along the path, and, with
+    ``output.generator``, the PD generators' diagrams at the same codes (the model must have PD generators)."""
+    cfg, model_path, generator_out = job.cfg, job.input.model, getattr(job.output, "generator", None)
     fig = cfg.figures
     model = load_model(model_path)
-    a, b = (i % len(model.ids) for i in fig["interpolation_shapes"])
-    result = interpolate(model, a, b, fig["interpolation_steps"], cfg.grid_resolution, cfg.persistence.tau,
+    a, b = (i % len(model.ids) for i in fig.interpolation_shapes)
+    result = interpolate(model, a, b, fig.interpolation_steps, cfg.grid.resolution, cfg.persistence.tau,
                          cfg.persistence.min_persistence)
     steps = [f"{i:02d}" for i in range(len(result.t))]
-    save_diagrams(diagrams_out, steps, result.diagrams)
+    save_diagrams(job.output.diagrams, steps, result.diagrams)
     extra = {}
     if generator_out is not None:
         if result.generator_diagrams is None:
@@ -106,8 +96,8 @@ def run_interpolate(cfg: Config, raw_config: dict, model_path, meshes_out, diagr
                              f"{generator_out}")
         save_diagrams(generator_out, steps, result.generator_diagrams)
         extra["generator_diagrams"] = np.asarray(Path(generator_out).name)
-    save_meshes(meshes_out, result.meshes, t=result.t, shape_ids=np.asarray(result.shape_ids),
-                provenance=np.asarray(json.dumps(provenance(raw_config, model_path))), **extra)
+    save_meshes(job.output.meshes, result.meshes, t=result.t, shape_ids=np.asarray(result.shape_ids),
+                provenance=np.asarray(json.dumps(provenance(job.settings, model_path))), **extra)
 
 
 def reconstruct_test_shapes(cfg: Config, model: TrainedModel, ids: Sequence[str], sdf_paths, manifest_paths,
@@ -120,8 +110,8 @@ def reconstruct_test_shapes(cfg: Config, model: TrainedModel, ids: Sequence[str]
 
     Returns one row per reconstructed shape: ``model_id``, ``chamfer``, ``fit_loss``, ``vertices``, ``code``
     (``(L,)`` float32) and ``mesh`` (vertices, faces)."""
-    ev, rec = cfg.evaluation, cfg.evaluation["reconstruct"]
-    iterations = rec["iterations"] if iterations is None else iterations
+    ev, rec = cfg.evaluation, cfg.evaluation.reconstruct
+    iterations = rec.iterations if iterations is None else iterations
     found, points, sdf = load_sdf_samples(sdf_paths, ids)
     samples, meshes = dict(zip(found, zip(points, sdf))), category_meshes(manifest_paths, ids)
     kept = []
@@ -135,63 +125,39 @@ def reconstruct_test_shapes(cfg: Config, model: TrainedModel, ids: Sequence[str]
         return pd.DataFrame(rows, columns=["model_id", "chamfer", "fit_loss", "vertices", "code", "mesh"])
     log.info("%s: fitting %d test codes, %d iterations", model.method, len(kept), iterations)
     fitted, losses = reconstruct_latents(model.decoder, [samples[i] for _, i in kept], model.latent_size, iterations,
-                                         rec["lr"], reg=rec["reg"], samples_per_iteration=rec["samples_per_iteration"],
-                                         seeds=[ev["seed"] + k for k, _ in kept])
+                                         rec.lr, reg=rec.reg, samples_per_iteration=rec.samples_per_iteration,
+                                         seeds=[ev.seed + k for k, _ in kept])
     for (k, shape_id), z, loss in zip(tqdm(kept, desc=f"reconstruct {model.method}", unit="shape"), fitted, losses):
         # the narrow band gives the full grid's zero level set (see generation.shapes_at) at a fraction of the work
-        mesh = reconstruction_mesh(model.decoder, z, cfg.grid_resolution, cfg.persistence.tau)
-        truth = surface_points(meshes[shape_id], ev["surface_points"], ev["seed"] + k)
-        cd = reconstruction_chamfer(mesh, truth, ev["surface_points"], ev["seed"] + k, max(1, threads))
+        mesh = reconstruction_mesh(model.decoder, z, cfg.grid.resolution, cfg.persistence.tau)
+        truth = surface_points(meshes[shape_id], ev.surface_points, ev.seed + k)
+        cd = reconstruction_chamfer(mesh, truth, ev.surface_points, ev.seed + k, max(1, threads))
         rows.append({"model_id": shape_id, "chamfer": cd, "fit_loss": loss, "vertices": len(mesh[0]),
                      "code": z.detach().cpu().numpy().astype(np.float32), "mesh": mesh})
     return pd.DataFrame(rows)
 
 
-def run_reconstruct(cfg: Config, raw_config: dict, model_path, split_path, sdf_paths, manifest_paths, csv_out,
-                    meshes_out, threads: int = 1) -> pd.DataFrame:
-    """:func:`reconstruct_test_shapes` on every test shape: the per-shape Chamfer distances to ``csv_out``, and to
-    ``meshes_out`` the meshes, their ``ids`` and the fitted codes ``latents`` ``(m, latent)`` in the same order
+def run_reconstruct(job: Job) -> pd.DataFrame:
+    """:func:`reconstruct_test_shapes` of ``input.model`` on every test shape (``input.split``, ``input.samples``,
+    ``input.manifests``): the per-shape Chamfer distances to ``output.chamfer``, and to ``output.meshes`` the meshes,
+    their ``ids`` and the fitted codes ``latents`` ``(m, latent)`` in the same order
     (:func:`toposdf.diagnostics.fitted_test_codes`; ``rule training_fit`` decodes them on the ground truth's grid)."""
+    cfg, raw_config, threads, model_path = job.cfg, job.settings, job.threads, job.input.model
     torch.set_num_threads(max(1, threads))
     ev = cfg.evaluation
     model = load_model(model_path)
-    shapes = reconstruct_test_shapes(cfg, model, split_ids(split_path, "test"), sdf_paths, manifest_paths, threads)
+    shapes = reconstruct_test_shapes(cfg, model, split_ids(job.input.split, "test"), job.input.samples,
+                                     job.input.manifests, threads)
     table = shapes[["model_id", "chamfer", "fit_loss", "vertices"]]
     mean, failed = cd_mean(table["chamfer"])
     log.info("%s: CD-mean %.5f over %d test shapes (%d without surface)", model.method, mean, len(table), failed)
-    with atomic_open(csv_out, "w") as fh:
+    with atomic_open(job.output.chamfer, "w") as fh:
         table.to_csv(fh, index=False)
     latents = (np.stack(shapes["code"].tolist()) if len(shapes)
                else np.zeros((0, model.latent_size), np.float32))
-    save_meshes(meshes_out, shapes["mesh"].tolist(), ids=np.asarray(table["model_id"].tolist()), latents=latents,
-                provenance=np.asarray(json.dumps(provenance(raw_config, model_path, ev["seed"]))))
+    save_meshes(job.output.meshes, shapes["mesh"].tolist(), ids=np.asarray(table["model_id"].tolist()), latents=latents,
+                provenance=np.asarray(json.dumps(provenance(raw_config, model_path, ev.seed))))
     return table
-
-
-def run_training_fit(cfg: Config, raw_config: dict, category: str, model_paths: Sequence[str | Path],
-                     reconstruction_paths: Sequence[str | Path], grid_paths: Sequence[str | Path], out_path,
-                     threads: int = 1) -> dict:
-    """:func:`toposdf.diagnostics.training_fit` of every method's final model of one category, with the test
-    shapes' codes that ``reconstruction_paths`` (one per model, in the same order) hold, over at most
-    ``evaluation.training_fit_shapes`` training shapes drawn with ``evaluation.seed``, decoded in the narrow band of
-    ``persistence.tau``. Writes one row per method with its provenance (config, checkpoint, seed) to ``out_path``."""
-    if len(model_paths) != len(reconstruction_paths):
-        raise ValueError(f"expected one reconstruction per model, got {len(reconstruction_paths)} for "
-                         f"{len(model_paths)} models")
-    torch.set_num_threads(max(1, threads))
-    ev, rows = cfg.evaluation, []
-    for model_path, reconstruction in zip(model_paths, reconstruction_paths):
-        model = load_model(model_path)
-        fit = training_fit(model, grid_paths, shapes=ev["training_fit_shapes"], seed=ev["seed"],
-                           tau=cfg.persistence.tau, test_codes=fitted_test_codes(reconstruction))
-        log.info("%s/%s: %s", category, model.method,
-                 {k: round(v, 4) if isinstance(v, float) else v for k, v in fit.items()})
-        rows.append({"category": category, "method": model.method, **fit,
-                     "provenance": provenance(raw_config, model_path, ev["seed"])})
-    result = {"category": category, "twin_iou": TWIN_IOU, "training_fit_shapes": ev["training_fit_shapes"],
-              "rows": rows}
-    atomic_write_json(out_path, _json_safe(result))
-    return result
 
 
 # ---------------------------------------------------------------------------------------------- calibration
@@ -286,8 +252,7 @@ def _over_draws(per_draw: Sequence[dict]) -> dict:
     return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v)} for key, v in values.items()}
 
 
-def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diagram_paths, manifest_paths,
-                  out_path, threads: int = 1) -> dict:
+def run_calibrate(job: Job) -> dict:
     """The two calibration rows of one category, on the test shapes and the settings of every method's PD-LAP and
     generation metrics (MMD/COV/1-NNA-CD, :func:`generation_metrics`):
 
@@ -300,26 +265,29 @@ def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diag
       first draw.
 
     The clouds use their own seeds (``evaluation.seed + k``, as :func:`run_evaluate`'s): the PD-LAP draws are
-    those of :func:`calibration_draws`, whatever the clouds.
+    those of :func:`calibration_draws`, whatever the clouds. Inputs: ``split``, ``diagrams``, ``manifests``; output:
+    ``calibration``.
     """
+    cfg, raw_config, threads, category = job.cfg, job.settings, job.threads, job.wildcards.category
+    split_path, diagram_paths, manifest_paths = job.input.split, job.input.diagrams, job.input.manifests
     ev = cfg.evaluation
     test_ids, train_ids = split_ids(split_path, "test"), split_ids(split_path, "train")
     reference = list(load_shape_diagrams(diagram_paths, test_ids, skip_missing=True).values())
     train = list(load_shape_diagrams(diagram_paths, train_ids).values())
-    n = ev["generated_shapes"] or len(reference)
-    picks = calibration_picks(len(train), n, ev["seed"], ev["draws"])
-    floor = calibration_draws(train, n, ev["seed"], ev["draws"])  # the training shapes of picks
+    n = ev.generated_shapes or len(reference)
+    picks = calibration_picks(len(train), n, ev.seed, ev.draws)
+    floor = calibration_draws(train, n, ev.seed, ev.draws)  # the training shapes of picks
     tau = cfg.persistence.tau
-    blob = [[blob_diagrams(cfg.grid_resolution, tau, cfg.persistence.min_persistence)] * n]
+    blob = [[blob_diagrams(cfg.grid.resolution, tau, cfg.persistence.min_persistence)] * n]
     processes = max(1, threads)
-    references = list(shape_clouds(manifest_paths, test_ids, ev["cloud_points"], ev["seed"]).values())
-    train_clouds = shape_clouds(manifest_paths, train_ids, ev["cloud_points"], ev["seed"])
+    references = list(shape_clouds(manifest_paths, test_ids, ev.cloud_points, ev.seed).values())
+    train_clouds = shape_clouds(manifest_paths, train_ids, ev.cloud_points, ev.seed)
     missing = [i for i in train_ids if i not in train_clouds]
     if missing:
         raise ValueError(f"no normalized mesh for {len(missing)} training shapes with diagrams, e.g. {missing[:3]}")
     floor_generation = subset_generation_metrics(list(train_clouds.values()), references, picks, processes)
-    blob_generation = generation_metrics([extract_mesh(blob_grid(cfg.grid_resolution))] * n, references,
-                                         ev["cloud_points"], ev["seed"], processes)
+    blob_generation = generation_metrics([extract_mesh(blob_grid(cfg.grid.resolution))] * n, references,
+                                         ev.cloud_points, ev.seed, processes)
     rows = {
         "heldout_training": _pd_lap_metrics(pd_lap_summary(floor, reference, processes).stats(), len(floor))
         | _over_draws([_metric_names(g) for g in floor_generation])
@@ -330,28 +298,31 @@ def run_calibrate(cfg: Config, raw_config: dict, category: str, split_path, diag
     }
     result = {"category": category, "test_shapes": len(reference), "test_betti": betti_summary(reference, tau),
               "rows": [_metrics_entry(category, name, metrics) for name, metrics in rows.items()],
-              "provenance": provenance(raw_config, seed=ev["seed"])}
-    atomic_write_json(out_path, _json_safe(result))
+              "provenance": provenance(raw_config, seed=ev.seed)}
+    atomic_write_json(job.output.calibration, json_safe(result))
     for name, row in rows.items():
         log.info("%s calibration, %s: PD-LAP %.5f, MMD-CD %.5f, COV-CD %.3f, 1-NNA-CD %.3f", category, name,
                  *(row[key]["mean"] for key in ("pd_lap", "mmd_cd", "cov_cd", "1_nna_cd")))
     return result
 
 
-def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, model_path, split_path,
-                 generated_diagrams, generated_shapes, reconstruction_csv, diagram_paths, manifest_paths, out_path,
-                 threads: int = 1) -> dict:
-    """Table 1 and 2's numbers for one category and method, and the generation metrics, to ``metrics.json``."""
+def run_evaluate(job: Job) -> dict:
+    """Table 1 and 2's numbers for one category and method, and the generation metrics, to ``output.metrics``, from
+    the model, its draws (``input.generated``, ``input.shapes``) and test-shape reconstructions (``input.chamfer``),
+    and the ground truth (``input.split``, ``input.diagrams``, ``input.manifests``)."""
+    cfg, raw_config, threads, model_path = job.cfg, job.settings, job.threads, job.input.model
+    method, category, generated_diagrams = job.wildcards.method, job.wildcards.category, job.input.generated
+    split_path, diagram_paths, manifest_paths = job.input.split, job.input.diagrams, job.input.manifests
     ev = cfg.evaluation
     ids = split_ids(split_path, "test")
     reference = list(load_shape_diagrams(diagram_paths, ids, skip_missing=True).values())
     summary = pd_lap_summary(draws_of(generated_diagrams), reference, processes=max(1, threads)).stats()
     test_betti = betti_summary(reference, cfg.persistence.tau)
-    chamfers = pd.read_csv(reconstruction_csv)["chamfer"].to_numpy()
+    chamfers = pd.read_csv(job.input.chamfer)["chamfer"].to_numpy()
     cd, failed = cd_mean(chamfers)
     finite = chamfers[np.isfinite(chamfers)]
-    references = list(shape_clouds(manifest_paths, ids, ev["cloud_points"], ev["seed"]).values())
-    generation = generation_metrics(load_meshes(generated_shapes), references, ev["cloud_points"], ev["seed"],
+    references = list(shape_clouds(manifest_paths, ids, ev.cloud_points, ev.seed).values())
+    generation = generation_metrics(load_meshes(job.input.shapes), references, ev.cloud_points, ev.seed,
                                     max(1, threads))
     generated = draws_of(generated_diagrams)
     draws = len(generated)
@@ -368,33 +339,34 @@ def run_evaluate(cfg: Config, raw_config: dict, method: str, category: str, mode
     coverage = load_checkpoint(model_path).get("latent_aggregate_std")
     result = {"category": category, "method": method, "metrics": metrics,
               "empty_generated_meshes": generation["empty_samples"], "test_shapes": len(ids), "test_betti": test_betti,
-              "latent_aggregate_std": coverage, "provenance": provenance(raw_config, model_path, ev["seed"])}
-    atomic_write_json(out_path, _json_safe(result))
+              "latent_aggregate_std": coverage, "provenance": provenance(raw_config, model_path, ev.seed)}
+    atomic_write_json(job.output.metrics, json_safe(result))
     log.info("%s/%s: %s", category, method, {k: round(v["mean"], 5) for k, v in metrics.items()})
     return result
 
 
-def run_pd_matrices(cfg: Config, raw_config: dict, category: str, model_path, diagram_paths, figure_out,
-                    values_out, threads: int = 1) -> dict:
-    """Fig. 3: ``d_PD`` between the training shapes and as many synthetic shapes ``z ~ N(0, I)``, and between the
-    training shapes and the PD generators' output at the same codes, each with its PD-LAP (eq. 2)."""
+def run_pd_matrices(job: Job) -> dict:
+    """Fig. 3: ``d_PD`` between the training shapes (``input.diagrams``) and as many synthetic shapes
+    ``z ~ N(0, I)`` of ``input.model``, and between the training shapes and the PD generators' output at the same
+    codes, each with its PD-LAP (eq. 2): the figure to ``output.figure``, the values to ``output.values``."""
+    cfg, threads, model_path, category = job.cfg, job.threads, job.input.model, job.wildcards.category
     torch.set_num_threads(max(1, threads))
     model = load_model(model_path)
     if model.generators is None:
         raise ValueError(f"{model_path}: Fig. 3 needs a method with PD generators (figures.ours)")
-    train = list(load_shape_diagrams(diagram_paths, model.ids).values())
-    seed = cfg.evaluation["seed"]
+    train = list(load_shape_diagrams(job.input.diagrams, model.ids).values())
+    seed = cfg.evaluation.seed
     z = sample_latents(len(train), model.latent_size, seed, model.device)
-    _, synthetic = shapes_at(model, z, cfg.grid_resolution, cfg.persistence.tau, cfg.persistence.min_persistence,
+    _, synthetic = shapes_at(model, z, cfg.grid.resolution, cfg.persistence.tau, cfg.persistence.min_persistence,
                              workers=max(1, threads))
     generated = [off_diagonal(d) for d in generator_diagrams(model, z)]
     implicit, pdgen = pd_lap(train, synthetic, max(1, threads)), pd_lap(train, generated, max(1, threads))
     name = DISPLAY_NAMES.get(model.method, model.method)
-    pd_matrices_figure(figure_out, [("training vs synthetic shapes", implicit.W, implicit.value, implicit.assignment),
+    pd_matrices_figure(job.output.figure, [("training vs synthetic shapes", implicit.W, implicit.value, implicit.assignment),
                                     ("training vs PD-generator output", pdgen.W, pdgen.value, pdgen.assignment)],
                        f"{category}, {name}: pairwise PD distances ({len(train)} shapes each)")
     values = {"category": category, "method": model.method, "shapes": len(train),
               "pd_lap_training_vs_synthetic": implicit.value, "pd_lap_training_vs_pd_generator": pdgen.value,
-              "provenance": provenance(raw_config, model_path, seed)}
-    atomic_write_json(values_out, values)
+              "provenance": provenance(job.settings, model_path, seed)}
+    atomic_write_json(job.output.values, values)
     return values

@@ -72,3 +72,14 @@ def setup_logging(log_path: str | Path | None, level: int = logging.INFO) -> log
 
     sys.excepthook = log_uncaught
     return root
+
+
+def json_safe(obj):
+    """``nan`` and ``inf`` as ``null`` (strict JSON has neither; :func:`toposdf.tables.collect` reads null as nan)."""
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(value) for value in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj

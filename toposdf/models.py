@@ -17,25 +17,56 @@ from typing import Iterator, Mapping
 import torch
 from torch import nn
 
-from toposdf.config import (
-    LatentConfig,  # the codes' settings; config.py holds them, torch-free
-)
+from toposdf.config import schema_defaults
 
 log = logging.getLogger(__name__)
 
 
+_MODEL, _LATENT = schema_defaults("model"), schema_defaults("latent")
+
+
 @dataclass(frozen=True)
 class DecoderConfig:
-    """DeepSDF's defaults: 8 layers of 512, latent 256, ``[z, x]`` re-injected at the middle layer."""
+    """The decoder's shape: the schema's ``model`` block (defaults there: DeepSDF's 8 layers of 512, latent 256,
+    ``[z, x]`` re-injected at the middle layer), plus two settings only tests and tools change."""
 
-    latent_size: int = 256
-    hidden: int = 512
-    n_layers: int = 8
-    weight_norm: bool = True
-    softplus_beta: float = 100.0
-    geometric_init: bool = False
+    latent_size: int = _MODEL["latent_size"]
+    hidden: int = _MODEL["hidden"]
+    n_layers: int = _MODEL["n_layers"]
+    weight_norm: bool = _MODEL["weight_norm"]
+    softplus_beta: float = _MODEL["softplus_beta"]
+    geometric_init: bool = _MODEL["geometric_init"]
     init_radius: float = 0.5
     output_tanh: bool = True
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """The latent codes and their prior term (eqs. 9, 11, 15), the schema's ``latent`` block.
+
+    ``prior="set"`` is the paper's ``D_KL({z_i}, N_d)``: one term on the whole set of codes
+    (:meth:`LatentCodes.set_kl`). ``prior="per_code"`` is the variational auto-decoder's KL of each code's
+    posterior (Zadeh et al.; needs ``variational``). ``variational`` codes carry a log-variance and are sampled
+    by reparameterization; ``init_std`` and ``init_logvar`` are the codes' start (means ``N(0, init_std^2)``).
+    ``covariance``: ``"full"``, ``"diagonal"`` or ``"auto"`` (full when there are more than twice as many codes
+    as dimensions, see :meth:`LatentCodes.set_kl`).
+    """
+
+    prior: str = _LATENT["prior"]
+    variational: bool = _LATENT["variational"]
+    init_std: float = _LATENT["init_std"]
+    init_logvar: float = _LATENT["init_logvar"]
+    covariance: str = _LATENT["covariance"]
+
+    def __post_init__(self) -> None:
+        if self.prior not in ("set", "per_code"):
+            raise ValueError(f"latent prior must be set or per_code, got {self.prior!r}")
+        if self.prior == "per_code" and not self.variational:
+            raise ValueError("the per-code KL needs variational codes (latent.variational: true)")
+        if self.covariance not in ("auto", "full", "diagonal"):
+            raise ValueError(f"latent covariance must be auto, full or diagonal, got {self.covariance!r}")
+        if not self.init_std > 0:
+            raise ValueError(f"latent init_std must be > 0, got {self.init_std}")
 
 
 class SDFDecoder(nn.Module):

@@ -81,6 +81,16 @@ def reconstruct_latent(
     return z[0], losses[0]
 
 
+def _draw_samples(xs, targets, generators, n: int, device) -> tuple[list, list]:
+    """``n`` samples of each shape drawn with its own generator; a small shape gives every sample, every time."""
+    x, t = [], []
+    for xi, ti, g in zip(xs, targets, generators):
+        pick = torch.randint(len(xi), (n,), generator=g).to(device) if len(xi) > n else slice(None)
+        x.append(xi[pick])
+        t.append(ti[pick])
+    return x, t
+
+
 def reconstruct_latents(
     decoder: torch.nn.Module,
     shapes: list[tuple[np.ndarray, np.ndarray]],
@@ -124,12 +134,7 @@ def reconstruct_latents(
         for step in range(iterations):
             for group in optimizer.param_groups:
                 group["lr"] = deepsdf_learning_rate(lr, step, iterations)
-            x, t = [], []
-            for xi, ti, g in zip(xs, targets, generators):  # a small shape: every sample, every time
-                pick = (torch.randint(len(xi), (samples_per_iteration,), generator=g).to(device)
-                        if len(xi) > samples_per_iteration else slice(None))
-                x.append(xi[pick])
-                t.append(ti[pick])
+            x, t = _draw_samples(xs, targets, generators, samples_per_iteration, device)
             if len({len(xi) for xi in x}) == 1:
                 per_shape = (decoder(z, torch.stack(x)).clamp(-clamp, clamp) - torch.stack(t).clamp(-clamp, clamp)
                              ).abs().mean(1)

@@ -46,13 +46,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .config import schema_defaults
+
 from .trigpd import (FitResult, check_degree, design_matrix, fit_coefficients, frequencies, periodic_diagram,
                      regularizer_weights, relative_error, sample_points)
 
 log = logging.getLogger(__name__)
 
 #: Powers p of the default profiles lambda_k ~ k^p.
-DEFAULT_POWERS: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
+_DEFAULTS = schema_defaults("study_1d")  # the one place the study's defaults live
+DEFAULT_POWERS: tuple[float, ...] = tuple(float(p) for p in _DEFAULTS["powers"])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -193,18 +196,18 @@ class Study1DConfig:
         seed: seeds the ground truths and the starts.
     """
 
-    degree: int = 4
+    degree: int = _DEFAULTS["degree"]
     powers: tuple[float, ...] = DEFAULT_POWERS
-    lambda_median: float = 0.01
-    decays: tuple[float, ...] = (0.0, 1.0, 1.5, 2.0)
-    plot_decay: float = 1.0
-    n_trials: int = 50
-    init_noise: float = 0.2
-    n_samples: int = 256
-    steps: int = 60
-    lr: float = 1.0
-    method: str = "gauss_newton"
-    seed: int = 0
+    lambda_median: float = _DEFAULTS["lambda_median"]
+    decays: tuple[float, ...] = tuple(float(s) for s in _DEFAULTS["decays"])
+    plot_decay: float = _DEFAULTS["plot_decay"]
+    n_trials: int = _DEFAULTS["n_trials"]
+    init_noise: float = _DEFAULTS["init_noise"]
+    n_samples: int = _DEFAULTS["n_samples"]
+    steps: int = _DEFAULTS["steps"]
+    lr: float = _DEFAULTS["lr"]
+    method: str = _DEFAULTS["method"]
+    seed: int = _DEFAULTS["seed"]
 
     @classmethod
     def from_dict(cls, settings: Mapping | None) -> Study1DConfig:

@@ -7,7 +7,7 @@ from toposdf.plotting import mesh_contact_sheet
 
 setup_logging(snakemake.log[0])
 cfg = Config.from_settings(snakemake.params.settings)
-items = contact_sheet_items(snakemake.input.manifests, snakemake.input.diagrams, cfg.preview_shapes)
+items = contact_sheet_items(snakemake.input.manifests, snakemake.input.diagrams, cfg.preview.n_shapes)
 mesh_contact_sheet(
     snakemake.output.figure,
     items,

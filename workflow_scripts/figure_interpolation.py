@@ -12,7 +12,7 @@ setup_logging(snakemake.log[0])
 cfg = Config.from_settings(snakemake.params.settings)
 with np.load(snakemake.input.meshes) as f:
     t, (a, b) = f["t"], [str(s) for s in f["shape_ids"]]
-ours = cfg.figures["ours"]
+ours = cfg.figures.ours
 interpolation_figure(snakemake.output[0], t, load_meshes(snakemake.input.meshes),
                      load_diagrams(snakemake.input.diagrams)[1], load_diagrams(snakemake.input.generator)[1],
                      cfg.persistence.tau, f"{snakemake.wildcards.category}, {DISPLAY_NAMES.get(ours, ours)}: "

@@ -8,4 +8,4 @@ setup_logging(snakemake.log[0])
 cfg = Config.from_settings(snakemake.params.settings)
 categories, methods = cfg.dataset.categories, list(cfg.methods)
 generated = {(c, m): getattr(snakemake.input, f"{c}__{m}") for c in categories for m in methods}
-methods_figure(snakemake.output[0], categories, methods, generated, min(2, cfg.figures["samples"]))
+methods_figure(snakemake.output[0], categories, methods, generated, min(2, cfg.figures.samples))

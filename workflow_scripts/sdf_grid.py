@@ -6,4 +6,4 @@ from toposdf.preprocess import grid_shard
 
 setup_logging(snakemake.log[0])
 cfg = Config.from_settings(snakemake.params.settings)
-grid_shard(snakemake.input.manifest, snakemake.output.grids, cfg.grid_resolution)
+grid_shard(snakemake.input.manifest, snakemake.output.grids, cfg.grid.resolution)

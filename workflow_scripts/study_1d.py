@@ -5,7 +5,7 @@ from toposdf.figures import plot_study
 from toposdf.study1d import Study1DConfig, summarize
 
 log = setup_logging(snakemake.log[0])
-cfg = Study1DConfig.from_dict(snakemake.params.settings)
+cfg = Study1DConfig.from_dict(snakemake.params.settings["study_1d"])
 log.info("settings: %s", cfg)
 table = cfg.run()
 log.info("mean relative coefficient error per ground-truth decay and profile:\n%s", summarize(table).to_string())

@@ -1,18 +1,15 @@
 """The stages' settings (eqs. 11-15), built from the validated configuration.
 
 The defaults live in one place, the schema (``toposdf/schemas/config.schema.yaml``): these dataclasses have none.
-:func:`implicit_train_config`, :func:`pdgen_train_config` and :func:`joint_train_config` fill them from a
-:class:`~toposdf.config.Config` (``train.implicit``, ``train.pdgen``, ``train.joint``, the method's block, its
+:func:`implicit_train_config`, :func:`pdgen_train_config` and :func:`joint_train_config` fill them from the
+typed config (:mod:`toposdf.config`) (``train.implicit``, ``train.pdgen``, ``train.joint``, the method's block, its
 geometry entry, ``grid`` and ``persistence``); tests and benchmarks change a few fields with
 :func:`dataclasses.replace`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Mapping
-
-from toposdf.config import Config
+from dataclasses import asdict, dataclass, fields
 
 TOPOLOGY_MODES = ("none", "learned", "prior")
 TARGET_BIRTHS = ("free", "training")  # eq. 8's targets in the network's block: as generated, or births capped
@@ -150,58 +147,58 @@ class JointTrainConfig(ImplicitTermsConfig):
         return self.topology != "none" and self.lambda_con > 0
 
 
-def _filled(cls, block: Mapping, **given):
-    """``cls`` with the ``given`` fields and every other field read from ``block`` (a validated config block)."""
-    return cls(**{f.name: given[f.name] if f.name in given else block[f.name] for f in fields(cls)})
+def _filled(cls, block, **given):
+    """``cls`` with the ``given`` fields and every other field read from ``block`` (a typed config block)."""
+    return cls(**{f.name: given[f.name] if f.name in given else getattr(block, f.name) for f in fields(cls)})
 
 
-def smoothness_weight(method: Mapping) -> float | None:
+def smoothness_weight(method) -> float | None:
     """A method's ``lambda_smooth``: a number, or None for ``auto`` (calibrated during training)."""
-    return None if method["lambda_smooth"] == "auto" else float(method["lambda_smooth"])
+    return None if method.lambda_smooth == "auto" else float(method.lambda_smooth)
 
 
-def _geometry_terms(cfg: Config, geometry: str) -> dict:
+def _geometry_terms(cfg, geometry: str) -> dict:
     """The geometry entry's StEik weight and its anneal (a tuple, or None)."""
-    entry = cfg.geometry(geometry)
-    anneal = entry["steik_anneal"]
-    return {"lambda_steik": float(entry["lambda_steik"]),
+    entry = cfg.geometry[geometry]
+    anneal = entry.steik_anneal
+    return {"lambda_steik": float(entry.lambda_steik),
             "steik_anneal": None if anneal is None else (float(anneal[0]), float(anneal[1]))}
 
 
-def implicit_train_config(cfg: Config, geometry: str) -> ImplicitTrainConfig:
+def implicit_train_config(cfg, geometry: str) -> ImplicitTrainConfig:
     """Stage 1's settings for the geometric regularizer ``geometry`` (a key of the ``geometry`` block)."""
-    return _filled(ImplicitTrainConfig, cfg.implicit, **_geometry_terms(cfg, geometry), seed=cfg.train_seed)
+    return _filled(ImplicitTrainConfig, cfg.train.implicit, **_geometry_terms(cfg, geometry), seed=cfg.train.seed)
 
 
-def pdgen_train_config(cfg: Config, method: str) -> PDGeneratorTrainConfig:
+def pdgen_train_config(cfg, method: str) -> PDGeneratorTrainConfig:
     """Stage 1b's settings for ``method`` (a key of the ``methods`` block)."""
-    block = cfg.method(method)
-    return _filled(PDGeneratorTrainConfig, cfg.pdgen, lambda_pd=float(block["lambda_pd"]),
-                   lambda_smooth=smoothness_weight(block), diagonal_anchor=float(block["diagonal_anchor"]),
-                   seed=cfg.train_seed)
+    block = cfg.methods[method]
+    return _filled(PDGeneratorTrainConfig, cfg.train.pdgen, lambda_pd=float(block.lambda_pd),
+                   lambda_smooth=smoothness_weight(block), diagonal_anchor=float(block.diagonal_anchor),
+                   smooth_candidates=list(cfg.train.pdgen.smooth_candidates), seed=cfg.train.seed)
 
 
-def joint_train_config(cfg: Config, method: str, threads: int = 1) -> JointTrainConfig:
+def joint_train_config(cfg, method: str, threads: int = 1) -> JointTrainConfig:
     """Stage 2's settings for ``method``: ``train.joint``, stage 1's loss weights, the method's geometric
     regularizer and topological weights, and the grid and persistence settings. ``workers``: ``train.joint.workers``,
     else ``threads - 1`` (at least 1). A method ``from_scratch`` gets ``train.implicit.epochs`` warm rounds more."""
-    block = cfg.method(method)
-    warm = int(cfg.implicit["epochs"]) if block["from_scratch"] else 0
+    block, implicit, joint, pdgen = cfg.methods[method], cfg.train.implicit, cfg.train.joint, cfg.train.pdgen
+    warm = int(implicit.epochs) if block.from_scratch else 0
     stage1_terms = [f.name for f in fields(ImplicitTermsConfig)
                     if f.name not in ("points_per_shape", "lambda_steik", "steik_anneal")]
     return _filled(
-        JointTrainConfig, cfg.joint,
-        rounds=cfg.joint["rounds"] + warm, workers=cfg.joint["workers"] or max(1, threads - 1),
-        warm_rounds=warm, **{f"warm_{key}": cfg.implicit[key] for key in
+        JointTrainConfig, joint,
+        rounds=joint.rounds + warm, workers=joint.workers or max(1, threads - 1),
+        warm_rounds=warm, **{f"warm_{key}": getattr(implicit, key) for key in
                              ("lr_decoder", "lr_codes", "lr_decay_at", "lr_decay_factor", "points_per_shape")},
-        **{key: cfg.implicit[key] for key in stage1_terms},
-        **_geometry_terms(cfg, block["geometry"]),
-        topology=block["topology"], lambda_con=float(block["lambda_con"]), lambda_pd=float(block["lambda_pd"]),
-        lambda_cons=float(block["lambda_con"] if block["lambda_cons"] is None else block["lambda_cons"]),
-        lambda_smooth=smoothness_weight(block), smooth_share=float(cfg.pdgen["smooth_share"]),
-        smooth_eps=float(cfg.pdgen["smooth_eps"]), smooth_shapes=int(cfg.pdgen["smooth_shapes"]),
-        diagonal_anchor=float(block["diagonal_anchor"]), target_births=str(block["target_births"]),
-        **{f"prior_{key}": value for key, value in block["prior"].items()},
-        grid_resolution=cfg.joint["grid_resolution"] or cfg.grid_resolution, tau=cfg.persistence.tau,
-        seed=cfg.train_seed,
+        **{key: getattr(implicit, key) for key in stage1_terms},
+        **_geometry_terms(cfg, block.geometry),
+        topology=block.topology, lambda_con=float(block.lambda_con), lambda_pd=float(block.lambda_pd),
+        lambda_cons=float(block.lambda_con if block.lambda_cons is None else block.lambda_cons),
+        lambda_smooth=smoothness_weight(block), smooth_share=float(pdgen.smooth_share),
+        smooth_eps=float(pdgen.smooth_eps), smooth_shapes=int(pdgen.smooth_shapes),
+        diagonal_anchor=float(block.diagonal_anchor), target_births=str(block.target_births),
+        **{f"prior_{key}": value for key, value in asdict(block.prior).items()},
+        grid_resolution=joint.grid_resolution or cfg.grid.resolution, tau=cfg.persistence.tau,
+        seed=cfg.train.seed,
     )

@@ -8,14 +8,14 @@ import logging
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
 from toposdf.checkpoints import build_decoder_and_codes, finish, load_checkpoint, work_path
 from toposdf.config import Config
 from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
-from toposdf.io import atomic_write_json
+from toposdf.io import atomic_write_json, read_json
+from toposdf.jobs import Job
 from toposdf.models import PDGenerators, check_prior_coverage
 from toposdf.training.configs import implicit_train_config, joint_train_config, pdgen_train_config
 from toposdf.training.implicit import ImplicitTrainer
@@ -26,67 +26,69 @@ from toposdf.training.smoothness_selection import select_smoothness, selection_s
 log = logging.getLogger(__name__)
 
 
-def new_pd_generators(cfg: Config, method: Mapping, diagrams) -> PDGenerators:
+def new_pd_generators(cfg: Config, from_scratch: bool, diagrams) -> PDGenerators:
     """PD generators sized by the training diagrams (``n_k`` = the largest ``|PD_k|``, capped at
     ``train.pdgen.max_points``), their points kept in ``[-tau, tau]``, started at the diagrams' centroid (see
-    :meth:`PDGenerators.initialize_from`) unless the method (its config block) trains from scratch."""
-    sizes = generator_sizes(diagrams, cfg.pdgen["max_points"])
-    generators = PDGenerators(cfg.model["latent_size"], sizes, hidden=cfg.pdgen["hidden"], tau=cfg.persistence.tau,
-                              essential_slot=cfg.pdgen["essential_slot"])
-    if not method["from_scratch"]:
+    :meth:`PDGenerators.initialize_from`) unless the method trains from scratch."""
+    sizes = generator_sizes(diagrams, cfg.train.pdgen.max_points)
+    generators = PDGenerators(cfg.model.latent_size, sizes, hidden=cfg.train.pdgen.hidden, tau=cfg.persistence.tau,
+                              essential_slot=cfg.train.pdgen.essential_slot)
+    if not from_scratch:
         generators.initialize_from(diagrams)
     return generators
 
 
-def pretrain_implicit(cfg: Config, geometry: str, sdf_paths, split_path, output: str | Path, log_csv: str | Path,
-                      threads: int = 1) -> None:
-    """Stage 1 (eq. 11) for one category and geometric regularizer; resumable.
+def pretrain_implicit(job: Job) -> None:
+    """Stage 1 (eq. 11) for one category and geometric regularizer (``wildcards.geometry``) on the training shapes'
+    SDF samples (``input.split``, ``input.samples``), to ``output.checkpoint`` and ``output.curve``; resumable.
 
     Stage 1 depends on nothing but the geometric regularizer, so the methods that share one (``geometry`` in
     their config block) share this checkpoint, and the ablations start from the same network.
     """
-    torch.set_num_threads(max(1, threads))
-    ids, points, sdf = load_sdf_samples(sdf_paths, split_ids(split_path, "train"), at_least_one=True)
+    cfg, geometry, output, log_csv = job.cfg, job.wildcards.geometry, job.output.checkpoint, job.output.curve
+    torch.set_num_threads(max(1, job.threads))
+    ids, points, sdf = load_sdf_samples(job.input.samples, split_ids(job.input.split, "train"), at_least_one=True)
     train_cfg = implicit_train_config(cfg, geometry)
-    torch.manual_seed(cfg.train_seed)
-    decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, len(ids))
+    torch.manual_seed(cfg.train.seed)
+    decoder, codes = build_decoder_and_codes(asdict(cfg.model), asdict(cfg.latent), None, len(ids))
     trainer = ImplicitTrainer(decoder, codes, points, sdf, train_cfg, checkpoint=work_path(output),
                               log_csv=work_path(log_csv))
     log.info("stage 1 (%s): %d training shapes, %s on %s", geometry, len(ids), train_cfg, trainer.device)
     trainer.fit()
     spread = check_prior_coverage(codes.aggregate_std(), f"stage 1 ({geometry})")
-    finish(trainer.state() | {"ids": ids, "geometry": geometry, "model": dict(cfg.model), "latent": asdict(cfg.latent),
+    finish(trainer.state() | {"ids": ids, "geometry": geometry, "model": asdict(cfg.model), "latent": asdict(cfg.latent),
                               "latent_aggregate_std": spread}, output, log_csv)
 
 
-def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, output: str | Path, log_csv: str | Path,
-                   threads: int = 1, selection: str | Path | None = None) -> None:
-    """Stage 1b (eq. 12) for one category and method: the PD generators fitted to the training diagrams at the
-    latent means of the stage-1 checkpoint; resumable.
+def pretrain_pdgen(job: Job) -> None:
+    """Stage 1b (eq. 12) for one category and method (``wildcards.method``): the PD generators fitted to the training
+    diagrams (``input.diagrams``) at the latent means of the stage-1 checkpoint (``input.implicit``), to
+    ``output.checkpoint`` and ``output.curve``; resumable.
 
     With ``lambda_smooth: auto`` and ``lambda_pd > 0``, eq. 10's share is first chosen among
     ``train.pdgen.smooth_candidates`` by the held-out PD-LAP of generators trained on part of the training shapes
     (:func:`~toposdf.training.smoothness_selection.select_smoothness`, resumable from its working folder beside
-    ``selection``); the final generator is then trained on every training shape with that share, and its
-    ``lambda_smooth`` goes into the checkpoint for stage 2. Otherwise (a set weight, or no PD data: the share
-    calibration, ``smooth_share``) nothing is chosen. ``selection`` (default: ``smoothness_selection.json`` beside
-    ``output``) records the choice and its curve, or why none was made.
+    ``output.selection``); the final generator is then trained on every training shape with that share. Otherwise
+    (a set weight, or no PD data: the share calibration, ``smooth_share``) nothing is chosen. ``output.selection``
+    records the final ``lambda_smooth``, which stage 2 reads, with the choice and its curve, or why none was made.
     """
+    cfg, method, implicit_path, diagram_paths = job.cfg, job.wildcards.method, job.input.implicit, job.input.diagrams
+    output, log_csv, selection, threads = job.output.checkpoint, job.output.curve, job.output.selection, job.threads
     torch.set_num_threads(max(1, threads))
     stage1 = load_checkpoint(implicit_path)
     diagrams = list(load_shape_diagrams(diagram_paths, stage1["ids"]).values())
-    block = cfg.method(method)
+    block = cfg.methods[method]
 
     def generators_for(part) -> PDGenerators:
         """The generators sized by every training diagram, from the same seed, started at ``part``'s centroid."""
-        torch.manual_seed(cfg.train_seed)
-        generators = new_pd_generators(cfg, {**block, "from_scratch": True}, diagrams)
-        if not block["from_scratch"]:
+        torch.manual_seed(cfg.train.seed)
+        generators = new_pd_generators(cfg, True, diagrams)
+        if not block.from_scratch:
             generators.initialize_from(part)
         return generators
 
     train_cfg = pdgen_train_config(cfg, method)
-    selection = Path(output).with_name("smoothness_selection.json") if selection is None else Path(selection)
+    selection = Path(selection)
     record, reason = None, ""
     if train_cfg.lambda_smooth is not None:
         reason = f"lambda_smooth is set to {train_cfg.lambda_smooth}"
@@ -120,32 +122,39 @@ def pretrain_pdgen(cfg: Config, method: str, implicit_path, diagram_paths, outpu
     shutil.rmtree(work_path(selection), ignore_errors=True)
 
 
-def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, split_path, diagram_paths,
-                output: str | Path, log_csv: str | Path, threads: int = 1) -> None:
-    """Stage 2 (eqs. 13-15) for one category and method, from its stage-1 (and, when pretrained, stage-1b)
-    checkpoints, or from scratch (``from_scratch``: ``implicit_path`` and ``pdgen_path`` are None); resumable.
-    Writes the final model: decoder, latent codes and (for learned topology) PD generators."""
-    threads = max(1, threads)
+def joint_train(job: Job) -> None:
+    """Stage 2 (eqs. 13-15) for one category and method (``wildcards.method``), from its stage-1 (and, when
+    pretrained, stage-1b) checkpoints ``input.implicit`` and ``input.pdgen``, or from scratch (``from_scratch``: no
+    such inputs), on ``input.samples``, ``input.split`` and ``input.diagrams``; resumable. With ``lambda_smooth:
+    auto``, eq. 10's weight is the one stage 1b wrote to ``input.smoothness`` (``smoothness_selection.json``). Writes
+    the final model to ``output.checkpoint`` (decoder, latent codes and, for learned topology, PD generators) and
+    its curve to ``output.curve``."""
+    cfg, method, output, log_csv = job.cfg, job.wildcards.method, job.output.checkpoint, job.output.curve
+    implicit_path, pdgen_path = job.optional_input("implicit"), job.optional_input("pdgen")
+    smoothness_path, diagram_paths, threads = job.optional_input("smoothness"), job.input.diagrams, job.threads
     torch.set_num_threads(threads)
-    block = cfg.method(method)
-    ids, points, sdf = load_sdf_samples(sdf_paths, split_ids(split_path, "train"), at_least_one=True)
+    block = cfg.methods[method]
+    ids, points, sdf = load_sdf_samples(job.input.samples, split_ids(job.input.split, "train"), at_least_one=True)
     stage1 = None
-    if not block["from_scratch"]:
+    if not block.from_scratch:
         stage1 = load_checkpoint(implicit_path)
         if ids != list(stage1["ids"]):
             raise ValueError(f"{implicit_path} was trained on other shapes than the split's training shapes")
     diagrams = list(load_shape_diagrams(diagram_paths, ids).values())
-    torch.manual_seed(cfg.train_seed)
-    decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, stage1, len(ids))
+    torch.manual_seed(cfg.train.seed)
+    decoder, codes = build_decoder_and_codes(asdict(cfg.model), asdict(cfg.latent), stage1, len(ids))
     train_cfg = joint_train_config(cfg, method, threads)
     generators = None
-    if block["topology"] == "learned":
-        generators = new_pd_generators(cfg, block, diagrams)
+    if block.topology == "learned":
+        generators = new_pd_generators(cfg, block.from_scratch, diagrams)
         if pdgen_path is not None:
             pdgen = load_checkpoint(pdgen_path)
             generators.load_state_dict(pdgen["pd_generators"])
             if train_cfg.lambda_smooth is None:  # auto: the weight stage 1b calibrated
-                train_cfg = replace(train_cfg, lambda_smooth=pdgen.get("lambda_smooth"))
+                if smoothness_path is None:
+                    raise ValueError(f"{method}: lambda_smooth is auto, so stage 2 needs stage 1b's "
+                                     "smoothness_selection.json")
+                train_cfg = replace(train_cfg, lambda_smooth=read_json(smoothness_path)["lambda_smooth"])
     trainer = JointTrainer(decoder, codes, generators, points, sdf, diagrams, train_cfg,
                            checkpoint=work_path(output), log_csv=work_path(log_csv))
     log.info("stage 2 (%s): %d training shapes, %s on %s", method, len(ids), train_cfg, trainer.device)
@@ -157,5 +166,5 @@ def joint_train(cfg: Config, method: str, implicit_path, pdgen_path, sdf_paths, 
              "lambda_smooth": trainer.lambda_smooth, "essential_slot": generators.essential_slot,
              } if generators is not None else {}
     extra["latent_aggregate_std"] = check_prior_coverage(codes.aggregate_std(), f"stage 2 ({method})")
-    finish(trainer.state() | {"ids": ids, "method": method, "model": dict(cfg.model), "latent": asdict(cfg.latent),
+    finish(trainer.state() | {"ids": ids, "method": method, "model": asdict(cfg.model), "latent": asdict(cfg.latent),
                               **extra}, output, log_csv)

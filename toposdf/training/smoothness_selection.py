@@ -133,6 +133,20 @@ def _train_candidate(make_generators: Callable[[list], PDGenerators], latent_mea
     return entry
 
 
+def _resumed_record(work_dir: Path, record_path: Path, settings: dict) -> dict:
+    """The sweep's record as a killed job left it, or a new one (in an emptied ``work_dir``) where there is none or
+    it was made with other settings."""
+    record = read_json(record_path) if record_path.exists() else None
+    if record is not None and record.get("settings") != settings:
+        log.info("%s: a sweep of other settings; starting over", record_path)
+        record = None
+    if record is None:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        record = {"settings": settings, "candidates": []}
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return record
+
+
 def select_smoothness(make_generators: Callable[[list], PDGenerators], latent_means, diagrams,
                       cfg: PDGeneratorTrainConfig, work_dir: str | Path, device: torch.device | str | None = None,
                       processes: int = 1) -> dict:
@@ -173,14 +187,7 @@ def select_smoothness(make_generators: Callable[[list], PDGenerators], latent_me
     settings = json.loads(json.dumps(settings))  # as the record reads back (lists, not tuples)
     work_dir = Path(work_dir)
     record_path = work_dir / "selection.json"
-    record = read_json(record_path) if record_path.exists() else None
-    if record is not None and record.get("settings") != settings:
-        log.info("%s: a sweep of other settings; starting over", record_path)
-        record = None
-    if record is None:
-        shutil.rmtree(work_dir, ignore_errors=True)
-        record = {"settings": settings, "candidates": []}
-    work_dir.mkdir(parents=True, exist_ok=True)
+    record = _resumed_record(work_dir, record_path, settings)
     for index, share in enumerate(settings["shares"]):
         if index < len(record["candidates"]):
             continue  # scored before the job was killed

@@ -1,0 +1,57 @@
+"""What each stage of the workflow reads from the configuration, by rule.
+
+A rule passes exactly these entries as its ``params`` (``settings(rule)`` in ``rules/common.smk``), so Snakemake reruns
+a job when one of them changes, and nothing else. The job's config tree (:meth:`toposdf.config.Config.from_settings`)
+holds only them: reading any other setting raises :class:`~toposdf.config.ConfigError` naming it, which the workflow
+tests would show. ``{method}`` and ``{geometry}`` are the job's method and its geometric regularizer.
+"""
+
+from __future__ import annotations
+
+METHOD = "methods.{method}"
+
+READS: dict[str, tuple[str, ...]] = {
+    # data (toposdf.preprocess, toposdf.synthetic)
+    "synthesize": ("dataset.shapes_per_category", "dataset.seed"),
+    "split": ("dataset.kind", "dataset.root", "dataset.shapes_per_category", "dataset.test_fraction", "dataset.seed"),
+    "normalize": ("shards", "sdf.margin", "dataset.skip_invalid"),
+    "sample_sdf": ("sdf.n_points", "sdf.variances", "sdf.uniform_fraction", "dataset.seed"),
+    "sdf_grid": ("grid.resolution",),
+    "persistence": ("persistence",),
+    "contact_sheet": ("preview.n_shapes",),
+    # training (toposdf.training.entry)
+    "pretrain_implicit": ("model", "latent", "train.seed", "train.implicit", "geometry.{geometry}"),
+    "pretrain_pdgen": ("model.latent_size", "train.seed", "train.pdgen", "persistence.tau", f"{METHOD}.lambda_pd",
+                       f"{METHOD}.lambda_smooth", f"{METHOD}.diagonal_anchor", f"{METHOD}.from_scratch"),
+    # stage 2 reads only these of train.pdgen (the generators' shape and eq. 10), so that stage 1b's schedule (lr,
+    # epochs, batch_shapes) reruns the learned methods through pdgen.pt and not the baselines
+    "joint_train": ("model", "latent", "train.seed", "train.implicit", "train.pdgen.max_points", "train.pdgen.hidden",
+                    "train.pdgen.essential_slot", "train.pdgen.smooth_share", "train.pdgen.smooth_eps",
+                    "train.pdgen.smooth_shapes", "train.joint", "grid.resolution", "persistence", "geometry.{geometry}",
+                    METHOD),
+    # evaluation (toposdf.evaluation)
+    "generate": ("evaluation.generated_shapes", "evaluation.draws", "evaluation.seed", "grid.resolution",
+                 "persistence"),
+    "interpolate": ("figures.interpolation_shapes", "figures.interpolation_steps", "grid.resolution", "persistence"),
+    "reconstruct": ("evaluation.seed", "evaluation.surface_points", "evaluation.reconstruct", "grid.resolution",
+                    "persistence.tau"),
+    "evaluate": ("evaluation", "grid.resolution", "persistence"),
+    "calibrate": ("evaluation.generated_shapes", "evaluation.draws", "evaluation.seed", "evaluation.cloud_points",
+                  "grid.resolution", "persistence"),
+    "training_fit": ("evaluation.seed", "evaluation.training_fit_shapes", "persistence.tau"),
+    # tables and figures (toposdf.tables, toposdf.claims, toposdf.figures)
+    "tables": ("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
+    "claims": ("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
+    "figure_samples": ("dataset.categories", "figures.baseline", "figures.ours", "figures.samples"),
+    "figure_interpolation": ("figures.ours", "persistence.tau"),
+    "figure_pd_matrices": ("evaluation.seed", "grid.resolution", "persistence"),
+    "figure_methods": ("dataset.categories", "methods", "figures.samples"),
+    "study_1d": ("study_1d",),
+}
+
+
+def reads(rule: str, **wildcards: str) -> list[str]:
+    """The dotted config entries that ``rule``'s jobs read, formatted with the job's wildcards."""
+    if rule not in READS:
+        raise KeyError(f"rule {rule!r} declares no settings in toposdf/stages.py")
+    return [key.format(**wildcards) for key in READS[rule]]

@@ -28,8 +28,9 @@ def _copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def _snakemake(workdir: Path, *args: str, timeout: int = 900, configfiles=("presets/tiny.yaml",)
+def _snakemake(workdir: Path, *args: str, timeout: int = 1800, configfiles=("presets/tiny.yaml",)
                ) -> subprocess.CompletedProcess:
+    # the tiny run takes 5-10 minutes on 2 cores; the limit leaves room for cores shared with other work
     return subprocess.run(
         # --max-threads 1: two single-threaded jobs at a time instead of one with two threads; the tiny jobs'
         # time is mostly Python start-up, so this halves the run. --configfile takes several values, so it comes last.

@@ -1,5 +1,5 @@
-"""benchmarks/bench_train_step.py: ``--full``'s data sizes for every ``--steps`` (issue 14's bug: ``--full --steps 4``
-built 300 codes for 256 sample sets), checked at tiny point counts on the CPU without a full-size step."""
+"""benchmarks/bench_train_step.py: ``--full``'s data sizes for every ``--steps`` (a regression: ``--full --steps 4``
+once built 300 codes for 256 sample sets), checked at tiny point counts on the CPU without a full-size step."""
 
 import json
 import sys
@@ -20,7 +20,7 @@ STEPS = [1, 2, 3, 4, 5, 7]
 def test_full_epoch_sizes_are_steps_full_batches(steps):
     sizes = bench.epoch_sizes(bench.SCALES["full"], steps)
     assert sizes == {"steps": steps, "shapes": steps * bench.SCALES["full"]["batch"]}
-    assert bench.SCALES["full"]["batch"] == 64  # issue 3's measurement: 64 shapes per step
+    assert bench.SCALES["full"]["batch"] == 64  # the GPU measurement's size: 64 shapes per step
 
 
 def test_default_steps_of_full_is_256_shapes():

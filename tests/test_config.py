@@ -57,7 +57,7 @@ def test_gpu_reference_preset_is_valid_and_full_sized():
     assert (cfg.model.hidden, cfg.model.n_layers, cfg.model.latent_size) == (512, 8, 32)
     assert cfg.grid.resolution == 64 and cfg.dataset.categories == ("chair", "table")
     n = cfg.dataset.shapes_per_category
-    assert n - round(n * cfg.dataset.test_fraction) >= 300  # issue 3's benchmark: at least 300 training chairs
+    assert n - round(n * cfg.dataset.test_fraction) >= 300  # the GPU benchmark's size: at least 300 training chairs
 
 
 def test_shapenet_preset_needs_a_root(tmp_path):

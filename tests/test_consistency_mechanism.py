@@ -1,4 +1,4 @@
-"""Does eq. 8 act on H1 (issue 32, item 3)? A network fitted to a solid torus whose hole is closed by a thin
+"""Does eq. 8 act on H1? A network fitted to a solid torus whose hole is closed by a thin
 membrane has a short H1 pair (the tunnel is born in the tube and dies when the membrane enters the filtration, at
 minus the membrane's half-thickness). Trained with the consistency loss alone toward the diagram of the open torus
 (standing in for the PD generator's output), through stage 2's own path (the persistence pool, its matchings, the

@@ -1,4 +1,4 @@
-"""Stage 1b's choice of eq. 10's weight for ``lambda_smooth: auto`` (issue 32): the share of the calibration unit
+"""Stage 1b's choice of eq. 10's weight for ``lambda_smooth: auto``: the share of the calibration unit
 whose PD generator, trained on part of the training shapes, gives diagrams at z ~ N(0, I) closest by PD-LAP to the
 held-out shapes'; the record of the choice, its resume, and the workflow output that carries it."""
 

@@ -128,7 +128,8 @@ def test_the_stages_settings_take_the_schemas_defaults():
         {key: value for key, value in default["joint"].items() if key not in resolved}
     assert default["joint"]["grid_resolution"] is None and joint.grid_resolution == cfg.grid.resolution == 64
     assert joint.workers == 3 and joint.tau == 0.1 and joint.topology == "learned"
-    assert joint.lambda_cons == joint.lambda_con  # null: eq. 14 takes eq. 13's weight
+    unset = joint_train_config(updated(cfg, {"methods.ours_deepsdf.lambda_cons": None}), "ours_deepsdf")
+    assert unset.lambda_cons == unset.lambda_con == 0.5  # null: eq. 14 takes eq. 13's weight
     assert (joint.lambda_kl, joint.smooth_share) == (default["implicit"]["lambda_kl"], default["pdgen"]["smooth_share"])
 
 

@@ -1,5 +1,5 @@
 # Validation, shape lists and input functions. The logic lives in the toposdf package.
-from toposdf.config import settings as config_settings
+from toposdf.stages import settings as config_settings
 from toposdf.config import validate_config
 from toposdf.data import SYNSETS
 from toposdf.stages import reads as stage_reads

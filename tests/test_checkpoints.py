@@ -10,7 +10,7 @@ import torch
 
 from test_training import schema_defaults
 from toposdf.checkpoints import atomic_torch_save, build_decoder_and_codes, finish, load_checkpoint, work_path
-from toposdf.config import load_schema, updated
+from toposdf.config import load_schema
 from toposdf.jobs import Job
 from toposdf.data import load_sdf_samples, split_ids
 from toposdf.models import LatentConfig
@@ -80,10 +80,9 @@ def _stage1(cfg, shards, split, checkpoint, curve) -> Job:
 def test_a_rerun_of_a_killed_stage_resumes_from_its_work_checkpoint(tmp_path):
     """A job killed after epoch 1 leaves ``.implicit.pt.work``; the rerun resumes from it and ends where an
     uninterrupted run ends, bit for bit."""
-    cfg = schema_defaults()
-    cfg = updated(cfg, {"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 2,
-                        "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
-                        "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
+    cfg = schema_defaults({"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 2,
+                          "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
+                          "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
     shards, split = _tiny_category(tmp_path)
     pretrain_implicit(_stage1(cfg, shards, split, tmp_path / "straight.pt", tmp_path / "straight.csv"))
 
@@ -128,16 +127,15 @@ def test_the_stages_settings_take_the_schemas_defaults():
         {key: value for key, value in default["joint"].items() if key not in resolved}
     assert default["joint"]["grid_resolution"] is None and joint.grid_resolution == cfg.grid.resolution == 64
     assert joint.workers == 3 and joint.tau == 0.1 and joint.topology == "learned"
-    unset = joint_train_config(updated(cfg, {"methods.ours_deepsdf.lambda_cons": None}), "ours_deepsdf")
+    unset = joint_train_config(schema_defaults({"methods.ours_deepsdf.lambda_cons": None}), "ours_deepsdf")
     assert unset.lambda_cons == unset.lambda_con == 0.5  # null: eq. 14 takes eq. 13's weight
     assert (joint.lambda_kl, joint.smooth_share) == (default["implicit"]["lambda_kl"], default["pdgen"]["smooth_share"])
 
 
 def test_rows_of_an_attempt_killed_before_its_first_checkpoint_are_dropped(tmp_path):
-    cfg = schema_defaults()
-    cfg = updated(cfg, {"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 1,
-                        "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
-                        "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
+    cfg = schema_defaults({"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 1,
+                          "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
+                          "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
     shards, split = _tiny_category(tmp_path)
     csv = tmp_path / "log.csv"
     work_path(csv).write_text("epoch,loss\n1,99\n")  # no checkpoint beside it

@@ -144,7 +144,7 @@ def test_missing_section_is_named():
 # --- job settings: what a rule passes through params, and the config a job builds from it --------------------
 
 def test_settings_takes_exactly_the_dotted_entries_with_sorted_keys():
-    from toposdf.config import settings
+    from toposdf.stages import settings
 
     full = validate_config(_default())
     out = settings(full, ["persistence.tau", "methods.ours_deepsdf.lambda_con", "grid"])
@@ -162,7 +162,7 @@ def test_settings_takes_exactly_the_dotted_entries_with_sorted_keys():
 
 
 def test_a_job_cannot_read_a_setting_its_params_leave_out():
-    from toposdf.config import settings
+    from toposdf.stages import settings
 
     full = validate_config(_default())
     cfg = Config.from_settings(settings(full, ["persistence.tau", "methods.ours_deepsdf", "train.joint.rounds"]))
@@ -184,7 +184,7 @@ def test_a_job_cannot_read_a_setting_its_params_leave_out():
 
 
 def test_the_whole_config_builds_the_same_from_settings_of_every_key():
-    from toposdf.config import settings
+    from toposdf.stages import settings
 
     full = validate_config(_default())
     assert Config.from_settings(settings(full, list(full))) == Config.from_dict(_default())
@@ -207,7 +207,7 @@ def test_every_rule_takes_its_settings_from_its_stage_declaration():
     keys that exist in the config (a wrong key fails when the DAG is built)."""
     import re
 
-    from toposdf.config import settings
+    from toposdf.stages import settings
     from toposdf.stages import READS, reads
 
     rules = {}

@@ -12,7 +12,6 @@ import torch
 
 from conftest import DEVICE
 from test_training import pd_config, schema_defaults
-from toposdf.config import updated
 from toposdf.jobs import Job
 from toposdf.checkpoints import atomic_torch_save, load_checkpoint, work_path
 from toposdf.models import PDGenerators
@@ -179,10 +178,9 @@ def _stage1b_inputs(tmp_path):
     ids = [f"s{i:02d}" for i in range(N_SHAPES)]
     save_diagrams(tmp_path / "diagrams.npz", ids, diagrams, tau=0.1, min_persistence=0.0)
     atomic_torch_save({"ids": ids, "codes": {"mu": torch.as_tensor(codes)}}, tmp_path / "implicit.pt")
-    cfg = schema_defaults()
     pdgen = {"epochs": 2, "batch_shapes": 4, "hidden": 16, "max_points": 4, "smooth_shapes": 2,
-             "smooth_candidates": (0.0, 0.5), "select_draws": 2}
-    return updated(cfg, {"model.latent_size": LATENT} | {f"train.pdgen.{key}": value for key, value in pdgen.items()})
+             "smooth_candidates": [0.0, 0.5], "select_draws": 2}
+    return schema_defaults({"model.latent_size": LATENT} | {f"train.pdgen.{key}": value for key, value in pdgen.items()})
 
 
 def _run_stage1b(cfg, tmp_path, method):

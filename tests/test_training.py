@@ -9,15 +9,23 @@ import pytest
 import torch
 
 from conftest import DEVICE
-from toposdf.config import Config
+from toposdf.config import Config, validate_config
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
 from toposdf.training import ImplicitTrainer, TrainingDiverged, implicit_train_config, pdgen_train_config
 
 
-def schema_defaults() -> Config:
-    """A configuration with the schema's defaults (the few required keys aside)."""
-    return Config.from_dict({"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 4},
-                             "sdf": {}, "grid": {}, "persistence": {}, "shards": 1})
+def schema_defaults(changes: dict | None = None) -> Config:
+    """A configuration with the schema's defaults (the few required keys aside) and the dotted ``changes``
+    (``{"model.latent_size": 4}``)."""
+    raw = validate_config({"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 4},
+                           "sdf": {}, "grid": {}, "persistence": {}, "shards": 1})
+    for dotted, value in (changes or {}).items():
+        *parents, key = dotted.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[key] = value
+    return Config.from_dict(raw)
 
 
 CFG = replace(implicit_train_config(schema_defaults(), "eikonal"), epochs=3, batch_shapes=2, points_per_shape=64,
@@ -303,7 +311,6 @@ def _methods_config():
     """The shipped config.yaml's methods with the tiny preset's sizes (what a user's run uses)."""
     import yaml
 
-    from toposdf.config import Config
 
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
     raw["methods"] |= yaml.safe_load((ROOT / "presets" / "shapenet.yaml").read_text())["methods"]  # + topoprior
@@ -547,7 +554,6 @@ def test_the_consistency_term_takes_its_own_grid_when_one_is_set(tmp_path):
     vertices); null keeps ``grid.resolution``, where the ground truth and the evaluation stay either way."""
     import yaml
 
-    from toposdf.config import Config
     from toposdf.training import joint_train_config
 
     cfg = _methods_config()
@@ -573,7 +579,6 @@ def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, la
     unset, it is ``lambda_con``. The network's block keeps ``lambda_con``."""
     import yaml
 
-    from toposdf.config import Config
     from toposdf.training import joint_train_config
 
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())

@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import operator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import jsonschema
 import yaml
@@ -74,10 +75,7 @@ def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) ->
         if any(t in _SCALARS and isinstance(value, _SCALARS[t]) and not (t != "boolean" and isinstance(value, bool))
                for t in wanted):
             *parents, key = error.absolute_path
-            container = config
-            for part in parents:
-                container = container[part]
-            container[key] = value
+            functools.reduce(operator.getitem, parents, config)[key] = value
 
 
 def validate_config(config: dict) -> dict:
@@ -92,38 +90,36 @@ def validate_config(config: dict) -> dict:
     validator = jsonschema.Draft202012Validator(schema)
     _coerce_strings(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [f"  {_key_path(e)}: {e.message}" for e in errors]
-    dataset = config.get("dataset", {})
-    if not errors and dataset.get("kind") == "shapenet":
-        root = dataset.get("root")
-        if not root:
-            problems.append("  dataset.root: required when dataset.kind is 'shapenet' (the ShapeNetCore.v2 folder)")
-        elif not Path(root).expanduser().is_dir():
-            problems.append(f"  dataset.root: {root!r} is not a folder")
-    if not errors and dataset.get("kind") == "synthetic" and dataset.get("shapes_per_category") is None:
-        problems.append("  dataset.shapes_per_category: required (an integer) when dataset.kind is 'synthetic'")
-    if not errors:
-        for name, block in config.get("methods", {}).items():
-            if block["geometry"] not in config["geometry"]:
-                problems.append(f"  methods.{name}.geometry: {block['geometry']!r} is not one of the configured "
-                                f"geometry entries {sorted(config['geometry'])}")
-        methods, figures = config.get("methods", {}), config.get("figures", {})
-        for role in ("baseline", "ours"):
-            if figures[role] not in methods:
-                problems.append(f"  figures.{role}: {figures[role]!r} is not one of the configured methods {sorted(methods)}")
-        if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":
-            problems.append(f"  figures.ours: {figures['ours']!r} has no PD generators (topology must be 'learned')")
-        latent = config["latent"]
-        if latent["prior"] == "per_code" and not latent["variational"]:
-            problems.append("  latent.variational: the per-code KL (latent.prior: per_code) needs variational codes (true)")
-        study = config.get("study_1d", {})
-        if not any(abs(study["plot_decay"] - s) < 1e-9 for s in study["decays"]):
-            problems.append(f"  study_1d.plot_decay: {study['plot_decay']} is not one of study_1d.decays {study['decays']}")
+    problems = [f"{_key_path(e)}: {e.message}" for e in errors] or _disagreements(config)
     if problems:
-        raise ConfigError("invalid configuration:\n" + "\n".join(problems))
-    if dataset.get("name") is None:
-        dataset["name"] = dataset["kind"]
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {problem}" for problem in problems))
+    if config["dataset"].get("name") is None:
+        config["dataset"]["name"] = config["dataset"]["kind"]
     return config
+
+
+def _disagreements(config: dict) -> list[str]:
+    """What the schema cannot say: entries of a valid config that contradict each other or the file system."""
+    dataset, methods, figures, latent, study = (config[key] for key in ("dataset", "methods", "figures", "latent",
+                                                                        "study_1d"))
+    problems = [f"methods.{name}.geometry: {block['geometry']!r} is not one of the configured geometry entries "
+                f"{sorted(config['geometry'])}" for name, block in methods.items()
+                if block["geometry"] not in config["geometry"]]
+    problems += [f"figures.{role}: {figures[role]!r} is not one of the configured methods {sorted(methods)}"
+                 for role in ("baseline", "ours") if figures[role] not in methods]
+    if dataset["kind"] == "shapenet" and not dataset.get("root"):
+        problems.append("dataset.root: required when dataset.kind is 'shapenet' (the ShapeNetCore.v2 folder)")
+    elif dataset["kind"] == "shapenet" and not Path(dataset["root"]).expanduser().is_dir():
+        problems.append(f"dataset.root: {dataset['root']!r} is not a folder")
+    if dataset["kind"] == "synthetic" and dataset.get("shapes_per_category") is None:
+        problems.append("dataset.shapes_per_category: required (an integer) when dataset.kind is 'synthetic'")
+    if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":
+        problems.append(f"figures.ours: {figures['ours']!r} has no PD generators (topology must be 'learned')")
+    if latent["prior"] == "per_code" and not latent["variational"]:
+        problems.append("latent.variational: the per-code KL (latent.prior: per_code) needs variational codes (true)")
+    if not any(abs(study["plot_decay"] - s) < 1e-9 for s in study["decays"]):
+        problems.append(f"study_1d.plot_decay: {study['plot_decay']} is not one of study_1d.decays {study['decays']}")
+    return problems
 
 
 class Block:
@@ -135,8 +131,9 @@ class Block:
     def __getattr__(self, name: str):  # called only for a field the block does not have
         if name.startswith("__"):
             raise AttributeError(name)
-        raise ConfigError(f"{self._key}.{name}".lstrip(".").replace("*", "<name>") + ": not in this job's settings; declare it in the "
-                          "stage's reads (toposdf/stages.py), so that a change to it reruns the job")
+        key = f"{self._key}.{name}".lstrip(".").replace("*", "<name>")
+        raise ConfigError(f"{key}: not in this job's settings; declare it in the stage's reads (toposdf/stages.py), "
+                          "so that a change to it reruns the job")
 
 
 class Entries(Mapping):
@@ -157,9 +154,6 @@ class Entries(Mapping):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Entries) and self._entries == other._entries
-
     def __repr__(self) -> str:
         return f"Entries({self._key!r}, {self._entries!r})"
 
@@ -172,25 +166,12 @@ def _node(path: str) -> dict:
     return node
 
 
-def _entries_schema(node: dict) -> dict | None:
-    extra = node.get("additionalProperties")
-    return extra if isinstance(extra, dict) and "properties" not in node else None
-
-
 @functools.lru_cache(maxsize=None)
-def block_class(path: str, names: tuple[str, ...] | None = None) -> type:
-    """The frozen dataclass of the schema block at ``path`` with the fields ``names`` (None: every property, with
-    the schema's defaults as the fields' defaults), keyword-only."""
-    properties = _node(path)["properties"]
-    specs = []
-    for name in names if names is not None else properties:
-        default = properties[name].get("default", dataclasses.MISSING) if names is None else dataclasses.MISSING
-        value = dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d)) \
-            if isinstance(default, (dict, list)) else dataclasses.field(default=default)
-        specs.append((name, Any, value))
+def block_class(path: str, names: tuple[str, ...]) -> type:
+    """The frozen dataclass of the schema block at ``path`` with the keyword-only fields ``names``."""
     title = "".join(part.title() for part in path.replace("*", "entry").split(".")) or "Config"
-    return dataclasses.make_dataclass(title.replace("_", ""), specs, bases=(Block,), frozen=True, kw_only=True,
-                                      namespace={"_key": path})
+    return dataclasses.make_dataclass(title.replace("_", ""), [(name, Any) for name in names], bases=(Block,),
+                                      frozen=True, kw_only=True, namespace={"_key": path})
 
 
 def typed(value: Any, path: str = "", node: dict | None = None) -> Any:
@@ -199,11 +180,10 @@ def typed(value: Any, path: str = "", node: dict | None = None) -> Any:
     floats."""
     node = _node(path) if node is None else node
     if isinstance(value, dict):
-        if _entries_schema(node) is not None:
+        if "properties" not in node:  # named entries: methods, geometry
             return Entries(path, {name: typed(entry, f"{path}.*") for name, entry in value.items()})
-        names = tuple(value)
-        cls = block_class(path) if set(names) == set(node["properties"]) else block_class(path, names)
-        return cls(**{name: typed(item, f"{path}.{name}".lstrip(".")) for name, item in value.items()})
+        names = tuple(name for name in node["properties"] if name in value)  # the schema's order
+        return block_class(path, names)(**{name: typed(value[name], f"{path}.{name}".lstrip(".")) for name in names})
     if isinstance(value, list):
         return tuple(typed(item, path, node.get("items", {})) for item in value)
     kinds = node.get("type") or [branch.get("type") for branch in node.get("anyOf", [])]
@@ -213,70 +193,29 @@ def typed(value: Any, path: str = "", node: dict | None = None) -> Any:
     return value
 
 
-def settings(config: dict, keys: Iterable[str]) -> dict:
-    """The entries of a validated ``config`` at the dotted ``keys`` (``"persistence"``, ``"train.joint"``,
-    ``"methods.ours_deepsdf.lambda_con"``), as one nested dict with sorted keys (the methods keep their order).
-
-    This is what a rule passes through ``params:``: Snakemake reruns a job when its params change, so each job
-    reads its settings from here (:meth:`Config.from_settings`) and never from the whole config.
-    """
-    out: dict = {}
-    for dotted in keys:
-        value, parts = config, dotted.split(".")
-        for depth, part in enumerate(parts):
-            if not isinstance(value, dict) or part not in value:
-                raise ConfigError(f"{'.'.join(parts[:depth + 1])}: no such config entry (asked for {dotted!r})")
-            value = value[part]
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = copy.deepcopy(value)
-    return _sorted(out)
-
-
-def _sorted(value, key: str = ""):
-    """``value`` with every dict's keys in sorted order (a reordered YAML file must not look like a change), except
-    the methods: their order is the order of the tables' rows and the figures' rows."""
-    if not isinstance(value, dict):
-        return value
-    names = list(value) if key == "methods" else sorted(value)
-    return {k: _sorted(value[k], f"{key}.{k}".lstrip(".")) for k in names}
-
-
 class Config:
-    """The typed configuration: :func:`typed` of a validated config (:meth:`from_dict`) or of one job's settings
-    (:meth:`from_settings`)."""
+    """The typed configuration (:func:`typed`): ``from_dict`` validates a raw config (as Snakemake's ``config``)
+    first; ``from_settings`` takes a validated config, or the part of one a job's rule passes as params."""
 
-    @staticmethod
-    def from_dict(raw: dict):
-        """Validate ``raw`` (as Snakemake's ``config``) and build the typed tree."""
-        return typed(validate_config(raw))
-
-    @staticmethod
-    def from_settings(raw: dict):
-        """The typed tree of an already validated config, or of the part of one a job's rule passes as params."""
-        return typed(raw)
+    from_dict = staticmethod(lambda raw: typed(validate_config(raw)))
+    from_settings = staticmethod(typed)
 
 
-def updated(tree: Any, changes: dict[str, Any]) -> Any:
-    """``tree`` with the entries at the dotted keys of ``changes`` replaced (for tests and tools: a job never
-    changes its settings)."""
-    for dotted, value in changes.items():
-        tree = _updated(tree, dotted.split("."), value)
-    return tree
+def block_fields(path: str) -> tuple[str, ...]:
+    """The entries of the schema block at ``path`` (``"methods.*.prior"``), in the schema's order."""
+    return tuple(_node(path)["properties"])
 
 
-def _updated(node: Any, parts: list[str], value: Any) -> Any:
-    head, *rest = parts
-    new = _updated(node[head] if isinstance(node, Entries) else getattr(node, head), rest, value) if rest else value
-    if isinstance(node, Entries):
-        return Entries(node._key, {**node._entries, head: new})
-    return dataclasses.replace(node, **{head: new})
-
-
-def schema_defaults(path: str) -> dict:
-    """The schema's defaults of the block at ``path`` (library dataclasses take theirs from here)."""
-    return {name: prop["default"] for name, prop in _node(path)["properties"].items() if "default" in prop}
+def schema_dataclass(path: str):
+    """Class decorator: a frozen dataclass whose fields named as entries of the schema block at ``path`` take the
+    schema's defaults (as :func:`typed` gives them: tuples, floats where the schema wants a number)."""
+    def wrap(cls):
+        properties = _node(path)["properties"]
+        for name in cls.__annotations__:
+            if name in properties and "default" in properties[name] and name not in vars(cls):
+                setattr(cls, name, typed(properties[name]["default"], f"{path}.{name}"))
+        return dataclasses.dataclass(frozen=True)(cls)
+    return wrap
 
 
 def merge_configs(base: dict, overlay: dict) -> dict:

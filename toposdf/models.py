@@ -11,36 +11,32 @@ from __future__ import annotations
 import logging
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 import torch
 from torch import nn
 
-from toposdf.config import schema_defaults
+from toposdf.config import schema_dataclass
 
 log = logging.getLogger(__name__)
 
 
-_MODEL, _LATENT = schema_defaults("model"), schema_defaults("latent")
-
-
-@dataclass(frozen=True)
+@schema_dataclass("model")
 class DecoderConfig:
     """The decoder's shape: the schema's ``model`` block (defaults there: DeepSDF's 8 layers of 512, latent 256,
     ``[z, x]`` re-injected at the middle layer), plus two settings only tests and tools change."""
 
-    latent_size: int = _MODEL["latent_size"]
-    hidden: int = _MODEL["hidden"]
-    n_layers: int = _MODEL["n_layers"]
-    weight_norm: bool = _MODEL["weight_norm"]
-    softplus_beta: float = _MODEL["softplus_beta"]
-    geometric_init: bool = _MODEL["geometric_init"]
+    latent_size: int
+    hidden: int
+    n_layers: int
+    weight_norm: bool
+    softplus_beta: float
+    geometric_init: bool
     init_radius: float = 0.5
     output_tanh: bool = True
 
 
-@dataclass(frozen=True)
+@schema_dataclass("latent")
 class LatentConfig:
     """The latent codes and their prior term (eqs. 9, 11, 15), the schema's ``latent`` block.
 
@@ -52,11 +48,11 @@ class LatentConfig:
     as dimensions, see :meth:`LatentCodes.set_kl`).
     """
 
-    prior: str = _LATENT["prior"]
-    variational: bool = _LATENT["variational"]
-    init_std: float = _LATENT["init_std"]
-    init_logvar: float = _LATENT["init_logvar"]
-    covariance: str = _LATENT["covariance"]
+    prior: str
+    variational: bool
+    init_std: float
+    init_logvar: float
+    covariance: str
 
     def __post_init__(self) -> None:
         if self.prior not in ("set", "per_code"):

@@ -8,6 +8,11 @@ tests would show. ``{method}`` and ``{geometry}`` are the job's method and its g
 
 from __future__ import annotations
 
+import copy
+from typing import Iterable
+
+from toposdf.config import ConfigError
+
 METHOD = "methods.{method}"
 
 READS: dict[str, tuple[str, ...]] = {
@@ -55,3 +60,33 @@ def reads(rule: str, **wildcards: str) -> list[str]:
     if rule not in READS:
         raise KeyError(f"rule {rule!r} declares no settings in toposdf/stages.py")
     return [key.format(**wildcards) for key in READS[rule]]
+
+
+def settings(config: dict, keys: Iterable[str]) -> dict:
+    """The entries of a validated ``config`` at the dotted ``keys`` (``"persistence"``, ``"train.joint"``,
+    ``"methods.ours_deepsdf.lambda_con"``), as one nested dict with sorted keys (the methods keep their order).
+
+    This is what a rule passes through ``params:``: Snakemake reruns a job when its params change, so each job
+    reads its settings from here (:meth:`Config.from_settings`) and never from the whole config.
+    """
+    out: dict = {}
+    for dotted in keys:
+        value, parts = config, dotted.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(value, dict) or part not in value:
+                raise ConfigError(f"{'.'.join(parts[:depth + 1])}: no such config entry (asked for {dotted!r})")
+            value = value[part]
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = copy.deepcopy(value)
+    return _sorted(out)
+
+
+def _sorted(value, key: str = ""):
+    """``value`` with every dict's keys in sorted order (a reordered YAML file must not look like a change), except
+    the methods: their order is the order of the tables' rows and the figures' rows."""
+    if not isinstance(value, dict):
+        return value
+    names = list(value) if key == "methods" else sorted(value)
+    return {k: _sorted(value[k], f"{key}.{k}".lstrip(".")) for k in names}

@@ -41,21 +41,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .config import schema_defaults
+from .config import schema_dataclass
 
 from .trigpd import (FitResult, check_degree, design_matrix, fit_coefficients, frequencies, periodic_diagram,
                      regularizer_weights, relative_error, sample_points)
 
 log = logging.getLogger(__name__)
-
-#: Powers p of the default profiles lambda_k ~ k^p.
-_DEFAULTS = schema_defaults("study_1d")  # the one place the study's defaults live
-DEFAULT_POWERS: tuple[float, ...] = tuple(float(p) for p in _DEFAULTS["powers"])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -179,7 +174,7 @@ def _row(decay: float, trial: int, name: str, lambdas: np.ndarray, truth: np.nda
     return row
 
 
-@dataclass(frozen=True)
+@schema_dataclass("study_1d")
 class Study1DConfig:
     """The study's settings (the ``study_1d`` section of the workflow's configuration; every key is optional).
 
@@ -196,18 +191,18 @@ class Study1DConfig:
         seed: seeds the ground truths and the starts.
     """
 
-    degree: int = _DEFAULTS["degree"]
-    powers: tuple[float, ...] = DEFAULT_POWERS
-    lambda_median: float = _DEFAULTS["lambda_median"]
-    decays: tuple[float, ...] = tuple(float(s) for s in _DEFAULTS["decays"])
-    plot_decay: float = _DEFAULTS["plot_decay"]
-    n_trials: int = _DEFAULTS["n_trials"]
-    init_noise: float = _DEFAULTS["init_noise"]
-    n_samples: int = _DEFAULTS["n_samples"]
-    steps: int = _DEFAULTS["steps"]
-    lr: float = _DEFAULTS["lr"]
-    method: str = _DEFAULTS["method"]
-    seed: int = _DEFAULTS["seed"]
+    degree: int
+    powers: tuple[float, ...]
+    lambda_median: float
+    decays: tuple[float, ...]
+    plot_decay: float
+    n_trials: int
+    init_noise: float
+    n_samples: int
+    steps: int
+    lr: float
+    method: str
+    seed: int
 
     @classmethod
     def from_dict(cls, settings: Mapping | None) -> Study1DConfig:

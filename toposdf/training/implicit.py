@@ -30,7 +30,7 @@ class ImplicitTerms:
     """The terms of eq. 11 that stage 2 reuses: the SDF data term of training shapes, and the geometric
     regularizer (eq. 5) on synthetic shapes ``z ~ N(0, I)`` at uniform points of the domain.
 
-    Needs ``cfg`` (an :class:`~toposdf.training.configs.ImplicitTermsConfig`), ``decoder``, ``points`` ``(n, P, 3)``,
+    Needs ``cfg`` (a stage 1 or stage 2 config, :mod:`toposdf.training.configs`), ``decoder``, ``points`` ``(n, P, 3)``,
     ``sdf`` ``(n, P)``, ``generator`` and ``device``. ``steik_scale`` multiplies ``lambda_steik`` (the trainer sets
     it each epoch from ``steik_anneal``).
     """

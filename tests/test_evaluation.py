@@ -403,3 +403,33 @@ def test_consistency_matching_counts_tunnels_by_birth_side_and_partner():
     none = match_kinds(shape, np.zeros((0, 2)), 0.02)
     assert {k: none[k] for k in KINDS if none[k]} == {"in_to_diagonal": 1, "out_to_diagonal": 1}
     assert none["targets_unmatched"] == 0
+
+
+def test_the_tables_rule_takes_its_job_and_writes_every_table_with_the_paired_cd(tmp_path):
+    from toposdf.config import Config
+    from toposdf.jobs import Job
+    from toposdf.tables import run_tables
+
+    cfg = Config.from_dict({"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 4},
+                            "sdf": {}, "grid": {}, "persistence": {}, "shards": 1,
+                            "methods": {"deepsdf_vad": {"geometry": "eikonal"},
+                                        "ours_deepsdf": {"geometry": "eikonal", "topology": "learned"}},
+                            "figures": {"baseline": "deepsdf_vad", "ours": "ours_deepsdf"}})
+    metrics, reconstructions = [], []
+    for method, cd, lap, chamfer in (("deepsdf_vad", 0.002, 0.5, 0.012), ("ours_deepsdf", 0.001, 0.25, 0.010)):
+        folder = tmp_path / "results" / "run" / "chair" / "eval" / method
+        folder.mkdir(parents=True)
+        metrics.append(_metrics_file(folder / "metrics.json", "chair", method, cd, lap))
+        reconstructions.append(folder / "reconstruction.csv")
+        pd.DataFrame({"model_id": ["a", "b", "c"], "chamfer": [chamfer, chamfer * 1.1, chamfer * 0.9]}).to_csv(
+            reconstructions[-1], index=False)
+    tables = tmp_path / "results" / "run" / "tables"
+    out = {name: [tables / f"{name}.{ext}" for ext in ("csv", "md", "tex")] for name in ("table1", "table2", "generation")}
+    job = Job.of(cfg, dict(metrics=metrics, calibration=[], reconstructions=reconstructions),
+                 dict(out, cd_paired=[tables / "cd_paired.csv", tables / "cd_paired.md"]))
+    written = run_tables(job)
+    assert {p.name for p in written} == {p.name for paths in out.values() for p in paths} | {"cd_paired.csv",
+                                                                                              "cd_paired.md"}
+    paired = pd.read_csv(tables / "cd_paired.csv").iloc[0]
+    assert (paired["method"], paired["baseline"]) == ("ours_deepsdf", "deepsdf_vad")
+    assert paired["mean"] == pytest.approx(-0.002)

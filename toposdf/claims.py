@@ -32,14 +32,18 @@ And whether the samples read like the test set, against the held-out training sh
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
 from .io import atomic_open, read_json
 from .tables import DISPLAY_NAMES, collect, paired_baselines
+
+log = logging.getLogger(__name__)
 
 #: The share of the gap to the floor that a method with topological terms should close on PD-LAP.
 GAP_TARGET = 0.5
@@ -208,19 +212,22 @@ def claims_markdown(frame: pd.DataFrame, pd_lap_scale: float, cd_scale: float) -
     return "\n".join(lines)
 
 
-def write_claims(metrics_paths: Sequence[str | Path], cd_paired_csv: str | Path, fit_paths: Sequence[str | Path],
-                 fig3_paths: Sequence[str | Path], methods: dict[str, dict], categories: Sequence[str],
-                 stem: str | Path, pd_lap_scale: float, cd_scale: float) -> list[Path]:
-    """Read the run's outputs, run :func:`check_claims` and write ``stem.csv`` and ``stem.md``.
-    ``metrics_paths``: every method's ``metrics.json`` and every category's ``calibration.json``."""
-    fits = {(d := read_json(p))["category"]: d for p in fit_paths}
-    fig3 = {(d := read_json(p))["category"]: d for p in fig3_paths}
-    frame = check_claims(collect(metrics_paths), pd.read_csv(cd_paired_csv), fits, fig3, methods, categories,
-                         pd_lap_scale, cd_scale)
-    stem = Path(stem)
+def run_claims(job: Any) -> list[Path]:
+    """The ``claims`` rule (a :class:`~toposdf.jobs.Job`): read the run's metrics, calibration rows, paired CD
+    table, training fits and Fig. 3 summaries, run :func:`check_claims` and write ``claims.csv`` and ``claims.md``."""
+    cfg = job.cfg
+    fits = {(d := read_json(p))["category"]: d for p in job.input.fits}
+    fig3 = {(d := read_json(p))["category"]: d for p in job.input.fig3}
+    scales = cfg.evaluation.pd_lap_scale, cfg.evaluation.cd_scale
+    frame = check_claims(collect(list(job.input.metrics) + list(job.input.calibration)),
+                         pd.read_csv(job.input.cd_paired), fits, fig3,
+                         {method: asdict(block) for method, block in cfg.methods.items()},
+                         list(cfg.dataset.categories), *scales)
+    stem = Path(job.output.claims[0]).with_suffix("")
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md")]
     with atomic_open(paths[0], "w") as fh:
         frame.to_csv(fh, index=False)
     with atomic_open(paths[1], "w") as fh:
-        fh.write(claims_markdown(frame, pd_lap_scale, cd_scale))
+        fh.write(claims_markdown(frame, *scales))
+    log.info("wrote %s", ", ".join(map(str, paths)))
     return paths

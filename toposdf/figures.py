@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from .data import category_meshes, load_normalized_mesh, split_ids
 from .plotting import mesh_contact_sheet, plot_diagrams, render_mesh, save_figure
 from .study1d import representative_trial
 from .tables import DISPLAY_NAMES
-from .topology import betti_numbers, off_diagonal
+from .topology import betti_numbers, load_diagrams, off_diagonal
 from .trigpd import align_to_reference, design_matrix
 
 import matplotlib.pyplot as plt  # noqa: E402  (after plotting, which selects the Agg backend)
@@ -346,3 +346,37 @@ def plot_study(df: pd.DataFrame, path: str | Path, *, decay: float | None = None
     fig.tight_layout()
     save_figure(fig, path, dpi)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The figure rules' entry points (a toposdf.jobs.Job each: inputs per category and method are named
+# "{category}__{method}" and "{category}__manifests", "{category}__split")
+
+def run_figure_samples(job: Any) -> None:
+    """Fig. 1 from the job's training shapes and the baseline's and ours' generated shapes."""
+    cfg, inputs = job.cfg, job.input
+    training = {c: (list(getattr(inputs, f"{c}__manifests")), getattr(inputs, f"{c}__split"))
+                for c in cfg.dataset.categories}
+    methods = (cfg.figures.baseline, cfg.figures.ours)
+    generated = {(c, m): getattr(inputs, f"{c}__{m}") for c in cfg.dataset.categories for m in methods}
+    samples_figure(job.output[0], cfg.dataset.categories, training, generated, *methods, cfg.figures.samples)
+
+
+def run_figure_methods(job: Any) -> None:
+    """Fig. 4 from every method's generated shapes."""
+    cfg = job.cfg
+    generated = {(c, m): getattr(job.input, f"{c}__{m}") for c in cfg.dataset.categories for m in cfg.methods}
+    methods_figure(job.output[0], cfg.dataset.categories, list(cfg.methods), generated, min(2, cfg.figures.samples))
+
+
+def run_figure_interpolation(job: Any) -> None:
+    """Fig. 2 from the job's interpolation (``meshes``) and the diagrams of its steps and of the PD generators."""
+    from .generation import load_meshes  # here: generation imports torch, which study_1d's env lacks
+
+    with np.load(job.input.meshes) as f:
+        t, (a, b) = f["t"], [str(s) for s in f["shape_ids"]]
+    ours = job.cfg.figures.ours
+    interpolation_figure(job.output[0], t, load_meshes(job.input.meshes), load_diagrams(job.input.diagrams)[1],
+                         load_diagrams(job.input.generator)[1], job.cfg.persistence.tau,
+                         f"{job.wildcards.category}, {DISPLAY_NAMES.get(ours, ours)}: interpolation between "
+                         f"training shapes {a} and {b}")

@@ -9,12 +9,16 @@ header states, the best (lowest) value of each column in bold.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
 from .io import atomic_open, read_json
+
+log = logging.getLogger(__name__)
 
 #: How the methods are called in the paper's tables.
 DISPLAY_NAMES = {
@@ -195,4 +199,20 @@ def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], ca
     paths: list[Path] = []
     for stem, metrics, title in tables:
         paths += write_table(wide(long, metrics, methods, categories), scales, labels, out_dir / stem, title)
+    return paths
+
+
+def run_tables(job: Any) -> list[Path]:
+    """The ``tables`` rule (a :class:`~toposdf.jobs.Job`): Tables 1-2 and the generation table from every
+    ``metrics.json`` and ``calibration.json`` (:func:`write_tables`), then each topological method's paired CD
+    against its baseline from the ``reconstruction.csv`` files (:func:`write_paired_cd`)."""
+    cfg, categories = job.cfg, list(job.cfg.dataset.categories)
+    paths = write_tables(list(job.input.metrics) + list(job.input.calibration), list(cfg.methods), categories,
+                         Path(job.output.table1[0]).parent, cfg.evaluation.cd_scale, cfg.evaluation.pd_lap_scale)
+    # results/{dataset}/{category}/eval/{method}/reconstruction.csv
+    reconstructions = {(Path(path).parts[-4], Path(path).parts[-2]): path for path in job.input.reconstructions}
+    pairs = paired_baselines({method: asdict(block) for method, block in cfg.methods.items()})
+    paths += write_paired_cd(reconstructions, pairs, categories, Path(job.output.cd_paired[0]).with_suffix(""),
+                             cfg.evaluation.cd_scale)
+    log.info("wrote %s", ", ".join(map(str, paths)))
     return paths

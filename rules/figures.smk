@@ -79,6 +79,10 @@ rule figure_pd_matrices:
     conda:
         "../envs/evaluate.yaml"
     threads: 1
+    resources:
+        gpu=1,
+        runtime=60,
+        mem_mb=8000,
     params:
         settings=settings("figure_pd_matrices"),
     script:

@@ -180,3 +180,53 @@ def test_pd_generators_are_rebuilt_from_their_saved_state_alone():
             torch.testing.assert_close(got, want)
     with pytest.raises(RuntimeError):  # a wrong slot count does not load silently
         PDGenerators.from_state({"pd_generators": generators.state_dict(), "n_points": [2, 2, 1], "tau": 0.2})
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The device policy (the config's device, handed to the jobs as TOPOSDF_DEVICE)
+# ------------------------------------------------------------------------------------------------------------
+def test_the_device_policy_auto_falls_back_to_the_cpu_and_cuda_stops_naming_the_cause(monkeypatch):
+    from toposdf.checkpoints import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for policy in ("auto", "", "cpu"):
+        monkeypatch.setenv("TOPOSDF_DEVICE", policy)
+        assert pick_device() == torch.device("cpu")
+    monkeypatch.delenv("TOPOSDF_DEVICE")
+    assert pick_device() == torch.device("cpu")  # unset: auto, as on a laptop and in CI
+    monkeypatch.setenv("TOPOSDF_DEVICE", "cuda")
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(RuntimeError, match=r"device: cuda, but no CUDA device works here: this torch build .* has no "
+                                           r"CUDA support"):
+        pick_device()
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(RuntimeError, match="CUDA_VISIBLE_DEVICES hides every GPU"):
+        pick_device()
+    assert pick_device("cpu") == torch.device("cpu")  # an explicit device is taken as it is
+    monkeypatch.setenv("TOPOSDF_DEVICE", "gpu")
+    with pytest.raises(ValueError, match="expected auto, cpu or cuda"):
+        pick_device()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for policy in ("auto", "cuda"):
+        monkeypatch.setenv("TOPOSDF_DEVICE", policy)
+        assert pick_device() == torch.device("cuda")
+    monkeypatch.setenv("TOPOSDF_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")
+
+
+def test_a_trainer_asked_for_cuda_without_one_stops_before_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("TOPOSDF_DEVICE", "cuda")
+    cfg = schema_defaults({"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4})
+    shards, split = _tiny_category(tmp_path)
+    with pytest.raises(RuntimeError, match="device: cuda, but no CUDA device works here"):
+        pretrain_implicit(_stage1(cfg, shards, split, tmp_path / "implicit.pt", tmp_path / "log.csv"))
+    assert not (tmp_path / "implicit.pt").exists() and not work_path(tmp_path / "implicit.pt").exists()
+
+
+def test_the_device_is_no_stage_setting_so_changing_it_reruns_nothing():
+    from toposdf.stages import READS
+
+    assert load_schema()["properties"]["device"]["default"] == "auto"
+    assert not [rule for rule, keys in READS.items() if any(key.split(".")[0] == "device" for key in keys)]

@@ -228,3 +228,25 @@ def test_split_ids_and_category_meshes(tmp_path):
     meshes = category_meshes([tmp_path / "out" / "0.json"], ["good0", "good2", "corrupt"])
     assert sorted(meshes) == ["good0", "good2"]  # skipped shapes are absent
     assert len(load_normalized_mesh(meshes["good2"]).faces) == 12
+
+
+def test_the_sample_loader_decompresses_each_array_of_a_shard_once(tmp_path, monkeypatch):
+    """Indexing ``f["points"][i]`` on an open npz decompresses the whole array per row (quadratic in the shapes)."""
+    shards = [[f"s{s}_{i}" for i in range(6)] for s in range(3)]
+    for s, shard in enumerate(shards):
+        points = np.random.default_rng(s).random((len(shard), 7, 3), dtype=np.float32)
+        np.savez_compressed(tmp_path / f"sdf{s}.npz", ids=np.array(shard), points=points, sdf=points[..., 0])
+    reads = []
+    original = np.lib.npyio.NpzFile.__getitem__
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__",
+                        lambda self, key: reads.append((self.fid.name, key)) or original(self, key))
+    wanted = [i for shard in shards for i in shard[::2]] + ["missing"]
+    found, points, sdf = load_sdf_samples([tmp_path / f"sdf{s}.npz" for s in range(3)], wanted)
+    assert found == sorted(wanted[:-1]) and points.shape == (9, 7, 3) and sdf.shape == (9, 7)
+    assert max(reads.count(read) for read in set(reads)) == 1  # "ids" once per pass, "points" and "sdf" once
+    assert len([r for r in reads if r[1] != "ids"]) == 6
+    monkeypatch.undo()
+    for model_id, row, values in zip(found, points, sdf):
+        s, i = int(model_id[1]), int(model_id.split("_")[1])
+        with np.load(tmp_path / f"sdf{s}.npz") as f:
+            assert np.array_equal(row, f["points"][i]) and np.array_equal(values, f["sdf"][i])

@@ -82,6 +82,7 @@ def _run_through_slurm(workdir, env: dict) -> subprocess.CompletedProcess:
         # plugin's squeue status checks need.
         "--slurm-init-seconds-before-status-checks", "2",
         "--configfile", "presets/tiny.yaml",
+        "--config", "device=auto",  # the profile's device=cuda, but this SLURM node has no GPU
     ]
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=330)
 

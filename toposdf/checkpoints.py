@@ -13,6 +13,7 @@ codes' config, ``latent``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Mapping
@@ -23,11 +24,39 @@ from toposdf.io import atomic_open
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
 
 
+DEVICE_POLICY = "TOPOSDF_DEVICE"  # set by the workflow from the config's ``device`` (rules/common.smk)
+
+
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:
-    """``preferred`` when given, else CUDA when available, else the CPU."""
+    """``preferred`` when given, else by the policy in the environment variable ``TOPOSDF_DEVICE`` (the config's
+    ``device``): ``auto`` (or unset) the CUDA device when one works and the CPU otherwise, ``cpu`` the CPU, ``cuda``
+    the CUDA device or a ``RuntimeError`` naming why there is none (a GPU job must not train on the CPU unseen)."""
     if preferred:
         return torch.device(preferred)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    policy = os.environ.get(DEVICE_POLICY, "auto") or "auto"
+    if policy not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"{DEVICE_POLICY}={policy!r}: expected auto, cpu or cuda (the config's device)")
+    if policy == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if policy == "cuda":
+        raise RuntimeError(f"device: cuda, but no CUDA device works here: {cuda_unavailable_reason()}. Run on a "
+                           "node with a GPU, or set device: auto (or cpu) to train on the CPU")
+    return torch.device("cpu")
+
+
+def cuda_unavailable_reason() -> str:
+    """Why ``torch.cuda.is_available()`` is False, in words."""
+    if torch.version.cuda is None:
+        return f"this torch build ({torch.__version__}) has no CUDA support"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return "CUDA_VISIBLE_DEVICES hides every GPU"
+    try:
+        torch.cuda.init()
+    except Exception as error:  # the driver's own message: too old for this torch, no device, ...
+        return f"CUDA did not start ({error})"
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no GPU"
 
 
 def atomic_torch_save(obj: dict, path: str | Path) -> None:

@@ -239,22 +239,36 @@ def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str], *,
                      at_least_one: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The SDF samples of the shapes ``ids`` found in the shards (shapes skipped in preprocessing are absent).
 
+    Each array of a shard is decompressed once, and its wanted rows are copied into the output: memory stays near
+    the output's size plus one shard's arrays.
+
     Returns:
         ``(found, points, sdf)``: the found ids, sorted; ``points`` ``(n, P, 3)`` and ``sdf`` ``(n, P)`` float32 in
         that order (``(0, 0, 3)`` and ``(0, 0)`` when none is found, or ``ValueError`` with ``at_least_one``).
     """
-    wanted, found = set(ids), {}
-    for path in sdf_paths:
+    wanted, where = set(ids), {}  # id -> (shard, row)
+    for shard, path in enumerate(sdf_paths):
         with np.load(path) as f:
-            for i, model_id in enumerate(f["ids"]):
-                if str(model_id) in wanted:
-                    found[str(model_id)] = (f["points"][i], f["sdf"][i])
-    order = sorted(found)
+            where |= {str(model_id): (shard, row) for row, model_id in enumerate(f["ids"]) if str(model_id) in wanted}
+    order = sorted(where)
     if not order and at_least_one:
         raise ValueError(f"none of {len(ids)} shapes has SDF samples in {list(map(str, sdf_paths))}")
     if not order:
         return [], np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
-    return order, np.stack([found[i][0] for i in order]), np.stack([found[i][1] for i in order])
+    points = sdf = None
+    for shard, path in enumerate(sdf_paths):
+        slots = [(slot, where[model_id][1]) for slot, model_id in enumerate(order) if where[model_id][0] == shard]
+        if not slots:
+            continue
+        out, rows = zip(*slots)
+        with np.load(path) as f:
+            shard_points, shard_sdf = f["points"], f["sdf"]
+        if points is None:
+            points = np.empty((len(order),) + shard_points.shape[1:], shard_points.dtype)
+            sdf = np.empty((len(order),) + shard_sdf.shape[1:], shard_sdf.dtype)
+        points[list(out)], sdf[list(out)] = shard_points[list(rows)], shard_sdf[list(rows)]
+        del shard_points, shard_sdf
+    return order, points, sdf
 
 
 def load_category_diagrams(paths: Sequence[str | Path]) -> tuple[list[str], list[Diagrams], dict]:

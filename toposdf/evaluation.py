@@ -355,7 +355,9 @@ def run_pd_matrices(job: Job) -> dict:
     if model.generators is None:
         raise ValueError(f"{model_path}: Fig. 3 needs a method with PD generators (figures.ours)")
     train = list(load_shape_diagrams(job.input.diagrams, model.ids).values())
-    seed = cfg.evaluation.seed
+    seed, sample = cfg.evaluation.seed, cfg.figures.pd_matrix_shapes
+    if sample is not None and sample < len(train):  # a seeded sample: the matrices grow with the square
+        train = [train[i] for i in sorted(np.random.default_rng(seed).choice(len(train), sample, replace=False))]
     z = sample_latents(len(train), model.latent_size, seed, model.device)
     _, synthetic = shapes_at(model, z, cfg.grid.resolution, cfg.persistence.tau, cfg.persistence.min_persistence,
                              workers=max(1, threads))

@@ -49,7 +49,7 @@ READS: dict[str, tuple[str, ...]] = {
     "claims": ("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
     "figure_samples": ("dataset.categories", "figures.baseline", "figures.ours", "figures.samples"),
     "figure_interpolation": ("figures.ours", "persistence.tau"),
-    "figure_pd_matrices": ("evaluation.seed", "grid.resolution", "persistence"),
+    "figure_pd_matrices": ("evaluation.seed", "figures.pd_matrix_shapes", "grid.resolution", "persistence"),
     "figure_methods": ("dataset.categories", "methods", "figures.samples"),
     "study_1d": ("study_1d",),
 }

@@ -230,3 +230,16 @@ def test_the_device_is_no_stage_setting_so_changing_it_reruns_nothing():
 
     assert load_schema()["properties"]["device"]["default"] == "auto"
     assert not [rule for rule, keys in READS.items() if any(key.split(".")[0] == "device" for key in keys)]
+
+
+class _Payload:
+    """Anything but tensors and plain data: unpickling it could run code."""
+
+
+def test_a_checkpoint_holding_a_python_object_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "shared.pt"
+    torch.save({"epoch": 1, "decoder": {"w": torch.zeros(2)}, "extra": _Payload()}, path)
+    with pytest.raises(ValueError, match=r"shared\.pt: not a toposdf checkpoint .* refused"):
+        load_checkpoint(path)
+    torch.save({"epoch": 1, "decoder": {"w": torch.zeros(2)}, "config": {"anneal": (0.2, 0.4), "ids": ["a"]}}, path)
+    assert load_checkpoint(path)["config"]["anneal"] == (0.2, 0.4)  # plain data loads

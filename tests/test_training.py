@@ -80,19 +80,34 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
 
-def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
+def test_a_checkpoint_of_other_settings_is_refused_naming_the_setting_and_how_to_start_over(tmp_path):
     straight = _trainer(tmp_path, "straight", cfg=replace(CFG, lr_codes=0.05))
     straight.fit(progress=False)
     first = _trainer(tmp_path, "changed")
     first.fit(epochs=2, progress=False)  # killed; then the config changes and the job reruns
     del first
-    with caplog.at_level("WARNING"):
-        second = _trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
-    assert second.epoch == 0 and f"lr_codes: {CFG.lr_codes} -> 0.05" in caplog.text
+    with pytest.raises(ValueError, match=rf"lr_codes: {CFG.lr_codes} -> 0.05\): resuming would mix them.*rm "):
+        _trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
+    assert (tmp_path / "changed" / "ckpt.pt").exists()  # nothing is lost until the user says so
+    (tmp_path / "changed" / "ckpt.pt").unlink()  # the start over the message names
+    second = _trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
+    assert second.epoch == 0
     second.fit(progress=False)
     torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
     with open(tmp_path / "changed" / "log.csv") as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
+
+
+def test_a_larger_epoch_count_resumes_and_trains_on(tmp_path):
+    first = _trainer(tmp_path, "longer")
+    first.fit(progress=False)  # CFG.epochs
+    del first
+    second = _trainer(tmp_path, "longer", cfg=replace(CFG, epochs=CFG.epochs + 2))
+    assert second.epoch == CFG.epochs
+    second.fit(progress=False)
+    assert second.epoch == CFG.epochs + 2
+    with pytest.raises(ValueError, match=rf"epochs: {CFG.epochs + 2} -> {CFG.epochs}\)"):
+        _trainer(tmp_path, "longer")  # fewer epochs than trained is a change
 
 
 def test_step_schedule_decays_every_rate_once_and_resumes_at_the_same_rates(tmp_path):
@@ -152,7 +167,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer.sdf[:] = float("nan")  # the data turn bad in epoch 2
     with pytest.raises(TrainingDiverged, match="non-finite loss at epoch 2.*last good checkpoint"):
         trainer.fit(progress=False)
-    saved = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)
+    saved = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
     assert saved["epoch"] == 1
     for key, value in good.items():
         torch.testing.assert_close(saved["decoder"][key], value)

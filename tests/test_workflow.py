@@ -95,7 +95,7 @@ def test_training_rules_write_every_methods_checkpoints_and_curves(tiny_run):
     train_ids = sorted(manifest.loc[manifest["split"] == "train", "model_id"])
     # Stage 1: once per geometric regularizer, shared by the methods that name it.
     for geometry, steik in [("eikonal", False), ("steik", True)]:
-        state = torch.load(train / "stage1" / geometry / "implicit.pt", weights_only=False)
+        state = torch.load(train / "stage1" / geometry / "implicit.pt", weights_only=True)
         assert state["epoch"] == 2 and state["geometry"] == geometry and (state["config"]["lambda_steik"] > 0) == steik
         assert state["ids"] == train_ids
         curve = pd.read_csv(train / "stage1" / geometry / "implicit_log.csv")
@@ -104,7 +104,7 @@ def test_training_rules_write_every_methods_checkpoints_and_curves(tiny_run):
     pretrained = {"ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness"}
     for method in METHODS:
         assert (train / method / "pdgen.pt").exists() == (method in pretrained), method
-        state = torch.load(train / method / "model.pt", weights_only=False)
+        state = torch.load(train / method / "model.pt", weights_only=True)
         # from scratch (No PD Training): stage 1's 2 epochs and stage 2's round, all in stage 2
         rounds = 3 if method == "no_pd_training" else 1
         assert state["method"] == method and state["ids"] == train_ids and state["epoch"] == rounds

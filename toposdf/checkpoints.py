@@ -14,6 +14,7 @@ codes' config, ``latent``).
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Mapping
@@ -67,8 +68,15 @@ def atomic_torch_save(obj: dict, path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """The checkpoint at ``path``, every tensor on the CPU (the caller moves what it needs to its device)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The checkpoint at ``path``, every tensor on the CPU (the caller moves what it needs to its device).
+
+    Loaded with ``weights_only=True``: tensors and plain data (dicts, lists, numbers, strings) only, so that a
+    checkpoint from someone else cannot run code on load; anything else raises ``ValueError`` naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"{path}: not a toposdf checkpoint of tensors and plain data, refused (it would run code "
+                         f"on load): {str(error).splitlines()[0]}") from None
 
 
 def build_decoder_and_codes(model: dict, latent: LatentConfig | dict, state: dict | None,

@@ -41,7 +41,7 @@ def _train_seed(checkpoint: str | Path) -> int | None:
     import torch
 
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)  # the pickle, not the weights
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)  # the pickle, not the weights
     except Exception:  # not a torch file: the seed is simply not known
         return None
     seed = state.get("config", {}).get("seed") if isinstance(state, dict) else None

@@ -80,10 +80,10 @@ class Trainer:
         state = load_checkpoint(self.checkpoint) if self.checkpoint.exists() else None
         changed = self._changed_settings(state.get("config", {})) if state is not None else []
         if changed:
-            log.warning("%s was trained with other settings (%s): training starts afresh", self.checkpoint,
-                        ", ".join(changed))
-            self.checkpoint.unlink()
-        elif state is not None:
+            raise ValueError(f"{self.checkpoint} was trained with other settings ({', '.join(changed)}): resuming "
+                             "would mix them. Restore those settings to resume it, or delete it to start over "
+                             f"(rm {self.checkpoint})")
+        if state is not None:
             self.restore(state)
             log.info("resumed from %s at epoch %d", self.checkpoint, self.epoch)
             return
@@ -92,10 +92,11 @@ class Trainer:
     def _changed_settings(self, saved: dict) -> list[str]:
         """The settings (fields of ``cfg`` but ``workers``, which changes no number) in which a checkpoint's
         ``config`` differs from this run, as ``name: then -> now``: a job killed, then rerun after a config change,
-        must not resume."""
+        must not resume. A larger epoch count (``epochs``, stage 2's ``rounds``) is no change: training goes on."""
         now = {key: value for key, value in asdict(self.cfg).items() if key != "workers"}
+        longer = [key for key in ("epochs", "rounds") if key in now and key in saved and now[key] > saved[key]]
         return [f"{key}: {saved.get(key, 'unset')} -> {value}" for key, value in now.items()
-                if key not in saved or saved[key] != value]
+                if (key not in saved or saved[key] != value) and key not in longer]
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on the shapes ``shape_index`` ``(B,)``; returns every loss term (floats)."""

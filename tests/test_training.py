@@ -2,6 +2,8 @@
 blocks of a round, the persistence pool, and the stages' settings from the configuration."""
 
 import csv
+import os
+import signal
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -11,7 +13,8 @@ import torch
 from conftest import DEVICE
 from toposdf.config import Config, validate_config
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
-from toposdf.training import ImplicitTrainer, TrainingDiverged, implicit_train_config, pdgen_train_config
+from toposdf.training import (ImplicitTrainer, TrainingDiverged, TrainingInterrupted, implicit_train_config,
+                              pdgen_train_config)
 
 
 def schema_defaults(changes: dict | None = None) -> Config:
@@ -77,6 +80,38 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
     with open(tmp_path / "resumed" / "log.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_a_stop_signal_ends_training_after_the_step_and_the_rerun_resumes_exactly(tmp_path, signum):
+    """A cluster's time limit sends SIGTERM (or the profile's USR1): the step in flight finishes, the job exits with
+    TrainingInterrupted keeping the last epoch's checkpoint, and its retry ends where an uninterrupted run ends."""
+    straight = _trainer(tmp_path, "straight")
+    straight.fit(progress=False)
+    before = signal.getsignal(signum)
+    killed, steps = _trainer(tmp_path, "killed"), []
+    one_step = killed.train_step
+
+    def step(batch):
+        steps.append(batch)
+        if len(steps) == 4:  # during the second step of epoch 2 (2 steps an epoch)
+            os.kill(os.getpid(), signum)
+        return one_step(batch)
+
+    killed.train_step = step
+    with pytest.raises(TrainingInterrupted, match=rf"{signal.Signals(signum).name} in epoch 2: stopped after this "
+                                                   r"step; the checkpoint of epoch 1"):
+        killed.fit(progress=False)
+    assert len(steps) == 4 and killed.epoch == 1  # the step in flight finished, no other; epoch 2 did not count
+    assert signal.getsignal(signum) == before  # the handler is the caller's again
+    resumed = _trainer(tmp_path, "killed")
+    assert resumed.epoch == 1
+    resumed.fit(progress=False)
+    for a, b in zip(straight.decoder.state_dict().values(), resumed.decoder.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(straight.codes.mu, resumed.codes.mu, rtol=0, atol=0)
+    with open(tmp_path / "killed" / "log.csv") as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
 

@@ -16,7 +16,7 @@ validated configuration). The shards are read with :mod:`toposdf.data`'s loaders
 
 from toposdf.checkpoints import pick_device
 from toposdf.models import PRIOR_COVERAGE_RANGE, check_prior_coverage
-from toposdf.training.base import Trainer, TrainingDiverged
+from toposdf.training.base import Trainer, TrainingDiverged, TrainingInterrupted
 from toposdf.training.configs import (ImplicitTrainConfig, JointTrainConfig, PDGeneratorTrainConfig,
                                       implicit_train_config, joint_train_config, pdgen_train_config)
 from toposdf.training.entry import joint_train, new_pd_generators, pretrain_implicit, pretrain_pdgen
@@ -29,7 +29,7 @@ from toposdf.training.smoothness import calibrated_smoothness_weight
 
 __all__ = [
     "PRIOR_COVERAGE_RANGE", "ImplicitTrainConfig", "ImplicitTrainer", "JointTrainConfig", "JointTrainer",
-    "PDGeneratorTrainConfig", "PDGeneratorTrainer", "SyntheticDiagrams", "Trainer", "TrainingDiverged",
+    "PDGeneratorTrainConfig", "PDGeneratorTrainer", "SyntheticDiagrams", "Trainer", "TrainingDiverged", "TrainingInterrupted",
     "calibrated_smoothness_weight", "check_prior_coverage", "choose_candidate", "generator_sizes",
     "holdout_split", "implicit_train_config", "joint_train", "joint_train_config", "new_pd_generators",
     "pdgen_train_config", "pick_device", "pretrain_implicit", "pretrain_pdgen", "select_smoothness",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
+import signal
+import threading
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +24,34 @@ log = logging.getLogger(__name__)
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is left in place."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM or SIGUSR1 arrived (a cluster's time limit near, a preemption): the step in flight finished, the last
+    epoch's checkpoint is kept, and the job exits non-zero so that its retry resumes from that checkpoint."""
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+@contextlib.contextmanager
+def stop_on_signals(trainer):
+    """While training, SIGTERM and SIGUSR1 set ``trainer.stop_signal`` instead of killing the process, so that the
+    step in flight finishes (:meth:`Trainer._step` then raises :class:`TrainingInterrupted`). Outside the main
+    thread, where Python cannot take signals, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        trainer.stop_signal = signum
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def mean_terms(rows: Iterable[dict[str, float]]) -> dict[str, float]:
@@ -116,6 +147,10 @@ class Trainer:
             loss.backward()
         with record_function("toposdf::optimizer"):
             opt.step()
+        if getattr(self, "stop_signal", None) is not None:
+            raise TrainingInterrupted(
+                f"{signal.Signals(self.stop_signal).name} in epoch {self.epoch + 1}: stopped after this step; the "
+                f"checkpoint of epoch {self.epoch} ({self.checkpoint}) is kept and a rerun resumes from it")
         return values
 
     def _batches(self) -> list[torch.Tensor]:
@@ -127,16 +162,19 @@ class Trainer:
 
     def fit(self, epochs: int | None = None, progress: bool = True) -> None:
         """Train up to ``epochs`` (default: the config's) epochs in total, resuming where the checkpoint stopped;
-        after every epoch the CSV gets a row and the checkpoint is replaced atomically."""
+        after every epoch the CSV gets a row and the checkpoint is replaced atomically. SIGTERM or SIGUSR1 stops
+        training after the step in flight (:class:`TrainingInterrupted`), keeping the last epoch's checkpoint."""
         epochs = self.cfg.epochs if epochs is None else epochs
         bar = tqdm(range(self.epoch, epochs), desc=self.desc, unit="epoch", disable=not progress,
                    initial=self.epoch, total=epochs)
-        for _ in bar:
-            means = self.train_epoch()
-            self.epoch += 1
-            self._append_csv({"epoch": self.epoch, **means})
-            self.save(self.checkpoint)
-            bar.set_postfix(loss=f"{means['loss']:.4g}")
+        self.stop_signal = None  # set by SIGTERM or SIGUSR1 (stop_on_signals)
+        with stop_on_signals(self):
+            for _ in bar:
+                means = self.train_epoch()
+                self.epoch += 1
+                self._append_csv({"epoch": self.epoch, **means})
+                self.save(self.checkpoint)
+                bar.set_postfix(loss=f"{means['loss']:.4g}")
 
     def _append_csv(self, row: dict) -> None:
         """Append ``row`` under the file's header; a term absent from this row (a block skipped this round) is

@@ -19,6 +19,25 @@ include: "rules/figures.smk"
 include: "rules/study.smk"
 
 
+rule data:
+    """The data alone, for a workstation before training goes to a cluster (docs/cluster.md): every category's
+    manifest, SDF samples, grids, diagrams and their figures."""
+    input:
+        expand(
+            "results/{dataset}/{category}/{output}",
+            dataset=DATASET,
+            category=CATEGORIES,
+            output=["manifest.csv", "figures/diagrams.png", "figures/contact_sheet.png"],
+        ),
+        expand(
+            "results/{dataset}/{category}/{kind}/{shard}.npz",
+            dataset=DATASET,
+            category=CATEGORIES,
+            kind=["sdf", "diagrams"],
+            shard=SHARDS,
+        ),
+
+
 rule all:
     default_target: True
     input:

@@ -1,7 +1,5 @@
 # Validation, shape lists and input functions. The logic lives in the toposdf package.
-import os
-
-from toposdf.stages import settings as config_settings
+from toposdf.stages import export_device_policy, settings as config_settings
 from toposdf.config import validate_config
 from toposdf.data import SYNSETS
 from toposdf.stages import reads as stage_reads
@@ -9,7 +7,7 @@ from toposdf.stages import reads as stage_reads
 # Validate once, before any job runs: an invalid key stops here with a message naming it.
 config.update(validate_config(config))
 # The device policy reaches the jobs through their environment, not their params: changing it reruns nothing.
-os.environ["TOPOSDF_DEVICE"] = config["device"]
+export_device_policy(config)
 
 DATASET = config["dataset"]["name"]
 CATEGORIES = config["dataset"]["categories"]

@@ -246,6 +246,17 @@ def test_the_gpu_preset_plans_every_method_with_its_rehearsal_on_top(tmp_path):
     assert "results/gpu_rehearsal/chair/sdf/15.npz" in planned  # the preset's 16 shards
 
 
+def test_the_data_target_plans_preprocessing_and_no_training(tmp_path):
+    """docs/cluster.md's workstation step: `snakemake data` makes the data and nothing from training on."""
+    workdir = _copy_workflow(tmp_path)
+    run = _snakemake(workdir, "data", "--dry-run")
+    assert run.returncode == 0, run.stderr[-3000:]
+    rules = {line.split()[1].rstrip(":") for line in (run.stdout + run.stderr).splitlines()
+             if line.startswith("rule ")}
+    assert {"normalize", "sample_sdf", "sdf_grid", "persistence", "contact_sheet", "plot_diagrams"} <= rules
+    assert not rules & {"pretrain_implicit", "pretrain_pdgen", "joint_train", "generate", "calibrate", "evaluate"}
+
+
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
     workdir = _copy_workflow(tmp_path)
     (workdir / "bad.yaml").write_text("persistence:\n  tau: -1\n")
@@ -266,6 +277,7 @@ def test_shapenet_layout_with_a_broken_mesh_is_skipped_and_recorded(tmp_path):
     broken = mesh_path(root, "chair", "broken_model")
     broken.parent.mkdir(parents=True)
     broken.write_text("v 0 0 0\nf 1 2 3 4 5\n")
+    (broken.parents[2] / "model_without_mesh").mkdir()  # a model folder whose mesh is missing is named too
     workdir = _copy_workflow(tmp_path / "wf")
     (workdir / "shapenet_test.yaml").write_text(
         f"dataset:\n  kind: shapenet\n  name: sn\n  root: {root}\n  categories: [chair]\n"
@@ -278,9 +290,12 @@ def test_shapenet_layout_with_a_broken_mesh_is_skipped_and_recorded(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-5000:]
     manifest = pd.read_csv(workdir / "results" / "sn" / "chair" / "manifest.csv")
-    assert len(manifest) == 6
-    skipped = manifest[manifest["status"] == "skipped"]
-    assert list(skipped["model_id"]) == ["broken_model"] and "broken_model" in skipped["reason"].iloc[0]
-    assert manifest.loc[manifest["status"] == "ok", "b0"].notna().all()
+    assert len(manifest) == 7
+    skipped = manifest[manifest["status"] == "skipped"].set_index("model_id")
+    assert sorted(skipped.index) == ["broken_model", "model_without_mesh"]
+    assert "broken_model" in skipped.loc["broken_model", "reason"]
+    assert "no such mesh file" in skipped.loc["model_without_mesh", "reason"]
+    ok = manifest[manifest["status"] == "ok"]
+    assert ok["b0"].notna().all() and (ok["sign"] == "winding").all() and (ok["inside_fraction"] > 0.001).all()
     log = (workdir / "results" / "sn" / "logs" / "category_manifest" / "chair.log").read_text()
     assert "skipped broken_model" in log

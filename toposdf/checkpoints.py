@@ -21,11 +21,9 @@ from typing import Mapping
 
 import torch
 
+from toposdf.stages import DEVICE_POLICY
 from toposdf.io import atomic_open
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
-
-
-DEVICE_POLICY = "TOPOSDF_DEVICE"  # set by the workflow from the config's ``device`` (rules/common.smk)
 
 
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:

@@ -15,6 +15,7 @@ import igl
 import numpy as np
 import trimesh
 
+from toposdf.inside import robust_inside
 from toposdf.io import read_json
 from toposdf.topology import Diagrams, load_diagrams
 
@@ -41,14 +42,15 @@ def synset_of(category: str) -> str:
 
 
 def list_models(root: str | Path, category: str) -> list[str]:
-    """Sorted model ids of a category under a ShapeNetCore.v2-layout root (those that have a mesh file)."""
+    """Sorted model ids of a category under a ShapeNetCore.v2-layout root: every model folder, with a mesh file or
+    not (a folder without one is then recorded as such, :func:`load_mesh`)."""
     folder = Path(root) / synset_of(category)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"no folder for category {category!r} at {folder}; dataset.root must point at a ShapeNetCore.v2 copy "
             f"(with {MESH_RELPATH.format(synset=synset_of(category), model_id='<model_id>')})"
         )
-    return sorted(p.parent.parent.name for p in folder.glob(MESH_RELPATH.format(synset="", model_id="*")[1:]))
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def mesh_path(root: str | Path, category: str, model_id: str) -> Path:
@@ -134,14 +136,16 @@ def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.03) -> tuple[trimesh
     return orient_faces(out), norm
 
 
-def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, robust: bool = False) -> np.ndarray:
     """Signed distance from ``points`` ``(n, 3)`` to a triangle mesh, negative inside.
 
     The magnitude is the exact distance to the closest point of the mesh (libigl's AABB tree). The sign comes
     from libigl's fast generalized winding number ``w``: a point is inside when ``|w| > 1/2``. Holes (open,
     non-watertight meshes) change ``w`` smoothly instead of flipping the sign along a ray, and the absolute value
     makes a component with reversed orientation count as inside too; a component whose faces disagree with each
-    other needs :func:`orient_faces` first. Returns ``(n,)`` float64.
+    other needs :func:`orient_faces` first. ``robust``: for a mesh that is not clean
+    (:func:`toposdf.inside.mesh_is_clean`: faces stored twice, overlapping parts wound both ways), the sign of
+    :func:`toposdf.inside.robust_inside`. Returns ``(n,)`` float64.
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3:
@@ -151,6 +155,8 @@ def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray)
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
     squared, _, _ = igl.point_mesh_squared_distance(points, vertices, faces)
+    if robust:
+        return np.where(robust_inside(points, vertices, faces), -1.0, 1.0) * np.sqrt(squared)
     winding = igl.fast_winding_number(vertices, faces, points)
     return np.where(np.abs(winding) > 0.5, -1.0, 1.0) * np.sqrt(squared)
 
@@ -168,11 +174,13 @@ def sample_sdf(
     variances: Sequence[float] = (0.0025, 0.00025),
     uniform_fraction: float = 0.2,
     seed: int = 0,
+    robust: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DeepSDF's sampling: points near the surface plus uniform points in the bounding cube ``[-1, 1]^3``.
 
     ``(1 - uniform_fraction) * n_points`` surface samples are perturbed with Gaussian noise, split equally between
-    the given variances; the rest are uniform. Returns ``(points (n, 3), sdf (n,))`` as float32.
+    the given variances; the rest are uniform. ``robust``: see :func:`signed_distance`. Returns
+    ``(points (n, 3), sdf (n,))`` as float32.
     """
     if n_points <= 0:
         raise ValueError(f"n_points must be positive, got {n_points}")
@@ -188,7 +196,7 @@ def sample_sdf(
     near = surface + rng.standard_normal((n_near, 3)) * stds[:, None]
     uniform = rng.uniform(-1.0, 1.0, (n_uniform, 3))
     points = np.concatenate([near, uniform])
-    sdf = signed_distance(points, mesh.vertices, mesh.faces)
+    sdf = signed_distance(points, mesh.vertices, mesh.faces, robust)
     return points.astype(np.float32), sdf.astype(np.float32)
 
 
@@ -200,9 +208,10 @@ def grid_points(resolution: int) -> np.ndarray:
     return np.stack(np.meshgrid(x, x, x, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
-def sdf_grid(mesh: trimesh.Trimesh, resolution: int) -> np.ndarray:
-    """Signed distance of a mesh on the ``resolution^3`` grid over ``[-1, 1]^3``: ``(N, N, N)`` float32."""
-    sdf = signed_distance(grid_points(resolution), mesh.vertices, mesh.faces)
+def sdf_grid(mesh: trimesh.Trimesh, resolution: int, robust: bool = False) -> np.ndarray:
+    """Signed distance of a mesh on the ``resolution^3`` grid over ``[-1, 1]^3``: ``(N, N, N)`` float32
+    (``robust``: see :func:`signed_distance`)."""
+    sdf = signed_distance(grid_points(resolution), mesh.vertices, mesh.faces, robust)
     return sdf.reshape((resolution,) * 3).astype(np.float32)
 
 

@@ -34,6 +34,7 @@ from toposdf.data import (
     split_models,
     synset_of,
 )
+from toposdf.inside import inside_fraction, mesh_is_clean
 from toposdf.io import atomic_open, atomic_savez, atomic_write_json, read_json
 from toposdf.topology import batch_cubical_diagrams, betti_numbers, save_diagrams
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+
+MIN_INSIDE = 0.001  # a shape with less of the check grid inside is no solid (manifest: skipped, or an error)
 
 
 def shape_seed(seed: int, model_id: str) -> int:
@@ -97,13 +100,15 @@ def normalize_shard(
         source = mesh_path(split["root"], split["category"], model_id)
         record = {"model_id": model_id, "split": subset, "shard": shard, "source": str(source)}
         target, meta_path = out_dir / f"{model_id}.obj", out_dir / f"{model_id}.json"
-        if meta_path.exists() and target.exists():
+        if meta_path.exists() and target.exists() and source.exists():
             meta = read_json(meta_path)
-            if meta.get("margin") == margin and meta.get("source_mtime") == source.stat().st_mtime:
+            if meta.get("margin") == margin and meta.get("source_mtime") == source.stat().st_mtime \
+                    and "sign" in meta["record"]:
                 records.append(record | meta["record"])
                 continue
         try:
             mesh = load_mesh(source)
+            normalized, norm, sign, inside = _normalized(mesh, margin, source)
         except MeshError as exc:
             if not skip_invalid:
                 log.error("%s", exc)
@@ -112,7 +117,6 @@ def normalize_shard(
             log.warning("skipping %s: %s", model_id, exc)
             records.append(record | {"status": "skipped", "reason": str(exc)})
             continue
-        normalized, norm = normalize_mesh(mesh, margin)
         with atomic_open(target, "w") as fh:
             fh.write(trimesh.exchange.obj.export_obj(normalized, include_normals=False, include_texture=False))
         info = {
@@ -124,6 +128,8 @@ def normalize_shard(
             "n_vertices": int(len(normalized.vertices)),
             "n_faces": int(len(normalized.faces)),
             "watertight": bool(normalized.is_watertight),
+            "sign": sign,
+            "inside_fraction": inside,
         }
         atomic_write_json(meta_path, {"margin": margin, "source_mtime": source.stat().st_mtime, "record": info})
         records.append(record | info)
@@ -134,6 +140,19 @@ def normalize_shard(
         )
     atomic_write_json(manifest_path, {"category": split["category"], "shard": shard, "shapes": records})
     return records
+
+
+def _normalized(mesh, margin: float, source: Path) -> tuple:
+    """``(normalized mesh, normalization, sign, inside fraction)``: the sign is ``"winding"`` for a clean mesh and
+    ``"robust"`` otherwise (:mod:`toposdf.inside`, decided on the mesh as loaded), the inside fraction that of a
+    32^3 grid. A mesh with less than ``MIN_INSIDE`` of it inside (a single sheet, faces that cancel) raises."""
+    sign = "winding" if mesh_is_clean(mesh) else "robust"
+    normalized, norm = normalize_mesh(mesh, margin)
+    inside = inside_fraction(normalized.vertices, normalized.faces, robust=sign == "robust")
+    if inside < MIN_INSIDE:
+        raise MeshError(f"{source}: {100 * inside:.3f}% of a 32^3 grid is inside the mesh (under "
+                        f"{100 * MIN_INSIDE:g}%): an open sheet, or a surface whose faces cancel, not a solid")
+    return normalized, norm, sign, round(inside, 6)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -155,6 +174,7 @@ def sample_sdf_shard(manifest_path: str | Path, out_path: str | Path, cfg: Confi
             cfg.sdf.variances,
             cfg.sdf.uniform_fraction,
             seed=shape_seed(cfg.dataset.seed, record["model_id"]),
+            robust=record.get("sign") == "robust",
         )
     atomic_savez(
         out_path,
@@ -169,8 +189,8 @@ def grid_shard(manifest_path: str | Path, out_path: str | Path, resolution: int)
     """SDF grids of every usable shape of a shard: ``ids``, ``split``, ``grids`` (n, N, N, N) float32."""
     shapes = ok_shapes(manifest_path)
     grids = np.zeros((len(shapes),) + (resolution,) * 3, np.float32)
-    for i, (_, path) in enumerate(_progress(shapes, f"SDF grid {resolution}^3")):
-        grids[i] = sdf_grid(load_normalized_mesh(path), resolution)
+    for i, (record, path) in enumerate(_progress(shapes, f"SDF grid {resolution}^3")):
+        grids[i] = sdf_grid(load_normalized_mesh(path), resolution, robust=record.get("sign") == "robust")
     atomic_savez(
         out_path,
         ids=np.array([r["model_id"] for r, _ in shapes], dtype=str),
@@ -185,8 +205,9 @@ def grid_shard(manifest_path: str | Path, out_path: str | Path, resolution: int)
 # --------------------------------------------------------------------------------------------------------------
 def diagrams_shard(grids_path: str | Path, out_path: str | Path, cfg: Config, workers: int = 1) -> None:
     """Ground-truth diagrams (with critical vertices) of a shard's grids; see :func:`toposdf.topology.save_diagrams`."""
-    with np.load(grids_path) as f:
+    with np.load(grids_path) as f:  # the resolution from the file: a shard without shapes has no grid to measure
         ids, grids = [str(i) for i in f["ids"]], f["grids"]
+        resolution = int(f["resolution"]) if "resolution" in f.files else int(grids.shape[1])
     results = batch_cubical_diagrams(
         list(grids), cfg.persistence.tau, cfg.persistence.min_persistence, workers=workers, with_critical=True
     )
@@ -199,7 +220,7 @@ def diagrams_shard(grids_path: str | Path, out_path: str | Path, cfg: Config, wo
         [c for _, c in results],
         tau=cfg.persistence.tau,
         min_persistence=cfg.persistence.min_persistence,
-        resolution=int(grids.shape[1]) if len(grids) else 0,
+        resolution=int(resolution),
     )
 
 

@@ -9,6 +9,7 @@ tests would show. ``{method}`` and ``{geometry}`` are the job's method and its g
 from __future__ import annotations
 
 import copy
+import os
 from typing import Iterable
 
 from toposdf.config import ConfigError
@@ -90,3 +91,12 @@ def _sorted(value, key: str = ""):
         return value
     names = list(value) if key == "methods" else sorted(value)
     return {k: _sorted(value[k], f"{key}.{k}".lstrip(".")) for k in names}
+
+
+DEVICE_POLICY = "TOPOSDF_DEVICE"
+
+
+def export_device_policy(config: dict) -> None:
+    """Hand the validated config's ``device`` to the jobs through their environment (``TOPOSDF_DEVICE``, read by
+    :func:`toposdf.checkpoints.pick_device`), not their params, so that changing it reruns no job."""
+    os.environ[DEVICE_POLICY] = config["device"]

@@ -25,12 +25,15 @@ wildcard_constraints:
 
 
 def split_inputs(wildcards):
-    """The synthetic shapes of a category, or nothing for a ShapeNet folder (named in the config)."""
+    """The synthetic shapes of a category (nothing for a ShapeNet folder, named in the config), and DeepSDF's
+    split files where dataset.splits names them."""
+    inputs = {}
     if config["dataset"]["kind"] == "synthetic":
-        return {
-            "shapes": f"results/{wildcards.dataset}/shapes/{SYNSETS[wildcards.category]}"
-        }
-    return {}
+        inputs["shapes"] = f"results/{wildcards.dataset}/shapes/{SYNSETS[wildcards.category]}"
+    if config["dataset"]["splits"]:
+        for subset in ("train", "test"):
+            inputs[f"{subset}_split"] = config["dataset"]["splits"][subset].format(category=wildcards.category)
+    return inputs
 
 
 def category_shards(pattern):

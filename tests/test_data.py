@@ -1,6 +1,7 @@
 """Meshes, signed distances, splits and the shard-level preprocessing, including broken input."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -178,8 +179,8 @@ def test_a_broken_mesh_fails_the_shard_but_keeps_the_other_shapes(tmp_path):
     assert kept == [f"good{i}.obj" for i in range(4)]
     # After the user removes the broken models, the rerun reuses the normalized meshes it already has.
     before = {p.name: p.stat().st_mtime_ns for p in out.parent.glob("*.obj")}
-    for bad in ("corrupt", "empty"):
-        mesh_path(tmp_path / "shapenet", "chair", bad).unlink()
+    for bad in ("corrupt", "empty"):  # their folders (a folder left without its mesh is recorded as such)
+        shutil.rmtree(mesh_path(tmp_path / "shapenet", "chair", bad).parents[1])
     split = make_split(_cfg(False), "chair", tmp_path / "shapenet")
     records = normalize_shard(split, 0, 1, out, 1.03, skip_invalid=False)
     assert [r["status"] for r in records] == ["ok"] * 4
@@ -250,3 +251,33 @@ def test_the_sample_loader_decompresses_each_array_of_a_shard_once(tmp_path, mon
         s, i = int(model_id[1]), int(model_id.split("_")[1])
         with np.load(tmp_path / f"sdf{s}.npz") as f:
             assert np.array_equal(row, f["points"][i]) and np.array_equal(values, f["sdf"][i])
+
+
+def test_deepsdf_split_files_replace_the_random_split_and_unknown_ids_are_named(tmp_path):
+    from toposdf.stages import settings
+
+    _shapenet_like(tmp_path / "shapenet")
+    files = {}
+    for subset, ids in (("train", ["good0", "good2", "corrupt"]), ("test", ["good1"])):
+        files[subset] = tmp_path / f"sv2_{{category}}s_{subset}.json"
+        (tmp_path / f"sv2_chairs_{subset}.json").write_text(json.dumps({"ShapeNetV2": {"03001627": ids}}))
+    raw = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 100,
+                       "splits": {subset: str(path) for subset, path in files.items()}},
+           "sdf": {}, "grid": {}, "persistence": {}, "shards": 1}
+    full = Config.from_dict(raw)
+    split = make_split(full, "chair", tmp_path / "shapenet")
+    assert (split["train"], split["test"]) == (["corrupt", "good0", "good2"], ["good1"])
+    assert split["split_files"]["test"].endswith("sv2_{category}s_test.json") and split["test_fraction"] is None
+    # the split rule's params: the files where set, nothing (as before the setting existed) where not
+    from toposdf.config import validate_config
+    assert settings(validate_config(raw), ["?dataset.splits"])["dataset"]["splits"]["train"] == str(files["train"])
+    assert settings(validate_config({**raw, "dataset": {**raw["dataset"], "splits": None}}), ["?dataset.splits"]) == {}
+    default = make_split(Config.from_settings(settings(validate_config({**raw, "dataset": {
+        **raw["dataset"], "splits": None}}), ["dataset", "?dataset.splits"])), "chair", tmp_path / "shapenet")
+    assert len(default["train"]) + len(default["test"]) == 6 and "split_files" not in default  # the random split
+    (tmp_path / "sv2_chairs_test.json").write_text(json.dumps({"ShapeNetV2": {"03001627": ["good1", "ghost_7"]}}))
+    with pytest.raises(ValueError, match=r"sv2_chairs_test\.json: 1 of its chair ids are not in the dataset.*ghost_7"):
+        make_split(full, "chair", tmp_path / "shapenet")
+    (tmp_path / "sv2_chairs_test.json").write_text(json.dumps({"ShapeNetV2": {"03001627": ["good0"]}}))
+    with pytest.raises(ValueError, match="in both the train and the test file.*good0"):
+        make_split(full, "chair", tmp_path / "shapenet")

@@ -27,6 +27,7 @@ from .generation import (Generation, Mesh, draw_seeds, draws_of, generate, gener
 from .io import atomic_open, atomic_write_json, json_safe
 from .metrics import cd_mean, mmd_cov_1nna, mmd_cov_1nna_from_distances, pairwise_chamfer, pd_lap_summary
 from .provenance import provenance
+from .stages import optional
 from .reconstruction import reconstruct_latents, reconstruction_chamfer, reconstruction_mesh
 from .tables import DISPLAY_NAMES
 from .topology import Diagrams, betti_numbers, cubical_diagrams, off_diagonal, pd_lap, save_diagrams
@@ -355,7 +356,7 @@ def run_pd_matrices(job: Job) -> dict:
     if model.generators is None:
         raise ValueError(f"{model_path}: Fig. 3 needs a method with PD generators (figures.ours)")
     train = list(load_shape_diagrams(job.input.diagrams, model.ids).values())
-    seed, sample = cfg.evaluation.seed, cfg.figures.pd_matrix_shapes
+    seed, sample = cfg.evaluation.seed, optional(cfg, "figures.pd_matrix_shapes")
     if sample is not None and sample < len(train):  # a seeded sample: the matrices grow with the square
         train = [train[i] for i in sorted(np.random.default_rng(seed).choice(len(train), sample, replace=False))]
     z = sample_latents(len(train), model.latent_size, seed, model.device)

@@ -36,6 +36,7 @@ from toposdf.data import (
 )
 from toposdf.inside import inside_fraction, mesh_is_clean
 from toposdf.io import atomic_open, atomic_savez, atomic_write_json, read_json
+from toposdf.stages import optional
 from toposdf.topology import batch_cubical_diagrams, betti_numbers, save_diagrams
 
 if TYPE_CHECKING:
@@ -63,17 +64,46 @@ def make_split(cfg: Config, category: str, root: str | Path) -> dict:
     models = list_models(root, category)
     if len(models) < 2:
         raise ValueError(f"{category}: found {len(models)} models under {Path(root) / synset_of(category)}; need >= 2")
-    split = split_models(models, cfg.dataset.test_fraction, cfg.dataset.seed, cfg.dataset.shapes_per_category)
+    files = optional(cfg, "dataset.splits")
+    if files is not None:
+        split = {subset: deepsdf_split(getattr(files, subset).format(category=category), category, models)
+                 for subset in ("train", "test")}
+        both = sorted(set(split["train"]) & set(split["test"]))
+        if both:
+            raise ValueError(f"dataset.splits: {len(both)} {category} ids are in both the train and the test file, "
+                             f"e.g. {both[:5]}")
+    else:
+        split = split_models(models, cfg.dataset.test_fraction, cfg.dataset.seed, cfg.dataset.shapes_per_category)
     log.info("%s: %d models found, %d train / %d test", category, len(models), len(split["train"]), len(split["test"]))
     return {
         "category": category,
         "synset": synset_of(category),
         "root": str(Path(root).resolve()),
         "seed": cfg.dataset.seed,
-        "test_fraction": cfg.dataset.test_fraction,
+        "test_fraction": cfg.dataset.test_fraction if files is None else None,
+        **({"split_files": {"train": str(files.train), "test": str(files.test)}} if files is not None else {}),
         "n_found": len(models),
         **split,
     }
+
+
+def deepsdf_split(path: str | Path, category: str, models: Sequence[str]) -> list[str]:
+    """The sorted model ids of ``category`` in a split file of DeepSDF's format
+    (``{"ShapeNetV2": {synset: [ids]}}``); an id that is not among ``models`` (the dataset's) raises, naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset.splits: {path} is not a file")
+    content = read_json(path)
+    synset = synset_of(category)
+    ids = [str(i) for per_dataset in content.values() if isinstance(per_dataset, dict)
+           for i in per_dataset.get(synset, [])]
+    if not ids:
+        raise ValueError(f"{path}: no model ids for {category} (synset {synset}); expected "
+                         '{"ShapeNetV2": {"' + synset + '": [ids]}}')
+    missing = sorted(set(ids) - set(models))
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} of its {category} ids are not in the dataset, e.g. {missing[:5]}")
+    return sorted(set(ids))
 
 
 def shard_models(split: dict, shard: int, n_shards: int) -> list[tuple[str, str]]:

@@ -1,7 +1,9 @@
 """What each stage of the workflow reads from the configuration, by rule.
 
-A rule passes exactly these entries as its ``params`` (``settings(rule)`` in ``rules/common.smk``), so Snakemake reruns
-a job when one of them changes, and nothing else. The job's config tree (:meth:`toposdf.config.Config.from_settings`)
+A rule passes exactly these entries as its ``params`` (``settings(rule)`` in ``rules/common.smk``), so Snakemake
+reruns a job when one of them changes, and nothing else. A key marked ``?`` is passed only when it is set (not
+null), so that a setting added later leaves the params of runs that do not use it as they were; the job reads it
+with :func:`optional`. The job's config tree (:meth:`toposdf.config.Config.from_settings`)
 holds only them: reading any other setting raises :class:`~toposdf.config.ConfigError` naming it, which the workflow
 tests would show. ``{method}`` and ``{geometry}`` are the job's method and its geometric regularizer.
 """
@@ -9,6 +11,7 @@ tests would show. ``{method}`` and ``{geometry}`` are the job's method and its g
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from typing import Iterable
 
@@ -19,7 +22,8 @@ METHOD = "methods.{method}"
 READS: dict[str, tuple[str, ...]] = {
     # data (toposdf.preprocess, toposdf.synthetic)
     "synthesize": ("dataset.shapes_per_category", "dataset.seed"),
-    "split": ("dataset.kind", "dataset.root", "dataset.shapes_per_category", "dataset.test_fraction", "dataset.seed"),
+    "split": ("dataset.kind", "dataset.root", "dataset.shapes_per_category", "dataset.test_fraction", "dataset.seed",
+              "?dataset.splits"),
     "normalize": ("shards", "sdf.margin", "dataset.skip_invalid"),
     "sample_sdf": ("sdf.n_points", "sdf.variances", "sdf.uniform_fraction", "dataset.seed"),
     "sdf_grid": ("grid.resolution",),
@@ -50,7 +54,7 @@ READS: dict[str, tuple[str, ...]] = {
     "claims": ("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
     "figure_samples": ("dataset.categories", "figures.baseline", "figures.ours", "figures.samples"),
     "figure_interpolation": ("figures.ours", "persistence.tau"),
-    "figure_pd_matrices": ("evaluation.seed", "figures.pd_matrix_shapes", "grid.resolution", "persistence"),
+    "figure_pd_matrices": ("evaluation.seed", "?figures.pd_matrix_shapes", "grid.resolution", "persistence"),
     "figure_methods": ("dataset.categories", "methods", "figures.samples"),
     "study_1d": ("study_1d",),
 }
@@ -63,6 +67,17 @@ def reads(rule: str, **wildcards: str) -> list[str]:
     return [key.format(**wildcards) for key in READS[rule]]
 
 
+def optional(tree, dotted: str):
+    """A setting that the stage reads as ``?dotted``: its value, or None where it is unset (then it is not in the
+    job's settings)."""
+    node = tree
+    for part in dotted.split("."):
+        if part not in {field.name for field in dataclasses.fields(node)}:
+            return None
+        node = getattr(node, part)
+    return node
+
+
 def settings(config: dict, keys: Iterable[str]) -> dict:
     """The entries of a validated ``config`` at the dotted ``keys`` (``"persistence"``, ``"train.joint"``,
     ``"methods.ours_deepsdf.lambda_con"``), as one nested dict with sorted keys (the methods keep their order).
@@ -72,11 +87,14 @@ def settings(config: dict, keys: Iterable[str]) -> dict:
     """
     out: dict = {}
     for dotted in keys:
+        optional, dotted = dotted.startswith("?"), dotted.lstrip("?")
         value, parts = config, dotted.split(".")
         for depth, part in enumerate(parts):
             if not isinstance(value, dict) or part not in value:
                 raise ConfigError(f"{'.'.join(parts[:depth + 1])}: no such config entry (asked for {dotted!r})")
             value = value[part]
+        if optional and value is None:
+            continue
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})

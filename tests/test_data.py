@@ -281,3 +281,19 @@ def test_deepsdf_split_files_replace_the_random_split_and_unknown_ids_are_named(
     (tmp_path / "sv2_chairs_test.json").write_text(json.dumps({"ShapeNetV2": {"03001627": ["good0"]}}))
     with pytest.raises(ValueError, match="in both the train and the test file.*good0"):
         make_split(full, "chair", tmp_path / "shapenet")
+
+
+def test_samples_above_the_spill_size_are_memory_mapped_with_the_same_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    shards = [tmp_path / f"sdf{s}.npz" for s in range(2)]
+    for s, path in enumerate(shards):
+        points = np.random.default_rng(s).random((4, 50, 3), dtype=np.float32)
+        np.savez_compressed(path, ids=np.array([f"m{s}{i}" for i in range(4)]), points=points, sdf=points[..., 1])
+    wanted = ["m00", "m03", "m11", "m12"]
+    held = load_sdf_samples(shards, wanted)
+    mapped = load_sdf_samples(shards, wanted, spill_bytes=100)
+    assert held[0] == mapped[0] and isinstance(mapped[1], np.memmap) and not isinstance(held[1], np.memmap)
+    assert np.array_equal(held[1], mapped[1]) and np.array_equal(held[2], mapped[2])
+    assert list((tmp_path / "scratch").iterdir()) == []  # the maps' files are unlinked at once
+    assert not isinstance(load_sdf_samples(shards, wanted, spill_bytes=10**9)[1], np.memmap)

@@ -7,6 +7,9 @@ inside the sphere of radius ``1 / margin`` (DeepSDF's 1/1.03). Signed distances 
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -244,12 +247,14 @@ def category_meshes(manifest_paths: Sequence[str | Path], ids: Sequence[str]) ->
     return {r["model_id"]: path for m in manifest_paths for r, path in ok_shapes(m) if r["model_id"] in wanted}
 
 
-def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str], *,
-                     at_least_one: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
+def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str], *, at_least_one: bool = False,
+                     spill_bytes: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The SDF samples of the shapes ``ids`` found in the shards (shapes skipped in preprocessing are absent).
 
     Each array of a shard is decompressed once, and its wanted rows are copied into the output: memory stays near
-    the output's size plus one shard's arrays.
+    the output's size plus one shard's arrays. Where the output is larger than ``spill_bytes``, it is memory-mapped
+    instead (:func:`_output_arrays`): memory then stays near one shard's arrays, and training reads only the
+    samples it picks.
 
     Returns:
         ``(found, points, sdf)``: the found ids, sorted; ``points`` ``(n, P, 3)`` and ``sdf`` ``(n, P)`` float32 in
@@ -273,11 +278,25 @@ def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str], *,
         with np.load(path) as f:
             shard_points, shard_sdf = f["points"], f["sdf"]
         if points is None:
-            points = np.empty((len(order),) + shard_points.shape[1:], shard_points.dtype)
-            sdf = np.empty((len(order),) + shard_sdf.shape[1:], shard_sdf.dtype)
+            points, sdf = _output_arrays(len(order), shard_points, shard_sdf, spill_bytes)
         points[list(out)], sdf[list(out)] = shard_points[list(rows)], shard_sdf[list(rows)]
         del shard_points, shard_sdf
     return order, points, sdf
+
+
+def _output_arrays(n: int, points: np.ndarray, sdf: np.ndarray, spill_bytes: int | None) -> tuple:
+    """Empty ``(n, P, 3)`` and ``(n, P)`` outputs shaped like a shard's: in memory, or, above ``spill_bytes``,
+    writable memory maps of files in ``$TMPDIR`` that are unlinked at once (the space is freed with the arrays)."""
+    shapes = [(n,) + points.shape[1:], (n,) + sdf.shape[1:]]
+    size = sum(int(np.prod(shape)) * array.itemsize for shape, array in zip(shapes, (points, sdf)))
+    if spill_bytes is None or size <= spill_bytes:
+        return tuple(np.empty(shape, array.dtype) for shape, array in zip(shapes, (points, sdf)))
+    folder = tempfile.mkdtemp(prefix="toposdf-samples-", dir=os.environ.get("TMPDIR"))
+    arrays = tuple(np.lib.format.open_memmap(os.path.join(folder, f"{name}.npy"), mode="w+", dtype=array.dtype,
+                                             shape=shape)
+                   for name, shape, array in zip(("points", "sdf"), shapes, (points, sdf)))
+    shutil.rmtree(folder)  # the maps stay valid; the disk space is freed when they are
+    return arrays
 
 
 def load_category_diagrams(paths: Sequence[str | Path]) -> tuple[list[str], list[Diagrams], dict]:

@@ -48,8 +48,8 @@ class ImplicitTerms:
         cfg, dev = self.cfg, self.device
         n_points = cfg.points_per_shape if n_points is None else n_points
         pick = torch.randint(self.points.shape[1], (len(shape_index), n_points), generator=self.generator)
-        x = torch.gather(self.points[shape_index], 1, pick[..., None].expand(-1, -1, 3)).to(dev)
-        target = torch.gather(self.sdf[shape_index], 1, pick).to(dev)
+        rows = shape_index[:, None]  # only the picked samples are read (the samples may be memory-mapped)
+        x, target = self.points[rows, pick].to(dev), self.sdf[rows, pick].to(dev)
         return sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta)
 
     def regularizer_terms(self, latent_size: int) -> dict[str, torch.Tensor]:

@@ -1,5 +1,5 @@
 """Loading a category's SDF samples at fractions of the shapenet preset's sizes: ``toposdf.data.load_sdf_samples``
-against a plain ``np.load`` of the same arrays (the floor: each array read once, nothing gathered) and against the
+held and memory-mapped (``spill_bytes=0``), against a plain ``np.load`` of the same arrays (the floor: each array read once, nothing gathered) and against the
 former per-row loader (``f["points"][i]`` per shape, which decompresses the whole array each time; measured on the
 smallest size only, where it still finishes).
 
@@ -30,8 +30,8 @@ import numpy as np
 from toposdf.data import load_sdf_samples
 kind, paths, ids = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 start = time.perf_counter()
-if kind == "toposdf":
-    found, points, sdf = load_sdf_samples(paths, ids)
+if kind in ("toposdf", "toposdf_mapped"):  # held in memory, or memory-mapped (spill_bytes=0)
+    found, points, sdf = load_sdf_samples(paths, ids, spill_bytes=0 if kind == "toposdf_mapped" else None)
     n = len(found)
 elif kind == "np_load":
     arrays = []
@@ -50,8 +50,10 @@ else:  # the former loader: one row at a time from the open npz
     points, sdf = np.stack([found[i][0] for i in order]), np.stack([found[i][1] for i in order])
     n = len(order)
 seconds = time.perf_counter() - start
+# anonymous memory at the end: what the process holds (memory-mapped pages are file-backed and reclaimable)
+anon = [int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("RssAnon:")]
 print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "shapes": n}))
+                  "anon_mb_at_end": anon[0] if anon else None, "shapes": n}))
 """
 
 
@@ -91,11 +93,11 @@ def main() -> None:
     fractions = [1 / 64, 1 / 32] if args.quick else [1 / 16, 1 / 8]
     # the former loader needs RSS of (shapes per shard) x (the shard's array) per shard: a small case only
     former = measure(1 / 64, 25_000, ["np_load", "toposdf", "per_row"])
-    cases = [measure(fraction, points, ["np_load", "toposdf"]) for fraction in fractions]
+    cases = [measure(fraction, points, ["np_load", "toposdf", "toposdf_mapped"]) for fraction in fractions]
     rows = [[f"1/{round(1 / c['fraction'])}", c["shapes"], c["points"], f"{c['data_mb']:.0f}", kind,
-             f"{c[kind]['seconds']:.2f}", f"{c[kind]['peak_rss_mb']:.0f}"]
-            for c in [former, *cases] for kind in ("np_load", "toposdf", "per_row") if kind in c]
-    table(rows, ["fraction", "shapes", "points", "data MB", "loader", "seconds", "peak RSS MB"])
+             f"{c[kind]['seconds']:.2f}", f"{c[kind]['peak_rss_mb']:.0f}", f"{c[kind]['anon_mb_at_end']:.0f}"]
+            for c in [former, *cases] for kind in ("np_load", "toposdf", "toposdf_mapped", "per_row") if kind in c]
+    table(rows, ["fraction", "shapes", "points", "data MB", "loader", "seconds", "peak RSS MB", "held MB"])
     (a, b) = cases
     per_shape = {key: (b["toposdf"][key] - a["toposdf"][key]) / (b["shapes"] - a["shapes"])
                  for key in ("seconds", "peak_rss_mb")}

@@ -297,3 +297,23 @@ def test_samples_above_the_spill_size_are_memory_mapped_with_the_same_values(tmp
     assert np.array_equal(held[1], mapped[1]) and np.array_equal(held[2], mapped[2])
     assert list((tmp_path / "scratch").iterdir()) == []  # the maps' files are unlinked at once
     assert not isinstance(load_sdf_samples(shards, wanted, spill_bytes=10**9)[1], np.memmap)
+
+
+def test_a_shard_without_shapes_keeps_the_grid_resolution_in_its_diagrams(tmp_path):
+    """With more shards than shapes some shards are empty; the category's diagram metadata (the figure's title)
+    must still say the grid's resolution, whichever shard is read last."""
+    from toposdf.data import load_category_diagrams
+    from toposdf.preprocess import diagrams_shard, grid_shard
+
+    cfg = _cfg(True)
+    box = trimesh.creation.box([1, 1, 1])
+    box.export(tmp_path / "box.obj")
+    full = {"category": "chair", "shard": 0, "shapes": [{"model_id": "a", "split": "train", "status": "ok",
+                                                         "mesh": "box.obj"}]}
+    (tmp_path / "0.json").write_text(json.dumps(full))
+    (tmp_path / "1.json").write_text(json.dumps({"category": "chair", "shard": 1, "shapes": []}))
+    for shard in (0, 1):
+        grid_shard(tmp_path / f"{shard}.json", tmp_path / f"grids{shard}.npz", 12)
+        diagrams_shard(tmp_path / f"grids{shard}.npz", tmp_path / f"pd{shard}.npz", cfg)
+    ids, diagrams, meta = load_category_diagrams([tmp_path / "pd0.npz", tmp_path / "pd1.npz"])
+    assert ids == ["a"] and meta["resolution"] == 12

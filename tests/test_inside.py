@@ -7,7 +7,7 @@ import pytest
 import trimesh
 
 from toposdf.data import load_mesh, normalize_mesh, sample_sdf, sdf_grid, signed_distance
-from toposdf.inside import inside_fraction, mesh_is_clean, robust_inside, unique_faces
+from toposdf.inside import inside_fraction, mesh_is_clean, robust_inside, solid_fraction, unique_faces
 from toposdf.synthetic import generate_shape
 
 RNG = np.random.default_rng(0)
@@ -123,9 +123,21 @@ def test_a_single_triangle_and_a_doubled_mesh_under_the_winding_number_have_no_i
     assert not mesh_is_clean(triangle)
     normalized, _ = normalize_mesh(triangle)
     assert inside_fraction(normalized.vertices, normalized.faces, robust=True) < 0.001
+    assert solid_fraction(normalized, robust=True) == 0.0
     doubled, _ = normalize_mesh(FIXTURES["doubled sphere"][0])
     assert inside_fraction(doubled.vertices, doubled.faces, robust=False) == 0.0  # what the old sign made of it
+    assert solid_fraction(doubled, robust=False) == 0.0
     assert inside_fraction(doubled.vertices, doubled.faces, robust=True) > 0.1
+    assert solid_fraction(doubled, robust=True) > 0.99
+
+
+def test_a_closed_shape_thinner_than_the_check_grid_is_a_solid():
+    """A table of closed slabs 0.01 thick can fall between a 32^3 grid's vertices; its surface still has the
+    inside beside it."""
+    slabs = [_box((1.2, 0.01, 0.8), (0, 0.3, 0))] + [_box((0.01, 0.6, 0.01), (x, 0, z)) for x in (-0.5, 0.5)
+                                                      for z in (-0.3, 0.3)]
+    table, _ = normalize_mesh(_union(slabs))
+    assert mesh_is_clean(_union(slabs)) and solid_fraction(table, robust=False) > 0.99
 
 
 def test_normalization_records_the_sign_and_inside_and_refuses_a_shape_without_inside(tmp_path):
@@ -139,15 +151,22 @@ def test_normalization_records_the_sign_and_inside_and_refuses_a_shape_without_i
         (root / model_id / "models").mkdir(parents=True)
         mesh.export(root / model_id / "models" / "model_normalized.obj")
     (root / "d_no_mesh" / "models").mkdir(parents=True)  # a model folder without its mesh
-    split = {"category": "chair", "root": str(tmp_path / "ShapeNetCore.v2"),
-             "train": ["a_doubled", "b_clean", "c_triangle", "d_no_mesh"], "test": []}
+    from toposdf.config import Config
+    from toposdf.preprocess import make_split
+
+    cfg = Config.from_dict({"dataset": {"kind": "shapenet", "root": str(tmp_path / "ShapeNetCore.v2"),
+                                        "categories": ["chair"], "test_fraction": 0.0},
+                            "sdf": {}, "grid": {}, "persistence": {}, "shards": 1})
+    split = make_split(cfg, "chair", tmp_path / "ShapeNetCore.v2")
+    assert split["train"] == ["a_doubled", "b_clean", "c_triangle"] and split["no_mesh"] == ["d_no_mesh"]
     assert load_mesh(root / "a_doubled" / "models" / "model_normalized.obj").faces.shape[0] == \
         2 * _union(_parts()).faces.shape[0]  # the doubled faces survive the OBJ round trip
     records = {r["model_id"]: r for r in normalize_shard(split, 0, 1, tmp_path / "out" / "m.json", 1.03, True)}
     assert (records["a_doubled"]["status"], records["a_doubled"]["sign"]) == ("ok", "robust")
     assert (records["b_clean"]["status"], records["b_clean"]["sign"]) == ("ok", "winding")
     assert records["a_doubled"]["inside_fraction"] == pytest.approx(records["b_clean"]["inside_fraction"], abs=0.002)
-    assert records["c_triangle"]["status"] == "skipped" and "inside the mesh" in records["c_triangle"]["reason"]
+    assert records["c_triangle"]["status"] == "skipped" and "not a solid" in records["c_triangle"]["reason"]
     assert records["d_no_mesh"]["status"] == "skipped" and "no such mesh file" in records["d_no_mesh"]["reason"]
-    with pytest.raises(MeshError, match="c_triangle.*inside the mesh"):
+    assert records["b_clean"]["solid_fraction"] > 0.99 and records["a_doubled"]["solid_fraction"] > 0.99
+    with pytest.raises(MeshError, match=r"(?s)d_no_mesh.*no such mesh file.*c_triangle.*not a solid"):
         normalize_shard(split, 0, 1, tmp_path / "strict" / "m.json", 1.03, False)

@@ -153,16 +153,21 @@ def test_a_checkpoint_of_other_settings_is_refused_naming_the_setting_and_how_to
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
 
-def test_a_larger_epoch_count_resumes_and_trains_on(tmp_path):
-    first = _trainer(tmp_path, "longer")
-    first.fit(progress=False)  # CFG.epochs
+def test_a_larger_epoch_count_resumes_only_where_the_schedule_does_not_scale_with_it(tmp_path):
+    flat = replace(CFG, lr_decay_at=1.0, steik_anneal=None)  # no decay, no anneal: a longer run is the same run
+    first = _trainer(tmp_path, "longer", cfg=flat)
+    first.fit(progress=False)
     del first
-    second = _trainer(tmp_path, "longer", cfg=replace(CFG, epochs=CFG.epochs + 2))
+    second = _trainer(tmp_path, "longer", cfg=replace(flat, epochs=CFG.epochs + 2))
     assert second.epoch == CFG.epochs
     second.fit(progress=False)
     assert second.epoch == CFG.epochs + 2
     with pytest.raises(ValueError, match=rf"epochs: {CFG.epochs + 2} -> {CFG.epochs}\)"):
-        _trainer(tmp_path, "longer")  # fewer epochs than trained is a change
+        _trainer(tmp_path, "longer", cfg=flat)  # fewer epochs than trained is a change
+    decayed = replace(CFG, lr_decay_at=0.5, steik_anneal=None)  # the decay sits at half the epochs
+    _trainer(tmp_path, "decayed", cfg=decayed).fit(progress=False)
+    with pytest.raises(ValueError, match=rf"epochs: {CFG.epochs} -> {CFG.epochs + 2}\)"):
+        _trainer(tmp_path, "decayed", cfg=replace(decayed, epochs=CFG.epochs + 2))
 
 
 def test_step_schedule_decays_every_rate_once_and_resumes_at_the_same_rates(tmp_path):

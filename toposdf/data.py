@@ -45,15 +45,22 @@ def synset_of(category: str) -> str:
 
 
 def list_models(root: str | Path, category: str) -> list[str]:
-    """Sorted model ids of a category under a ShapeNetCore.v2-layout root: every model folder, with a mesh file or
-    not (a folder without one is then recorded as such, :func:`load_mesh`)."""
+    """Sorted model ids of a category under a ShapeNetCore.v2-layout root (those that have a mesh file)."""
     folder = Path(root) / synset_of(category)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"no folder for category {category!r} at {folder}; dataset.root must point at a ShapeNetCore.v2 copy "
             f"(with {MESH_RELPATH.format(synset=synset_of(category), model_id='<model_id>')})"
         )
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p.parent.parent.name for p in folder.glob(MESH_RELPATH.format(synset="", model_id="*")[1:]))
+
+
+def folders_without_mesh(root: str | Path, category: str) -> list[str]:
+    """Sorted model folders of a category that have no ``models/model_normalized.obj`` (they are named in the
+    split and recorded as skipped, rather than left out unsaid)."""
+    folder, with_mesh = Path(root) / synset_of(category), set(list_models(root, category))
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name not in with_mesh)
 
 
 def mesh_path(root: str | Path, category: str, model_id: str) -> Path:
@@ -286,12 +293,14 @@ def load_sdf_samples(sdf_paths: Sequence[str | Path], ids: Sequence[str], *, at_
 
 def _output_arrays(n: int, points: np.ndarray, sdf: np.ndarray, spill_bytes: int | None) -> tuple:
     """Empty ``(n, P, 3)`` and ``(n, P)`` outputs shaped like a shard's: in memory, or, above ``spill_bytes``,
-    writable memory maps of files in ``$TMPDIR`` that are unlinked at once (the space is freed with the arrays)."""
+    writable memory maps of files in ``$TOPOSDF_SPILL_DIR`` (else ``$TMPDIR``) that are unlinked at once (the space
+    is freed with the arrays). Point it at a disk: on a tmpfs the maps are memory again."""
     shapes = [(n,) + points.shape[1:], (n,) + sdf.shape[1:]]
     size = sum(int(np.prod(shape)) * array.itemsize for shape, array in zip(shapes, (points, sdf)))
     if spill_bytes is None or size <= spill_bytes:
         return tuple(np.empty(shape, array.dtype) for shape, array in zip(shapes, (points, sdf)))
-    folder = tempfile.mkdtemp(prefix="toposdf-samples-", dir=os.environ.get("TMPDIR"))
+    folder = tempfile.mkdtemp(prefix="toposdf-samples-",
+                              dir=os.environ.get("TOPOSDF_SPILL_DIR") or os.environ.get("TMPDIR"))
     arrays = tuple(np.lib.format.open_memmap(os.path.join(folder, f"{name}.npy"), mode="w+", dtype=array.dtype,
                                              shape=shape)
                    for name, shape, array in zip(("points", "sdf"), shapes, (points, sdf)))

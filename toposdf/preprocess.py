@@ -21,6 +21,7 @@ from tqdm import tqdm
 from toposdf.config import Config
 from toposdf.data import (
     MeshError,
+    folders_without_mesh,
     list_models,
     load_category_diagrams,
     load_mesh,
@@ -34,7 +35,7 @@ from toposdf.data import (
     split_models,
     synset_of,
 )
-from toposdf.inside import inside_fraction, mesh_is_clean
+from toposdf.inside import inside_fraction, mesh_is_clean, solid_fraction
 from toposdf.io import atomic_open, atomic_savez, atomic_write_json, read_json
 from toposdf.stages import optional
 from toposdf.topology import batch_cubical_diagrams, betti_numbers, save_diagrams
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIN_INSIDE = 0.001  # a shape with less of the check grid inside is no solid (manifest: skipped, or an error)
+MIN_SOLID = 0.001  # a shape with the inside beside less of its surface is no solid (skipped, or an error)
 
 
 def shape_seed(seed: int, model_id: str) -> int:
@@ -75,6 +76,9 @@ def make_split(cfg: Config, category: str, root: str | Path) -> dict:
     else:
         split = split_models(models, cfg.dataset.test_fraction, cfg.dataset.seed, cfg.dataset.shapes_per_category)
     log.info("%s: %d models found, %d train / %d test", category, len(models), len(split["train"]), len(split["test"]))
+    no_mesh = folders_without_mesh(root, category)  # named in shard 0's manifest (normalize_shard)
+    if no_mesh:
+        log.warning("%s: %d model folder(s) without a mesh, e.g. %s", category, len(no_mesh), no_mesh[:5])
     return {
         "category": category,
         "synset": synset_of(category),
@@ -84,6 +88,7 @@ def make_split(cfg: Config, category: str, root: str | Path) -> dict:
         **({"split_files": {"train": str(files.train), "test": str(files.test)}} if files is not None else {}),
         "n_found": len(models),
         **split,
+        "no_mesh": no_mesh,
     }
 
 
@@ -125,7 +130,7 @@ def normalize_shard(
     :class:`MeshError` naming each bad file is raised and no manifest is written.
     """
     out_dir = Path(manifest_path).parent
-    records, failures = [], []
+    records, failures = _without_mesh(split, skip_invalid) if shard == 0 else ([], [])
     for model_id, subset in _progress(shard_models(split, shard, n_shards), f"normalize {split['category']}"):
         source = mesh_path(split["root"], split["category"], model_id)
         record = {"model_id": model_id, "split": subset, "shard": shard, "source": str(source)}
@@ -133,12 +138,12 @@ def normalize_shard(
         if meta_path.exists() and target.exists() and source.exists():
             meta = read_json(meta_path)
             if meta.get("margin") == margin and meta.get("source_mtime") == source.stat().st_mtime \
-                    and "sign" in meta["record"]:
+                    and "solid_fraction" in meta["record"]:
                 records.append(record | meta["record"])
                 continue
         try:
             mesh = load_mesh(source)
-            normalized, norm, sign, inside = _normalized(mesh, margin, source)
+            normalized, norm, sign, inside, solid = _normalized(mesh, margin, source)
         except MeshError as exc:
             if not skip_invalid:
                 log.error("%s", exc)
@@ -160,6 +165,7 @@ def normalize_shard(
             "watertight": bool(normalized.is_watertight),
             "sign": sign,
             "inside_fraction": inside,
+            "solid_fraction": solid,
         }
         atomic_write_json(meta_path, {"margin": margin, "source_mtime": source.stat().st_mtime, "record": info})
         records.append(record | info)
@@ -172,17 +178,37 @@ def normalize_shard(
     return records
 
 
+def _without_mesh(split: dict, skip_invalid: bool) -> tuple[list[dict], list[str]]:
+    """Shard 0's records (``skip_invalid``) or failures for the split's model folders without a mesh, which are not
+    in the split itself."""
+    records, failures = [], []
+    for model_id in split.get("no_mesh", []):
+        source = mesh_path(split["root"], split["category"], model_id)
+        reason = f"{source}: no such mesh file (the model folder has none)"
+        if skip_invalid:
+            log.warning("skipping %s: its folder has no mesh", model_id)
+            records.append({"model_id": model_id, "split": "none", "shard": 0, "source": str(source),
+                            "status": "skipped", "reason": reason})
+        else:
+            failures.append(reason)
+    return records, failures
+
+
 def _normalized(mesh, margin: float, source: Path) -> tuple:
-    """``(normalized mesh, normalization, sign, inside fraction)``: the sign is ``"winding"`` for a clean mesh and
-    ``"robust"`` otherwise (:mod:`toposdf.inside`, decided on the mesh as loaded), the inside fraction that of a
-    32^3 grid. A mesh with less than ``MIN_INSIDE`` of it inside (a single sheet, faces that cancel) raises."""
+    """``(normalized mesh, normalization, sign, inside fraction, solid fraction)``: the sign is ``"winding"`` for a
+    clean mesh and ``"robust"`` otherwise (:mod:`toposdf.inside`, decided on the mesh as loaded), the inside fraction
+    that of a 32^3 grid (where thin parts can fall between vertices), the solid fraction that of surface samples
+    with the inside beside them. A mesh whose solid fraction is under ``MIN_SOLID`` (a single sheet, faces that
+    cancel) raises."""
     sign = "winding" if mesh_is_clean(mesh) else "robust"
     normalized, norm = normalize_mesh(mesh, margin)
-    inside = inside_fraction(normalized.vertices, normalized.faces, robust=sign == "robust")
-    if inside < MIN_INSIDE:
-        raise MeshError(f"{source}: {100 * inside:.3f}% of a 32^3 grid is inside the mesh (under "
-                        f"{100 * MIN_INSIDE:g}%): an open sheet, or a surface whose faces cancel, not a solid")
-    return normalized, norm, sign, round(inside, 6)
+    robust = sign == "robust"
+    solid = solid_fraction(normalized, robust)
+    if solid < MIN_SOLID:
+        raise MeshError(f"{source}: no inside beside {100 * (1 - solid):.1f}% of its surface (a single sheet, or a "
+                        "surface whose faces cancel): not a solid")
+    return normalized, norm, sign, round(inside_fraction(normalized.vertices, normalized.faces, robust), 6), \
+        round(solid, 4)
 
 
 # --------------------------------------------------------------------------------------------------------------

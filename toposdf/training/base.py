@@ -123,11 +123,18 @@ class Trainer:
     def _changed_settings(self, saved: dict) -> list[str]:
         """The settings (fields of ``cfg`` but ``workers``, which changes no number) in which a checkpoint's
         ``config`` differs from this run, as ``name: then -> now``: a job killed, then rerun after a config change,
-        must not resume. A larger epoch count (``epochs``, stage 2's ``rounds``) is no change: training goes on."""
+        must not resume. A larger epoch count (``epochs``, stage 2's ``rounds``) is no change, training goes on,
+        unless the trainer's schedule is a fraction of it (:meth:`schedule_scales_with_epochs`)."""
         now = {key: value for key, value in asdict(self.cfg).items() if key != "workers"}
-        longer = [key for key in ("epochs", "rounds") if key in now and key in saved and now[key] > saved[key]]
+        longer = [key for key in ("epochs", "rounds") if key in now and key in saved and now[key] > saved[key]
+                  and not self.schedule_scales_with_epochs()]
         return [f"{key}: {saved.get(key, 'unset')} -> {value}" for key, value in now.items()
                 if (key not in saved or saved[key] != value) and key not in longer]
+
+    def schedule_scales_with_epochs(self) -> bool:
+        """Whether a learning-rate decay or an anneal is placed at a fraction of the epoch count (then a longer run
+        is another schedule, and its checkpoint cannot be resumed with more epochs)."""
+        return False
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on the shapes ``shape_index`` ``(B,)``; returns every loss term (floats)."""

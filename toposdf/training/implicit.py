@@ -97,6 +97,9 @@ class ImplicitTrainer(ImplicitTerms, Trainer):
         ])}
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)
 
+    def schedule_scales_with_epochs(self) -> bool:
+        return self.cfg.lr_decay_at < 1 or self.cfg.steik_anneal is not None  # step_decay, anneal_scale
+
     def train_epoch(self) -> dict[str, float]:
         """One epoch at the step schedule's rates (``lr_decay_at``, ``lr_decay_factor``) and StEik weight
         (``steik_anneal``); the row records them."""

@@ -47,6 +47,13 @@ def sphere_samples(n=4, p=256):
     return points, (np.linalg.norm(points, axis=-1) - radii).astype(np.float32)
 
 
+def assert_trained_alike(a, b) -> None:
+    """Two trainers ended bit for bit alike: every decoder weight and every code."""
+    for x, y in zip(a.decoder.state_dict().values(), b.decoder.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    torch.testing.assert_close(a.codes.mu, b.codes.mu, rtol=0, atol=0)
+
+
 def _trainer(tmp_path, name="run", cfg=CFG, sdf=None):
     torch.manual_seed(0)
     decoder = SDFDecoder(DecoderConfig(latent_size=8, hidden=32, n_layers=4))
@@ -83,8 +90,7 @@ def test_memory_mapped_samples_train_bit_for_bit_as_held_ones(tmp_path):
                              log_csv=tmp_path / "mapped" / "log.csv", device=DEVICE)
     assert np.shares_memory(mapped.points.numpy(), maps[0])  # not copied into memory
     mapped.fit(progress=False)
-    for a, b in zip(held.decoder.state_dict().values(), mapped.decoder.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert_trained_alike(held, mapped)
 
 
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
@@ -96,9 +102,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     second = _trainer(tmp_path, "resumed")  # ... and rerun: it resumes from the checkpoint
     assert second.epoch == 1
     second.fit(progress=False)
-    for a, b in zip(straight.decoder.state_dict().values(), second.decoder.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
+    assert_trained_alike(straight, second)
     with open(tmp_path / "resumed" / "log.csv") as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
@@ -128,9 +132,7 @@ def test_a_stop_signal_ends_training_after_the_step_and_the_rerun_resumes_exactl
     resumed = _trainer(tmp_path, "killed")
     assert resumed.epoch == 1
     resumed.fit(progress=False)
-    for a, b in zip(straight.decoder.state_dict().values(), resumed.decoder.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    torch.testing.assert_close(straight.codes.mu, resumed.codes.mu, rtol=0, atol=0)
+    assert_trained_alike(straight, resumed)
     with open(tmp_path / "killed" / "log.csv") as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
@@ -148,7 +150,7 @@ def test_a_checkpoint_of_other_settings_is_refused_naming_the_setting_and_how_to
     second = _trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
     assert second.epoch == 0
     second.fit(progress=False)
-    torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
+    assert_trained_alike(straight, second)
     with open(tmp_path / "changed" / "log.csv") as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
@@ -187,9 +189,7 @@ def test_step_schedule_decays_every_rate_once_and_resumes_at_the_same_rates(tmp_
     del first
     second = _trainer(tmp_path, "resumed", cfg=cfg)
     second.fit(progress=False)
-    for a, b in zip(straight.decoder.state_dict().values(), second.decoder.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    torch.testing.assert_close(straight.codes.mu, second.codes.mu, rtol=0, atol=0)
+    assert_trained_alike(straight, second)
 
 
 def test_the_steik_term_anneals_linearly_to_zero_and_stays_off_in_stage_2(tmp_path):

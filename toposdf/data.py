@@ -18,7 +18,7 @@ import igl
 import numpy as np
 import trimesh
 
-from toposdf.inside import robust_inside
+from toposdf.inside import inside
 from toposdf.io import read_json
 from toposdf.topology import Diagrams, load_diagrams
 
@@ -165,10 +165,7 @@ def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
     squared, _, _ = igl.point_mesh_squared_distance(points, vertices, faces)
-    if robust:
-        return np.where(robust_inside(points, vertices, faces), -1.0, 1.0) * np.sqrt(squared)
-    winding = igl.fast_winding_number(vertices, faces, points)
-    return np.where(np.abs(winding) > 0.5, -1.0, 1.0) * np.sqrt(squared)
+    return np.where(inside(points, vertices, faces, robust), -1.0, 1.0) * np.sqrt(squared)
 
 
 def orient_faces(mesh: trimesh.Trimesh) -> trimesh.Trimesh:

@@ -76,15 +76,15 @@ def robust_inside(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -
     return inside
 
 
-def inside_fraction(vertices: np.ndarray, faces: np.ndarray, robust: bool, resolution: int = 32) -> float:
-    """The share of the ``resolution^3`` grid's vertices over ``[-1, 1]^3`` inside the (normalized) mesh."""
-    x = np.linspace(-1.0, 1.0, resolution)
-    grid = np.stack(np.meshgrid(x, x, x, indexing="ij"), axis=-1).reshape(-1, 3)
+def inside(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, robust: bool = False) -> np.ndarray:
+    """``(n,)`` bool: the sign every caller uses, ``|w| > 1/2`` of the whole mesh, or for a mesh that is not clean
+    (``robust``) :func:`robust_inside`."""
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
     if robust:
-        return float(robust_inside(grid, vertices, faces).mean())
-    winding = igl.fast_winding_number(np.ascontiguousarray(vertices, dtype=np.float64),
-                                      np.ascontiguousarray(faces, dtype=np.int64), grid)
-    return float((np.abs(winding) > 0.5).mean())
+        return robust_inside(points, vertices, faces)
+    return np.abs(igl.fast_winding_number(vertices, faces, points)) > 0.5
 
 
 def solid_fraction(mesh: trimesh.Trimesh, robust: bool, samples: int = 2000, offset: float = 0.002,
@@ -95,9 +95,5 @@ def solid_fraction(mesh: trimesh.Trimesh, robust: bool, samples: int = 2000, off
     points, faces = trimesh.sample.sample_surface(mesh, samples, seed=seed)
     normals = np.asarray(mesh.face_normals)[faces]
     both = np.concatenate([points + offset * normals, points - offset * normals])
-    vertices, triangles = np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
-    if robust:
-        inside = robust_inside(both, vertices, triangles)
-    else:
-        inside = np.abs(igl.fast_winding_number(vertices, triangles, np.ascontiguousarray(both))) > 0.5
-    return float((inside[:len(points)] | inside[len(points):]).mean())
+    beside = inside(both, mesh.vertices, mesh.faces, robust)
+    return float((beside[:len(points)] | beside[len(points):]).mean())

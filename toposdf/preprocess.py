@@ -22,6 +22,7 @@ from toposdf.config import Config
 from toposdf.data import (
     MeshError,
     folders_without_mesh,
+    grid_points,
     list_models,
     load_category_diagrams,
     load_mesh,
@@ -35,7 +36,7 @@ from toposdf.data import (
     split_models,
     synset_of,
 )
-from toposdf.inside import inside_fraction, mesh_is_clean, solid_fraction
+from toposdf.inside import inside, mesh_is_clean, solid_fraction
 from toposdf.io import atomic_open, atomic_savez, atomic_write_json, read_json
 from toposdf.stages import optional
 from toposdf.topology import batch_cubical_diagrams, betti_numbers, save_diagrams
@@ -207,8 +208,8 @@ def _normalized(mesh, margin: float, source: Path) -> tuple:
     if solid < MIN_SOLID:
         raise MeshError(f"{source}: no inside beside {100 * (1 - solid):.1f}% of its surface (a single sheet, or a "
                         "surface whose faces cancel): not a solid")
-    return normalized, norm, sign, round(inside_fraction(normalized.vertices, normalized.faces, robust), 6), \
-        round(solid, 4)
+    inside_grid = float(inside(grid_points(32), normalized.vertices, normalized.faces, robust).mean())
+    return normalized, norm, sign, round(inside_grid, 6), round(solid, 4)
 
 
 # --------------------------------------------------------------------------------------------------------------

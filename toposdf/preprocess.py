@@ -144,7 +144,7 @@ def normalize_shard(
                 continue
         try:
             mesh = load_mesh(source)
-            normalized, norm, sign, inside, solid = _normalized(mesh, margin, source)
+            normalized, norm, sign, inside_grid, solid = _normalized(mesh, margin, source)
         except MeshError as exc:
             if not skip_invalid:
                 log.error("%s", exc)
@@ -165,7 +165,7 @@ def normalize_shard(
             "n_faces": int(len(normalized.faces)),
             "watertight": bool(normalized.is_watertight),
             "sign": sign,
-            "inside_fraction": inside,
+            "inside_fraction": inside_grid,
             "solid_fraction": solid,
         }
         atomic_write_json(meta_path, {"margin": margin, "source_mtime": source.stat().st_mtime, "record": info})

@@ -49,7 +49,7 @@ def run(fast: bool, seed: int, steps: int, scale: dict, workers: int, device: to
         trainer._theta_epoch()
     finally:
         trainer.close()
-    return {term: [row[term] for row in rows] for term in TERMS}
+    return {term: [float(row[term]) for row in rows] for term in TERMS}
 
 
 def moving_average(values: list[float], window: int) -> np.ndarray:

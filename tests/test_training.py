@@ -54,7 +54,7 @@ def assert_trained_alike(a, b) -> None:
     torch.testing.assert_close(a.codes.mu, b.codes.mu, rtol=0, atol=0)
 
 
-def _trainer(tmp_path, name="run", cfg=CFG, sdf=None):
+def implicit_trainer(tmp_path, name="run", cfg=CFG, sdf=None):
     torch.manual_seed(0)
     decoder = SDFDecoder(DecoderConfig(latent_size=8, hidden=32, n_layers=4))
     codes = LatentCodes(4, 8)
@@ -64,7 +64,7 @@ def _trainer(tmp_path, name="run", cfg=CFG, sdf=None):
 
 
 def test_training_reduces_the_data_loss_and_logs_every_term(tmp_path):
-    trainer = _trainer(tmp_path)
+    trainer = implicit_trainer(tmp_path)
     trainer.fit(progress=False)
     with open(tmp_path / "run" / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -76,7 +76,7 @@ def test_training_reduces_the_data_loss_and_logs_every_term(tmp_path):
 
 def test_memory_mapped_samples_train_bit_for_bit_as_held_ones(tmp_path):
     """The loader maps a category's samples when they are large (ShapeNet); training reads only what it picks."""
-    held = _trainer(tmp_path, "held")
+    held = implicit_trainer(tmp_path, "held")
     held.fit(progress=False)
     points, target = sphere_samples()
     maps = []
@@ -94,12 +94,12 @@ def test_memory_mapped_samples_train_bit_for_bit_as_held_ones(tmp_path):
 
 
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
-    straight = _trainer(tmp_path, "straight")
+    straight = implicit_trainer(tmp_path, "straight")
     straight.fit(progress=False)
-    first = _trainer(tmp_path, "resumed")
+    first = implicit_trainer(tmp_path, "resumed")
     first.fit(epochs=1, progress=False)  # the job is killed after epoch 1 ...
     del first
-    second = _trainer(tmp_path, "resumed")  # ... and rerun: it resumes from the checkpoint
+    second = implicit_trainer(tmp_path, "resumed")  # ... and rerun: it resumes from the checkpoint
     assert second.epoch == 1
     second.fit(progress=False)
     assert_trained_alike(straight, second)
@@ -111,10 +111,10 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
 def test_a_stop_signal_ends_training_after_the_step_and_the_rerun_resumes_exactly(tmp_path, signum):
     """A cluster's time limit sends SIGTERM (or the profile's USR1): the step in flight finishes, the job exits with
     TrainingInterrupted keeping the last epoch's checkpoint, and its retry ends where an uninterrupted run ends."""
-    straight = _trainer(tmp_path, "straight")
+    straight = implicit_trainer(tmp_path, "straight")
     straight.fit(progress=False)
     before = signal.getsignal(signum)
-    killed, steps = _trainer(tmp_path, "killed"), []
+    killed, steps = implicit_trainer(tmp_path, "killed"), []
     one_step = killed.train_step
 
     def step(batch):
@@ -129,7 +129,7 @@ def test_a_stop_signal_ends_training_after_the_step_and_the_rerun_resumes_exactl
         killed.fit(progress=False)
     assert len(steps) == 4 and killed.epoch == 1  # the step in flight finished, no other; epoch 2 did not count
     assert signal.getsignal(signum) == before  # the handler is the caller's again
-    resumed = _trainer(tmp_path, "killed")
+    resumed = implicit_trainer(tmp_path, "killed")
     assert resumed.epoch == 1
     resumed.fit(progress=False)
     assert_trained_alike(straight, resumed)
@@ -137,17 +137,38 @@ def test_a_stop_signal_ends_training_after_the_step_and_the_rerun_resumes_exactl
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
 
+def test_the_slurm_profile_sends_the_trainers_sigterm_before_the_limit_and_retries_the_longest_job():
+    """profiles/slurm: each training rule asks for SIGTERM a few minutes before its limit, sent to the job steps
+    (the plugin runs the rule in an srun step; "B:" would reach only the batch shell), a signal the trainers stop
+    on; and the retries cover the longest job (about 49 h, docs/cluster.md) at the rules' time limits."""
+    import re
+
+    import yaml
+
+    from toposdf.training.base import STOP_SIGNALS
+
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    for rule in ("pretrain_implicit", "pretrain_pdgen", "joint_train"):
+        extra = profile["set-resources"][rule]["slurm_extra"]
+        match = re.search(r"--signal=(B:)?(\w+)@(\d+)", extra)
+        assert match and match.group(1) is None, (rule, extra)
+        assert getattr(signal, f"SIG{match.group(2)}") in STOP_SIGNALS
+        assert 60 <= int(match.group(3)) <= 900  # seconds before the limit
+    attempts = profile["retries"] + 1
+    assert attempts * profile["set-resources"]["joint_train"]["runtime"] >= 49 * 60
+
+
 def test_a_checkpoint_of_other_settings_is_refused_naming_the_setting_and_how_to_start_over(tmp_path):
-    straight = _trainer(tmp_path, "straight", cfg=replace(CFG, lr_codes=0.05))
+    straight = implicit_trainer(tmp_path, "straight", cfg=replace(CFG, lr_codes=0.05))
     straight.fit(progress=False)
-    first = _trainer(tmp_path, "changed")
+    first = implicit_trainer(tmp_path, "changed")
     first.fit(epochs=2, progress=False)  # killed; then the config changes and the job reruns
     del first
     with pytest.raises(ValueError, match=rf"lr_codes: {CFG.lr_codes} -> 0.05\): resuming would mix them.*rm "):
-        _trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
+        implicit_trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
     assert (tmp_path / "changed" / "ckpt.pt").exists()  # nothing is lost until the user says so
     (tmp_path / "changed" / "ckpt.pt").unlink()  # the start over the message names
-    second = _trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
+    second = implicit_trainer(tmp_path, "changed", cfg=replace(CFG, lr_codes=0.05))
     assert second.epoch == 0
     second.fit(progress=False)
     assert_trained_alike(straight, second)
@@ -157,19 +178,19 @@ def test_a_checkpoint_of_other_settings_is_refused_naming_the_setting_and_how_to
 
 def test_a_larger_epoch_count_resumes_only_where_the_schedule_does_not_scale_with_it(tmp_path):
     flat = replace(CFG, lr_decay_at=1.0, steik_anneal=None)  # no decay, no anneal: a longer run is the same run
-    first = _trainer(tmp_path, "longer", cfg=flat)
+    first = implicit_trainer(tmp_path, "longer", cfg=flat)
     first.fit(progress=False)
     del first
-    second = _trainer(tmp_path, "longer", cfg=replace(flat, epochs=CFG.epochs + 2))
+    second = implicit_trainer(tmp_path, "longer", cfg=replace(flat, epochs=CFG.epochs + 2))
     assert second.epoch == CFG.epochs
     second.fit(progress=False)
     assert second.epoch == CFG.epochs + 2
     with pytest.raises(ValueError, match=rf"epochs: {CFG.epochs + 2} -> {CFG.epochs}\)"):
-        _trainer(tmp_path, "longer", cfg=flat)  # fewer epochs than trained is a change
+        implicit_trainer(tmp_path, "longer", cfg=flat)  # fewer epochs than trained is a change
     decayed = replace(CFG, lr_decay_at=0.5, steik_anneal=None)  # the decay sits at half the epochs
-    _trainer(tmp_path, "decayed", cfg=decayed).fit(progress=False)
+    implicit_trainer(tmp_path, "decayed", cfg=decayed).fit(progress=False)
     with pytest.raises(ValueError, match=rf"epochs: {CFG.epochs} -> {CFG.epochs + 2}\)"):
-        _trainer(tmp_path, "decayed", cfg=replace(decayed, epochs=CFG.epochs + 2))
+        implicit_trainer(tmp_path, "decayed", cfg=replace(decayed, epochs=CFG.epochs + 2))
 
 
 def test_step_schedule_decays_every_rate_once_and_resumes_at_the_same_rates(tmp_path):
@@ -178,16 +199,16 @@ def test_step_schedule_decays_every_rate_once_and_resumes_at_the_same_rates(tmp_
     assert [step_decay(e, 10, 0.7, 0.1) for e in range(10)] == [1.0] * 7 + [0.1] * 3
     assert [step_decay(e, 10, 1.0, 0.1) for e in range(10)] == [1.0] * 10
     cfg = replace(CFG, epochs=4, lr_decay_at=0.5, lr_decay_factor=0.25)
-    straight = _trainer(tmp_path, "straight", cfg=cfg)
+    straight = implicit_trainer(tmp_path, "straight", cfg=cfg)
     straight.fit(progress=False)
     with open(tmp_path / "straight" / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [float(r["lr_decoder"]) for r in rows] == pytest.approx([cfg.lr_decoder] * 2 + [cfg.lr_decoder / 4] * 2)
     assert [float(r["lr_codes"]) for r in rows] == pytest.approx([cfg.lr_codes] * 2 + [cfg.lr_codes / 4] * 2)
-    first = _trainer(tmp_path, "resumed", cfg=cfg)
+    first = implicit_trainer(tmp_path, "resumed", cfg=cfg)
     first.fit(epochs=3, progress=False)  # killed after the decay has begun
     del first
-    second = _trainer(tmp_path, "resumed", cfg=cfg)
+    second = implicit_trainer(tmp_path, "resumed", cfg=cfg)
     second.fit(progress=False)
     assert_trained_alike(straight, second)
 
@@ -200,19 +221,19 @@ def test_the_steik_term_anneals_linearly_to_zero_and_stays_off_in_stage_2(tmp_pa
     assert [anneal_scale(e, 10, None) for e in (0, 9, 10)] == [1.0] * 3
     assert anneal_scale(0, 0, (0.2, 0.4)) == 0.0  # stage 2 after an annealed stage 1
     cfg = replace(CFG, epochs=4, steik_anneal=(0.25, 0.75))
-    trainer = _trainer(tmp_path, cfg=cfg)
+    trainer = implicit_trainer(tmp_path, cfg=cfg)
     trainer.fit(progress=False)
     with open(tmp_path / "run" / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [float(r["steik_weight"]) for r in rows] == pytest.approx([0.01, 0.01, 0.005, 0.0])
     assert [float(r["steik"]) > 0 for r in rows] == [True, True, True, False]  # at weight 0 it is not computed
     for method in ("deepsdf_se_vad", "ours_deepsdf_se"):
-        joint = _joint_trainer(tmp_path, method, name=method, steik_anneal=(0.2, 0.4))
+        joint = joint_trainer(tmp_path, method, name=method, steik_anneal=(0.2, 0.4))
         joint.fit(progress=False)
         joint.close()
         (row,) = list(csv.DictReader(open(tmp_path / method / "log.csv")))
         assert float(row["theta_steik"]) == 0.0
-    scratch = _joint_trainer(tmp_path, "no_pd_training", name="scratch", rounds=5, steik_anneal=(0.25, 0.75),
+    scratch = joint_trainer(tmp_path, "no_pd_training", name="scratch", rounds=5, steik_anneal=(0.25, 0.75),
                              warm_rounds=4, scratch_consistency_every=10)
     scratch.fit(progress=False)
     scratch.close()
@@ -221,7 +242,7 @@ def test_the_steik_term_anneals_linearly_to_zero_and_stays_off_in_stage_2(tmp_pa
 
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    trainer = _trainer(tmp_path)
+    trainer = implicit_trainer(tmp_path)
     trainer.fit(epochs=1, progress=False)
     good = {k: v.clone() for k, v in trainer.decoder.state_dict().items()}
     trainer.sdf[:] = float("nan")  # the data turn bad in epoch 2
@@ -236,7 +257,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_mismatched_samples_are_rejected(tmp_path):
     points, sdf = sphere_samples()
     with pytest.raises(ValueError, match=r"points \(n, P, 3\)"):
-        _trainer(tmp_path, sdf=sdf[:, :10])
+        implicit_trainer(tmp_path, sdf=sdf[:, :10])
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -253,7 +274,7 @@ def _pd_problem():
     return rng.normal(size=(4, 6)).astype(np.float32), diagrams
 
 
-def _pd_trainer(tmp_path, name, epochs=40, cfg=None):
+def pd_trainer(tmp_path, name, epochs=40, cfg=None):
     from toposdf.models import PDGenerators
     from toposdf.training import PDGeneratorTrainer, generator_sizes
 
@@ -285,7 +306,7 @@ def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
     from toposdf.training.pdgen import collapsed_dimensions
 
     assert collapsed_dimensions(trainer.generators, trainer.latent_means, diagrams) == [0, 1]
-    fitted = _pd_trainer(tmp_path, "fitted")
+    fitted = pd_trainer(tmp_path, "fitted")
     fitted.fit(progress=False)
     assert collapsed_dimensions(fitted.generators, fitted.latent_means, diagrams) == []
 
@@ -332,9 +353,9 @@ def test_the_diagonal_anchor_puts_unused_slots_at_the_training_births(tmp_path):
         return np.array(births)
 
     base = pd_config(epochs=40, batch_shapes=2, lr=3e-3, lambda_smooth=1e-4, smooth_shapes=2, seed=1)
-    free = _pd_trainer(tmp_path, "free", cfg=base)
+    free = pd_trainer(tmp_path, "free", cfg=base)
     free.fit(progress=False)
-    anchored = _pd_trainer(tmp_path, "anchored", cfg=replace(base, diagonal_anchor=1.0))
+    anchored = pd_trainer(tmp_path, "anchored", cfg=replace(base, diagonal_anchor=1.0))
     anchored.fit(progress=False)
     target = mean_births(anchored.diagrams)[1]
     assert anchored.anchors[1] == pytest.approx(target) and free.anchors is None
@@ -354,7 +375,7 @@ def test_generator_sizes_follow_the_largest_training_diagram():
 
 
 def test_pd_generators_learn_the_training_diagrams(tmp_path):
-    trainer = _pd_trainer(tmp_path, "fit")
+    trainer = pd_trainer(tmp_path, "fit")
     trainer.fit(progress=False)
     curve = list(csv.DictReader(open(tmp_path / "fit" / "pd.csv")))
     assert set(curve[0]) == {"epoch", "pd", "smoothness", "loss", "lambda_smooth", "pd_weighted", "smoothness_weighted"}
@@ -365,11 +386,11 @@ def test_pd_generators_learn_the_training_diagrams(tmp_path):
 
 
 def test_pd_generator_training_resumes_exactly(tmp_path):
-    straight = _pd_trainer(tmp_path, "straight", epochs=4)
+    straight = pd_trainer(tmp_path, "straight", epochs=4)
     straight.fit(progress=False)
-    part = _pd_trainer(tmp_path, "resumed", epochs=4)
+    part = pd_trainer(tmp_path, "resumed", epochs=4)
     part.fit(epochs=2, progress=False)
-    resumed = _pd_trainer(tmp_path, "resumed", epochs=4)
+    resumed = pd_trainer(tmp_path, "resumed", epochs=4)
     assert resumed.epoch == 2
     resumed.fit(progress=False)
     for a, b in zip(straight.generators.state_dict().values(), resumed.generators.state_dict().values()):
@@ -418,7 +439,7 @@ def _shape_diagrams(n=4, resolution=12, tau=0.3):
     return points, values, diagrams
 
 
-def _joint_trainer(tmp_path, method, name="run", rounds=1, **settings):
+def joint_trainer(tmp_path, method, name="run", rounds=1, **settings):
     from toposdf.training import JointTrainer, joint_train_config, new_pd_generators
 
     cfg = _methods_config()
@@ -447,7 +468,7 @@ def test_the_shipped_config_has_every_method_of_table_1():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains_a_round_with_finite_losses(tmp_path, method):
-    trainer = _joint_trainer(tmp_path, method)
+    trainer = joint_trainer(tmp_path, method)
     before = {k: v.clone() for k, v in trainer.decoder.state_dict().items()}
     trainer.fit(progress=False)
     trainer.close()
@@ -469,13 +490,13 @@ def test_every_method_trains_a_round_with_finite_losses(tmp_path, method):
 
 
 def test_joint_training_resumes_exactly(tmp_path):
-    straight = _joint_trainer(tmp_path, "ours_deepsdf_se", "straight", rounds=2)
+    straight = joint_trainer(tmp_path, "ours_deepsdf_se", "straight", rounds=2)
     straight.fit(progress=False)
     straight.close()
-    part = _joint_trainer(tmp_path, "ours_deepsdf_se", "resumed", rounds=2)
+    part = joint_trainer(tmp_path, "ours_deepsdf_se", "resumed", rounds=2)
     part.fit(epochs=1, progress=False)  # killed after round 1
     part.close()
-    resumed = _joint_trainer(tmp_path, "ours_deepsdf_se", "resumed", rounds=2)
+    resumed = joint_trainer(tmp_path, "ours_deepsdf_se", "resumed", rounds=2)
     assert resumed.epoch == 1
     resumed.fit(progress=False)
     resumed.close()
@@ -486,7 +507,7 @@ def test_joint_training_resumes_exactly(tmp_path):
 
 
 def test_the_phi_and_z_blocks_leave_the_other_parameters_alone(tmp_path):
-    trainer = _joint_trainer(tmp_path, "ours_deepsdf_se")
+    trainer = joint_trainer(tmp_path, "ours_deepsdf_se")
     decoder = {k: v.clone() for k, v in trainer.decoder.state_dict().items()}
     codes = {k: v.clone() for k, v in trainer.codes.state_dict().items()}
     generators = {k: v.clone() for k, v in trainer.generators.state_dict().items()}
@@ -565,14 +586,14 @@ def test_pd_generator_points_stay_in_the_ground_truths_range():
 
 def test_auto_smoothness_is_calibrated_to_its_share_of_the_pd_fit_and_survives_resume(tmp_path):
     cfg = pd_config(epochs=3, batch_shapes=2, lr=3e-3, lambda_smooth=None, smooth_share=0.2, smooth_shapes=2, seed=1)
-    trainer = _pd_trainer(tmp_path, "pdgen", cfg=cfg)
+    trainer = pd_trainer(tmp_path, "pdgen", cfg=cfg)
     trainer.fit(epochs=1, progress=False)
     with open(tmp_path / "pdgen" / "pd.csv") as fh:
         first = next(csv.DictReader(fh))
     # after the first epoch, the weight makes the weighted smoothness 20% of the PD fit of that epoch
     assert float(first["smoothness_weighted"]) == pytest.approx(0.2 * float(first["pd_weighted"]), rel=1e-6)
     assert trainer.lambda_smooth > 0
-    resumed = _pd_trainer(tmp_path, "pdgen", cfg=cfg)
+    resumed = pd_trainer(tmp_path, "pdgen", cfg=cfg)
     assert resumed.lambda_smooth == pytest.approx(trainer.lambda_smooth)
     resumed.fit(progress=False)
     with open(tmp_path / "pdgen" / "pd.csv") as fh:
@@ -594,7 +615,7 @@ def test_no_pd_training_starts_from_scratch_with_as_many_network_epochs():
 
 
 def test_no_pd_training_warms_up_like_stage_1_with_the_consistency_term_in_every_kth_round(tmp_path):
-    trainer = _joint_trainer(tmp_path, "no_pd_training", rounds=4)
+    trainer = joint_trainer(tmp_path, "no_pd_training", rounds=4)
     trainer.cfg = replace(trainer.cfg, warm_rounds=3, scratch_consistency_every=2, warm_lr_decay_at=0.5,
                           warm_lr_decay_factor=0.1, warm_points_per_shape=16)
     assert trainer.warm and trainer.data_points == 16
@@ -612,7 +633,7 @@ def test_no_pd_training_warms_up_like_stage_1_with_the_consistency_term_in_every
 
 
 def test_the_csv_writes_absent_terms_as_nan_and_widens_its_header_for_new_ones(tmp_path):
-    trainer = _trainer(tmp_path)
+    trainer = implicit_trainer(tmp_path)
     trainer.log_csv.unlink(missing_ok=True)
     trainer._append_csv({"epoch": 1, "a": 1.0, "b": 2.0})
     trainer._append_csv({"epoch": 2, "a": 3.0})  # b skipped this round
@@ -638,7 +659,7 @@ def test_the_consistency_term_takes_its_own_grid_when_one_is_set(tmp_path):
     raw["train"]["joint"] |= {"grid_resolution": 20}  # config.yaml: null (grid.resolution)
     finer = Config.from_dict(raw)
     assert finer.grid.resolution == 12 and joint_train_config(finer, "ours_deepsdf_se").grid_resolution == 20
-    trainer = _joint_trainer(tmp_path, "ours_deepsdf_se", grid_resolution=20)
+    trainer = joint_trainer(tmp_path, "ours_deepsdf_se", grid_resolution=20)
     assert trainer.synthetic.resolution == 20
     trainer._submit(True)
     _, computed, _ = trainer.synthetic.next()
@@ -663,10 +684,10 @@ def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, la
     cfg = joint_train_config(Config.from_dict(raw), "ours_deepsdf_se")
     expected = 2.0 if lambda_cons is None else lambda_cons
     assert (cfg.lambda_con, cfg.lambda_cons) == (2.0, expected)
-    trainer = _joint_trainer(tmp_path, "ours_deepsdf_se", lambda_con=2.0, lambda_cons=expected, lambda_smooth=0.5)
+    trainer = joint_trainer(tmp_path, "ours_deepsdf_se", lambda_con=2.0, lambda_cons=expected, lambda_smooth=0.5)
     trainer._submit(False)
     synthetic = trainer.synthetic.next()
-    row = trainer._phi_step(torch.arange(2), synthetic[:2] + (None,))
+    row = {key: float(value) for key, value in trainer._phi_step(torch.arange(2), synthetic[:2] + (None,)).items()}
     assert row["consistency"] > 0
     want = trainer.cfg.lambda_pd * row["pd"] + 0.5 * row["smoothness"] + expected * row["consistency"]
     assert row["loss"] == pytest.approx(want, rel=1e-5)
@@ -698,8 +719,8 @@ def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_pat
     with pytest.raises(ConfigError, match="target_births"):
         Config.from_dict(raw)
 
-    free = _joint_trainer(tmp_path, "ours_deepsdf", "free", target_births="free")
-    capped = _joint_trainer(tmp_path, "ours_deepsdf", "capped", target_births="training")
+    free = joint_trainer(tmp_path, "ours_deepsdf", "free", target_births="free")
+    capped = joint_trainer(tmp_path, "ours_deepsdf", "capped", target_births="training")
     assert free.birth_caps is None and capped.birth_caps == max_births(capped.diagrams)
     z = torch.randn(3, free.codes.mu.shape[1], device=free.codes.mu.device)
     with torch.no_grad():

@@ -19,6 +19,7 @@ from skimage.measure import marching_cubes
 
 from toposdf.data import grid_points
 from toposdf.topology import batch_cubical_diagrams
+from toposdf.transfer import pack_indices, to_device
 
 
 @functools.lru_cache(maxsize=4)
@@ -90,7 +91,7 @@ def _coarsest_stride(resolution: int, levels: int) -> int:
 
 def _cube(lattices: list[np.ndarray], device: torch.device) -> tuple:
     """Broadcastable indices, with the batch axis, of the sub-grid ``lattices[0] x lattices[1] x lattices[2]``."""
-    t = [torch.as_tensor(index, device=device) for index in lattices]
+    t = pack_indices(lattices, device)
     return slice(None), t[0][:, None, None], t[1][None, :, None], t[2][None, None, :]
 
 
@@ -98,7 +99,7 @@ def _along(vector: np.ndarray, axis: int, like: torch.Tensor) -> torch.Tensor:
     """``vector`` as a tensor shaped to broadcast along grid axis ``axis`` of a ``(B, n0, n1, n2)`` tensor."""
     shape = [1, 1, 1, 1]
     shape[axis + 1] = -1
-    return torch.as_tensor(vector, dtype=like.dtype, device=like.device).view(shape)
+    return to_device(vector, like.device, like.dtype).view(shape)
 
 
 def _slope_bound(first: torch.Tensor, coarse: np.ndarray, spacing: float, safety: float) -> torch.Tensor:
@@ -129,17 +130,16 @@ def _refine_axis(decoder, z: torch.Tensor, values: torch.Tensor, coords: torch.T
         signs.append(torch.sign(parent))
     bound = torch.maximum(*bounds)
     sign = torch.where(bounds[0] >= bounds[1], *signs)
-    need = bound < tau
+    need = (bound < tau).flatten(1).cpu().numpy()  # the masks of every shape in one copy
     level = sign * bound
     sub = _cube(lattices[:axis] + [new] + lattices[axis + 1 :], values.device)
-    level_coords = coords[sub[1:]]
-    evaluated = 0
-    for b in range(z.shape[0]):
-        mask = need[b]
-        points = level_coords[mask]
-        evaluated += len(points)
-        if len(points):
-            level[b][mask] = _forward_chunks(decoder, z[b : b + 1], points, chunk * z.shape[0])[0]
+    level_coords = coords[sub[1:]].reshape(-1, 3)
+    flat_level = level.view(z.shape[0], -1)
+    wanted = [np.flatnonzero(mask) for mask in need]
+    for b, index in enumerate(pack_indices(wanted, values.device)):
+        if len(wanted[b]):
+            flat_level[b, index] = _forward_chunks(decoder, z[b : b + 1], level_coords[index], chunk * z.shape[0])[0]
+    evaluated = sum(len(w) for w in wanted)
     values[sub] = level
     lattices[axis] = finer
     return evaluated
@@ -171,7 +171,7 @@ def evaluate_grid_band(
     batch, n, device = z.shape[0], resolution, z.device
     chunk = chunk or _grid_chunk(z)
     spacing = 2.0 / (n - 1)
-    coords = torch.tensor(grid_points_cached(n), dtype=z.dtype, device=device).view(n, n, n, 3)
+    coords = to_device(grid_points_cached(n), device, z.dtype).view(n, n, n, 3)
     values = torch.zeros((batch, n, n, n), dtype=z.dtype, device=device)
     stride = _coarsest_stride(n, levels)
     coarse = _lattice(n, stride)

@@ -5,11 +5,14 @@ Shapes: ``pred``/``target`` ``(B, P)`` signed distances; ``x`` ``(B, P, 3)`` poi
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 import numpy as np
 import torch
 
 from toposdf.field import GridDiagrams, grid_points_cached
 from toposdf.topology import pd_distance
+from toposdf.transfer import pack_indices, to_device, to_host
 
 
 def sdf_data_loss(pred: torch.Tensor, target: torch.Tensor, delta: float = 0.1) -> torch.Tensor:
@@ -54,6 +57,20 @@ def smoothness_loss(pd_generators, z: torch.Tensor, eps: float = 1e-2, n_directi
     return total / n_directions
 
 
+def matching_parts(matching: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A matching of :func:`toposdf.topology.pd_distance` (``-1`` = the diagonal) as four index arrays: the matched
+    pairs' generated and target indices, the generated points sent to the diagonal, the target points sent to it."""
+    m = np.asarray(matching, np.int64).reshape(-1, 2)
+    both = (m[:, 0] >= 0) & (m[:, 1] >= 0)
+    return m[both, 0], m[both, 1], m[(m[:, 0] >= 0) & (m[:, 1] < 0), 0], m[(m[:, 0] < 0) & (m[:, 1] >= 0), 1]
+
+
+def _matched_cost(generated: torch.Tensor, target: torch.Tensor, pair_a, pair_b, only_a, only_b) -> torch.Tensor:
+    loss = (generated[pair_a] - target[pair_b]).pow(2).sum()
+    pa, pb = generated[only_a], target[only_b]
+    return loss + 0.5 * (pa[:, 1] - pa[:, 0]).pow(2).sum() + 0.5 * (pb[:, 1] - pb[:, 0]).pow(2).sum()
+
+
 def matched_diagram_loss(
     generated: torch.Tensor, target: torch.Tensor, matching: np.ndarray
 ) -> torch.Tensor:
@@ -63,14 +80,7 @@ def matched_diagram_loss(
     :func:`toposdf.topology.pd_distance` (``-1`` = the diagonal). Matched pairs cost ``||p - q||^2``, points sent to
     the diagonal ``(death - birth)^2 / 2``.
     """
-    m = torch.as_tensor(matching, dtype=torch.long, device=generated.device).reshape(-1, 2)
-    both = (m[:, 0] >= 0) & (m[:, 1] >= 0)
-    only_a = (m[:, 0] >= 0) & (m[:, 1] < 0)
-    only_b = (m[:, 0] < 0) & (m[:, 1] >= 0)
-    loss = (generated[m[both, 0]] - target[m[both, 1]]).pow(2).sum()
-    pa, pb = generated[m[only_a, 0]], target[m[only_b, 1]]
-    loss = loss + 0.5 * (pa[:, 1] - pa[:, 0]).pow(2).sum() + 0.5 * (pb[:, 1] - pb[:, 0]).pow(2).sum()
-    return loss
+    return _matched_cost(generated, target, *pack_indices(list(matching_parts(matching)), generated.device))
 
 
 def diagram_points(
@@ -83,21 +93,31 @@ def diagram_points(
     older weights). The network is re-evaluated, with autograd, at those vertices alone: a diagram point is
     ``(f(v_birth), f(v_death))`` clamped to ``[-tau, tau]``. Deaths at ``tau`` (the essential class, and features
     outliving the clamp) are the constant ``tau``: the essential class's death vertex is only the grid maximum,
-    which may lie below ``tau``.
+    which may lie below ``tau``. The vertices' coordinates, indices and death flags of every shape go to the device
+    in two copies (:mod:`toposdf.transfer`).
 
     Returns ``points[b][k]``, an ``(n_k, 2)`` tensor per shape and dimension, in the order of ``computed``.
     """
     coords = grid_points_cached(resolution)
+    dims = [len(shape) for shape in computed.critical]
+    vertices = [np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
+                for critical in computed.critical]
+    x_all = to_device(np.concatenate([coords[v] for v in vertices]), z.device, z.dtype)
+    host = []
+    for b, critical in enumerate(computed.critical):
+        for k, crit in enumerate(critical):
+            host += [np.searchsorted(vertices[b], crit.ravel()), computed.diagrams[b][k][:, 1] >= tau]
+    sent = iter(pack_indices(host, z.device))
     points: list[list[torch.Tensor]] = []
+    start = 0
     for b in range(z.shape[0]):
-        vertices = np.unique(np.concatenate([c.ravel() for c in computed.critical[b]] + [np.zeros(0, np.int64)]))
-        x = torch.as_tensor(coords[vertices], dtype=z.dtype, device=z.device)
+        x = x_all[start : start + len(vertices[b])]
+        start += len(vertices[b])
         values = decoder(z[b : b + 1], x[None])[0].clamp(-tau, tau)
         shape_points = []
-        for k, crit in enumerate(computed.critical[b]):
-            index = torch.as_tensor(np.searchsorted(vertices, crit.ravel()), dtype=torch.long, device=z.device)
+        for _ in range(dims[b]):
+            index, dies_at_tau = next(sent), next(sent) != 0
             pairs = values[index].reshape(-1, 2)
-            dies_at_tau = torch.as_tensor(computed.diagrams[b][k][:, 1] >= tau, device=z.device)
             death = torch.where(dies_at_tau, torch.full_like(pairs[:, 1], tau), pairs[:, 1])
             shape_points.append(torch.stack([pairs[:, 0], death], 1))
         points.append(shape_points)
@@ -109,14 +129,53 @@ def match_diagrams(generated: np.ndarray, target: np.ndarray) -> np.ndarray:
     return pd_distance(np.asarray(generated, np.float64), np.asarray(target, np.float64), return_matching=True)[1]
 
 
-def diagram_fit_terms(generated: list[torch.Tensor], targets, matchings=None,
-                      anchors=None) -> tuple[torch.Tensor, torch.Tensor]:
+def solve_matchings(generated: list[torch.Tensor], targets, pool: Executor | None = None) -> list[list[np.ndarray]]:
+    """Eq. 1's optimal matching of every ``generated[k][b]`` against ``targets[b][k]``, solved on the host (in the
+    threads of ``pool`` when given). ``targets[b][k]``: a host array (matched at ``generated``'s precision) or a
+    tensor; the generated diagrams and the tensor targets come back in one copy."""
+    batch, dims = generated[0].shape[0], len(generated)
+    precision = np.dtype(str(generated[0].dtype).removeprefix("torch."))
+    on_device = [(b, k) for b in range(batch) for k in range(dims) if torch.is_tensor(targets[b][k])]
+    host = to_host(list(generated) + [targets[b][k] for b, k in on_device])
+    copied = dict(zip(on_device, host[dims:]))
+
+    def target(b: int, k: int) -> np.ndarray:
+        if (b, k) in copied:
+            return copied[b, k].reshape(-1, 2)
+        return np.asarray(targets[b][k], np.float64).reshape(-1, 2).astype(precision)
+
+    jobs = [(host[k][b], target(b, k)) for b in range(batch) for k in range(dims)]
+    solved = list((pool.map if pool is not None else map)(lambda job: match_diagrams(*job), jobs))
+    return [solved[b * dims : (b + 1) * dims] for b in range(batch)]
+
+
+def _on_device(targets, batch: int, dims: int, like: torch.Tensor) -> list[list[torch.Tensor]]:
+    """``targets[b][k]`` as ``(m, 2)`` tensors of ``like``'s dtype on its device; the host arrays go in one copy."""
+    arrays = {(b, k): np.asarray(targets[b][k], np.float64).reshape(-1, 2)
+              for b in range(batch) for k in range(dims) if not torch.is_tensor(targets[b][k])}
+    sent = to_device(np.concatenate([*arrays.values(), np.zeros((0, 2))]), like.device, like.dtype)
+    out, start = [], 0
+    for b in range(batch):
+        row = []
+        for k in range(dims):
+            if (b, k) in arrays:
+                row.append(sent[start : start + len(arrays[b, k])])
+                start += len(arrays[b, k])
+            else:
+                row.append(targets[b][k].to(like.dtype).reshape(-1, 2))
+        out.append(row)
+    return out
+
+
+def diagram_fit_terms(generated: list[torch.Tensor], targets, matchings=None, anchors=None,
+                      pool: Executor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``mean_b sum_k d_PD(generated[k][b], targets[b][k])`` (eq. 12's data term, and eq. 14's consistency
     term with the network fixed), differentiable in ``generated``, and the diagonal anchor.
 
     ``generated[k]`` is ``(B, n_k, 2)``; ``targets[b][k]`` an ``(m, 2)`` array or tensor (a constant, or
     differentiable as from :func:`diagram_points`). ``matchings[b][k]``, when given, is used instead of solving
-    eq. 1 again (it must come from the same diagrams).
+    eq. 1 again (it must come from the same diagrams); otherwise :func:`solve_matchings` solves them, in ``pool``'s
+    threads when given. The matchings' indices go to the device in one copy.
 
     The anchor is ``mean_b sum_k sum_j (birth_j - anchors[k])^2`` over the generated points that eq. 1's matching
     sends to the diagonal (``anchors[k]`` None: none in dimension k; ``anchors`` None: zero). Eq. 1 charges such
@@ -127,24 +186,26 @@ def diagram_fit_terms(generated: list[torch.Tensor], targets, matchings=None,
     the surface, rings that close only in the offset band around it (broken rails; docs/results.md, section 4e).
     Anchoring unused slots at the training points' mean birth changes no matched cost.
     """
-    batch = generated[0].shape[0]
+    batch, dims = generated[0].shape[0], len(generated)
+    if matchings is None:
+        matchings = solve_matchings(generated, targets, pool)
+    targets = _on_device(targets, batch, dims, generated[0])
+    parts = iter(pack_indices([part for b in range(batch) for k in range(dims)
+                               for part in matching_parts(matchings[b][k])], generated[0].device))
     fit, anchor = generated[0].new_zeros(()), generated[0].new_zeros(())
     for b in range(batch):
         for k, gen in enumerate(generated):
-            target = torch.as_tensor(targets[b][k], dtype=gen.dtype, device=gen.device).reshape(-1, 2)
-            matching = (matchings[b][k] if matchings is not None
-                        else match_diagrams(gen[b].detach().cpu().numpy(), target.detach().cpu().numpy()))
-            fit = fit + matched_diagram_loss(gen[b], target, matching)
+            pair_a, pair_b, only_a, only_b = (next(parts) for _ in range(4))
+            fit = fit + _matched_cost(gen[b], targets[b][k], pair_a, pair_b, only_a, only_b)
             if anchors is not None and anchors[k] is not None:
-                m = torch.as_tensor(matching, dtype=torch.long, device=gen.device).reshape(-1, 2)
-                unused = m[(m[:, 0] >= 0) & (m[:, 1] < 0), 0]
-                anchor = anchor + (gen[b][unused, 0] - anchors[k]).pow(2).sum()
+                anchor = anchor + (gen[b][only_a, 0] - anchors[k]).pow(2).sum()
     return fit / batch, anchor / batch
 
 
-def diagram_fit_loss(generated: list[torch.Tensor], targets, matchings=None) -> torch.Tensor:
+def diagram_fit_loss(generated: list[torch.Tensor], targets, matchings=None,
+                     pool: Executor | None = None) -> torch.Tensor:
     """The fit term of :func:`diagram_fit_terms` alone (eq. 12's data term; eq. 14's consistency term)."""
-    return diagram_fit_terms(generated, targets, matchings)[0]
+    return diagram_fit_terms(generated, targets, matchings, pool=pool)[0]
 
 
 def _births(diagrams) -> list[np.ndarray]:

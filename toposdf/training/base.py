@@ -18,6 +18,7 @@ from torch.profiler import record_function
 from tqdm import tqdm
 
 from toposdf.checkpoints import atomic_torch_save, load_checkpoint
+from toposdf.transfer import to_host
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,26 @@ def stop_on_signals(trainer):
             signal.signal(sig, old)
 
 
-def mean_terms(rows: Iterable[dict[str, float]]) -> dict[str, float]:
-    """The mean of every key over an iterable of term dicts (keys missing from a row count as absent)."""
+def mean_terms(rows: Iterable[dict]) -> dict[str, float]:
+    """The mean of every key over an iterable of term dicts (keys missing from a row count as absent). The values
+    are floats or 0-d tensors (a step's terms, on the training device): the tensors come to the host in one copy,
+    and the sums are float64 in row order, as ``float()`` of each term would give."""
+    rows = list(rows)
+    tensors = [value for row in rows for value in row.values() if torch.is_tensor(value)]
+    host = iter([float(value) for value in to_host(tensors)])
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     for row in rows:
         for key, value in row.items():
-            sums[key] += value
+            sums[key] += next(host) if torch.is_tensor(value) else value
             counts[key] += 1
     return {key: sums[key] / counts[key] for key in sums}
+
+
+def non_finite_losses(row: dict[str, float]) -> dict[str, float]:
+    """The losses of an epoch's row (``loss`` and every ``*_loss``) that are NaN or infinite."""
+    return {key: value for key, value in row.items()
+            if (key == "loss" or key.endswith("_loss")) and not math.isfinite(value)}
 
 
 def step_decay(epoch: int, epochs: int, at: float, factor: float) -> float:
@@ -104,6 +116,7 @@ class Trainer:
 
     def _start(self, seed: int, batch_shapes: int, checkpoint: str | Path, log_csv: str | Path) -> None:
         self.batch_shapes = batch_shapes
+        self._losses: list[torch.Tensor] = []  # this epoch's step losses, on the device (_step)
         self.generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         self.epoch = 0
@@ -136,18 +149,17 @@ class Trainer:
         is another schedule, and its checkpoint cannot be resumed with more epochs)."""
         return False
 
-    def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
-        """One optimizer step on the shapes ``shape_index`` ``(B,)``; returns every loss term (floats)."""
+    def train_step(self, shape_index: torch.Tensor) -> dict:
+        """One optimizer step on the shapes ``shape_index`` ``(B,)``; returns every loss term (0-d tensors, as
+        :meth:`_step` returns them, or floats)."""
         raise NotImplementedError
 
-    def _step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor, optimizer: str = "main") -> dict[str, float]:
-        """Check the loss, take one step of ``optimizers[optimizer]``, and return the terms as floats."""
-        values = {k: float(v.detach()) for k, v in terms.items()} | {"loss": float(loss.detach())}
-        if not math.isfinite(values["loss"]):
-            raise TrainingDiverged(
-                f"non-finite loss at epoch {self.epoch + 1}: {values}; the last good checkpoint "
-                f"({self.checkpoint if self.checkpoint.exists() else 'none yet'}) is kept"
-            )
+    def _step(self, terms: dict[str, torch.Tensor], loss: torch.Tensor, optimizer: str = "main") -> dict:
+        """Take one step of ``optimizers[optimizer]`` and return the terms and the loss, detached, on the device:
+        nothing is read back here, :func:`mean_terms` brings an epoch's terms to the host at once, and
+        :meth:`fit` stops on a non-finite loss then."""
+        values = {key: value.detach() for key, value in terms.items()} | {"loss": loss.detach()}
+        self._losses.append(values["loss"])
         opt = self.optimizers[optimizer]
         opt.zero_grad(set_to_none=True)
         with record_function("toposdf::backward"):
@@ -159,6 +171,28 @@ class Trainer:
                 f"{signal.Signals(self.stop_signal).name} in epoch {self.epoch + 1}: stopped after this step; the "
                 f"checkpoint of epoch {self.epoch} ({self.checkpoint}) is kept and a rerun resumes from it")
         return values
+
+    def _diverged(self, detail: str) -> TrainingDiverged:
+        return TrainingDiverged(f"non-finite loss at epoch {self.epoch + 1}: {detail}; the last good checkpoint "
+                                f"({self.checkpoint if self.checkpoint.exists() else 'none yet'}) is kept")
+
+    def _train_checked_epoch(self) -> dict[str, float]:
+        """:meth:`train_epoch`, stopped by :class:`TrainingDiverged` when a step's loss was not finite: after the
+        epoch, or at the error a non-finite value caused later in it (a matching of NaN diagrams, say)."""
+        self._losses = []
+        try:
+            means = self.train_epoch()
+        except (TrainingInterrupted, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            steps = mean_terms([{"loss": loss} for loss in self._losses]) if self._losses else {}
+            if steps and not math.isfinite(steps["loss"]):
+                raise self._diverged(f"{type(error).__name__} after it ({error})") from error
+            raise
+        bad = non_finite_losses(means)
+        if bad:
+            raise self._diverged(f"epoch means {bad}")
+        return means
 
     def _batches(self) -> list[torch.Tensor]:
         return list(torch.randperm(self.n_shapes, generator=self.generator).split(self.batch_shapes))
@@ -177,7 +211,7 @@ class Trainer:
         self.stop_signal = None  # set by SIGTERM or SIGUSR1 (stop_on_signals)
         with stop_on_signals(self):
             for _ in bar:
-                means = self.train_epoch()
+                means = self._train_checked_epoch()
                 self.epoch += 1
                 self._append_csv({"epoch": self.epoch, **means})
                 self.save(self.checkpoint)

@@ -65,6 +65,17 @@ def pretrain_implicit(job: Job) -> None:
                               "latent_aggregate_std": spread}, output, log_csv)
 
 
+def warn_if_collapsed(generators: PDGenerators, latent_means, diagrams, method: str) -> None:
+    """Warn about each homology dimension whose stage-1b generator has collapsed onto the diagonal."""
+    for k in collapsed_dimensions(generators, latent_means, diagrams):
+        log.warning("stage 1b (%s): PD%d's generator puts all %d slots on the diagonal at every training code, though "
+                    "the training diagrams have such points: it has collapsed, and stage 2 will remove those features "
+                    "from the shapes. Rerun with another train.seed or a lower train.pdgen.lr (at a higher rate the "
+                    "slots can collapse onto the diagonal in the first epochs; for PD0 also "
+                    "train.pdgen.essential_slot: true).",
+                    method, k, generators.generators[k].n_points)
+
+
 def pretrain_pdgen(job: Job) -> None:
     """Stage 1b (eq. 12) for one category and method (``wildcards.method``): the PD generators fitted to the training
     diagrams (``input.diagrams``) at the latent means of the stage-1 checkpoint (``input.implicit``), to
@@ -108,18 +119,15 @@ def pretrain_pdgen(job: Job) -> None:
         train_cfg = replace(train_cfg, smooth_share=record["chosen_share"])
     generators = generators_for(diagrams)
     trainer = PDGeneratorTrainer(generators, stage1["codes"]["mu"], diagrams, train_cfg,
-                                 checkpoint=work_path(output), log_csv=work_path(log_csv))
+                                 checkpoint=work_path(output), log_csv=work_path(log_csv), workers=threads)
     sizes = [g.n_points for g in generators.generators]
     log.info("stage 1b (%s): %d training shapes, n_k = %s, %s on %s", method, len(diagrams), sizes, train_cfg,
              trainer.device)
-    trainer.fit()
-    for k in collapsed_dimensions(generators, stage1["codes"]["mu"], diagrams):
-        log.warning("stage 1b (%s): PD%d's generator puts all %d slots on the diagonal at every training code, though "
-                    "the training diagrams have such points: it has collapsed, and stage 2 will remove those features "
-                    "from the shapes. Rerun with another train.seed or a lower train.pdgen.lr (at a higher rate the "
-                    "slots can collapse onto the diagonal in the first epochs; for PD0 also "
-                    "train.pdgen.essential_slot: true).",
-                    method, k, sizes[k])
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    warn_if_collapsed(generators, stage1["codes"]["mu"], diagrams, method)
     share = train_cfg.smooth_share if train_cfg.lambda_smooth is None else None
     atomic_write_json(selection, selection_summary(method, record, trainer.lambda_smooth, share, reason))
     finish(trainer.state() | {"ids": stage1["ids"], "method": method, "n_points": sizes, "tau": cfg.persistence.tau,

@@ -13,6 +13,7 @@ from toposdf.losses import eikonal_loss, normal_laplacian_loss, sdf_data_loss, s
 from toposdf.models import LatentCodes, SDFDecoder
 from toposdf.training.base import Trainer, anneal_scale, step_decay
 from toposdf.training.configs import ImplicitTrainConfig
+from toposdf.transfer import to_device
 
 
 def as_samples(points, sdf, n_shapes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,15 +50,16 @@ class ImplicitTerms:
         n_points = cfg.points_per_shape if n_points is None else n_points
         pick = torch.randint(self.points.shape[1], (len(shape_index), n_points), generator=self.generator)
         rows = shape_index[:, None]  # only the picked samples are read (the samples may be memory-mapped)
-        x, target = self.points[rows, pick].to(dev), self.sdf[rows, pick].to(dev)
+        x, target = to_device(self.points[rows, pick], dev), to_device(self.sdf[rows, pick], dev)
         return sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta)
 
     def regularizer_terms(self, latent_size: int) -> dict[str, torch.Tensor]:
         """Eikonal and (for a StEik weight > 0) StEik terms of ``regularizer_shapes`` synthetic shapes at
         ``regularizer_points`` uniform points of ``[-1, 1]^3``."""
         cfg, dev = self.cfg, self.device
-        z_syn = torch.randn(cfg.regularizer_shapes, latent_size, generator=self.generator).to(dev)
-        x_syn = (torch.rand(cfg.regularizer_shapes, cfg.regularizer_points, 3, generator=self.generator) * 2 - 1).to(dev)
+        z_syn = to_device(torch.randn(cfg.regularizer_shapes, latent_size, generator=self.generator), dev)
+        x_syn = to_device(torch.rand(cfg.regularizer_shapes, cfg.regularizer_points, 3, generator=self.generator) * 2 - 1,
+                          dev)
         x_syn.requires_grad_(True)
         grad = spatial_gradient(self.decoder(z_syn, x_syn), x_syn)
         return {
@@ -114,8 +116,9 @@ class ImplicitTrainer(ImplicitTerms, Trainer):
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One optimizer step on a batch of shapes: ``sdf + lambda_kl kl + lambda_eikonal eikonal +
         steik_weight steik``; returns every term (floats)."""
-        z = self.codes.sample(shape_index.to(self.device))
-        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.prior_loss(shape_index.to(self.device))}
+        index = to_device(shape_index, self.device)
+        z = self.codes.sample(index)
+        terms = {"sdf": self.data_term(z, shape_index), "kl": self.codes.prior_loss(index)}
         terms |= self.regularizer_terms(z.shape[1])
         loss = terms["sdf"] + self.cfg.lambda_kl * terms["kl"] + self.regularizer_loss(terms)
         return self._step(terms, loss)

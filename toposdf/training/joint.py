@@ -27,6 +27,7 @@ from toposdf.training.implicit import ImplicitTerms, as_samples
 from toposdf.training.pdgen import anchored_fit, as_diagrams, slot_anchors
 from toposdf.training.pool import SyntheticDiagrams
 from toposdf.training.smoothness import SmoothnessTerm
+from toposdf.transfer import to_device
 
 
 class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
@@ -140,7 +141,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         return row
 
     def _draw_synthetic(self) -> torch.Tensor:
-        return torch.randn(self.cfg.synthetic_shapes, self.codes.mu.shape[1], generator=self.generator).to(self.device)
+        return to_device(torch.randn(self.cfg.synthetic_shapes, self.codes.mu.shape[1], generator=self.generator), self.device)
 
     def _submit(self, with_generated: bool) -> None:
         z = self._draw_synthetic()
@@ -175,7 +176,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
     def _theta_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
         """Eq. 13 on the shapes ``shape_index``; ``synthetic``: ``(z, computed, matchings)`` of the pool, or None."""
         cfg = self.cfg
-        z = self.codes.sample(shape_index.to(self.device)).detach()
+        z = self.codes.sample(to_device(shape_index, self.device)).detach()
         with record_function("toposdf::data_term"):
             terms = {"sdf": self.data_term(z, shape_index, self.data_points)}
         with record_function("toposdf::regularizer"):
@@ -227,7 +228,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         """Eq. 14 on the shapes ``shape_index``. The consistency term is eq. 8 with the network fixed: the PD
         generators' fit to the synthetic shapes' computed diagrams (constants here)."""
         cfg = self.cfg
-        mu = self.codes.mu[shape_index.to(self.device)].detach()
+        mu = self.codes.mu[to_device(shape_index, self.device)].detach()
         if cfg.lambda_pd > 0:  # with the unused slots' anchor (diagonal_anchor) in this block only
             terms, fit = self._pd_fit(mu, shape_index, self.anchors)
         else:
@@ -238,7 +239,8 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         if synthetic is not None:
             z_syn, computed, _ = synthetic
             start = time.perf_counter()
-            terms["consistency"] = diagram_fit_loss(self.generators(z_syn), computed.diagrams)
+            terms["consistency"] = diagram_fit_loss(self.generators(z_syn), computed.diagrams,
+                                                    pool=self.synthetic.pool)
             self.synthetic.seconds["assignment"] += time.perf_counter() - start
             loss = loss + cfg.lambda_cons * terms["consistency"]
         return self._step(terms, loss, "phi")
@@ -247,7 +249,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         """``mean_i sum_k d_PD(PD_k,phi(z_i), P_i^k)`` against the training diagrams, as :func:`anchored_fit`'s
         logged terms and the fit that enters the loss."""
         return anchored_fit(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()], anchors,
-                            self.cfg.diagonal_anchor)
+                            self.cfg.diagonal_anchor, self.synthetic.pool)
 
     def _z_epoch(self) -> dict[str, float]:
         with frozen(self.decoder, self.generators):
@@ -256,7 +258,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
     def _z_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """Eq. 15 on the shapes ``shape_index``."""
         cfg = self.cfg
-        index = shape_index.to(self.device)
+        index = to_device(shape_index, self.device)
         z = self.codes.sample(index)
         terms = {"sdf": self.data_term(z, shape_index, self.data_points), "kl": self.codes.prior_loss(index)}
         loss = terms["sdf"] + cfg.lambda_kl * terms["kl"]

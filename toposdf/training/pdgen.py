@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from toposdf.models import PDGenerators
 from toposdf.training.base import Trainer
 from toposdf.training.configs import PDGeneratorTrainConfig
 from toposdf.training.smoothness import SmoothnessTerm
+from toposdf.transfer import to_device
 
 
 def generator_sizes(diagrams, max_points: int) -> tuple[int, int, int]:
@@ -42,10 +44,12 @@ def slot_anchors(diagrams, weight: float) -> list[float | None] | None:
     return mean_births(diagrams) if weight > 0 and diagrams else None
 
 
-def anchored_fit(generated: list[torch.Tensor], targets, anchors, weight: float) -> tuple[dict, torch.Tensor]:
+def anchored_fit(generated: list[torch.Tensor], targets, anchors, weight: float,
+                 pool: Executor | None = None) -> tuple[dict, torch.Tensor]:
     """Eq. 12's data term against ``targets`` as the logged terms ``{"pd"}`` (with ``"anchor"`` when ``anchors``
-    are given, :func:`slot_anchors`), and the fit that enters the loss, ``pd + weight * anchor``."""
-    fit, anchor = diagram_fit_terms(generated, targets, anchors=anchors)
+    are given, :func:`slot_anchors`), and the fit that enters the loss, ``pd + weight * anchor``; the matchings are
+    solved in ``pool``'s threads when given."""
+    fit, anchor = diagram_fit_terms(generated, targets, anchors=anchors, pool=pool)
     if anchors is None:
         return {"pd": fit}, fit
     return {"pd": fit, "anchor": anchor}, fit + weight * anchor
@@ -64,13 +68,17 @@ class PDGeneratorTrainer(SmoothnessTerm, Trainer):
         latent_means: ``(n, L)`` the training shapes' latent means from stage 1 (fixed).
         diagrams: the n training shapes' ground-truth ``[PD0, PD1, PD2]``, each ``(m, 2)``.
         cfg, checkpoint, log_csv, device: as for :class:`~toposdf.training.implicit.ImplicitTrainer`.
+        workers: threads that solve each step's matchings of eq. 1 (1: in the training thread); :meth:`close`
+            stops them.
     """
 
     desc = "pretrain PD generators"
 
     def __init__(self, generators: PDGenerators, latent_means, diagrams, cfg: PDGeneratorTrainConfig,
-                 checkpoint: str | Path, log_csv: str | Path, device: torch.device | str | None = None) -> None:
+                 checkpoint: str | Path, log_csv: str | Path, device: torch.device | str | None = None,
+                 workers: int = 1) -> None:
         self.cfg = cfg
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="matching") if workers > 1 else None
         self.device = pick_device(device)
         self.generators = generators.to(self.device)
         self.modules = {"pd_generators": self.generators}
@@ -86,11 +94,16 @@ class PDGeneratorTrainer(SmoothnessTerm, Trainer):
 
     def train_step(self, shape_index: torch.Tensor) -> dict[str, float]:
         """One step of eq. 12 on the shapes ``shape_index``; returns the terms ``pd``, ``smoothness``, ``loss``."""
-        z = self.latent_means[shape_index].to(self.device)
+        z = to_device(self.latent_means[shape_index], self.device)
         terms, fit = anchored_fit(self.generators(z), [self.diagrams[i] for i in shape_index.tolist()], self.anchors,
-                                  self.cfg.diagonal_anchor)
+                                  self.cfg.diagonal_anchor, self.pool)
         terms["smoothness"], weight = self.smoothness_term(z.shape[1])
         return self._step(terms, self.cfg.lambda_pd * fit + weight * terms["smoothness"])
+
+    def close(self) -> None:
+        """Stop the matching threads."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
     def train_epoch(self) -> dict[str, float]:
         """One epoch; the first one of an ``auto`` smoothness run also sets ``lambda_smooth`` (to ``smooth_share``

@@ -14,6 +14,7 @@ import torch
 from toposdf.field import GridDiagrams, evaluate_grid, evaluate_grid_band
 from toposdf.losses import match_diagrams
 from toposdf.topology import cubical_diagrams_with_critical
+from toposdf.transfer import to_host
 
 
 class SyntheticDiagrams:
@@ -66,7 +67,7 @@ class SyntheticDiagrams:
         else:
             grids = evaluate_grid(decoder, z, self.resolution)
         self.seconds["grid"] += time.perf_counter() - start
-        gen = None if generated is None else [g.detach().double().cpu().numpy() for g in generated]
+        gen = None if generated is None else to_host(generated)  # one copy
         futures = [self.pool.submit(self._one, grids[b], None if gen is None else [g[b] for g in gen])
                    for b in range(len(grids))]
         self.pending.append((z, futures))

@@ -15,6 +15,7 @@ import math
 import torch
 
 from toposdf.losses import smoothness_loss
+from toposdf.transfer import to_device
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class SmoothnessTerm:
     def smoothness_term(self, latent_size: int) -> tuple[torch.Tensor, float]:
         """``(l_s, weight)``: eq. 10 at ``smooth_shapes`` codes ``z ~ N(0, I)`` of size ``latent_size`` (a zero,
         not computed, when the weight is 0), and the weight to give it (0 while ``auto`` is not calibrated yet)."""
-        z = torch.randn(self.cfg.smooth_shapes, latent_size, generator=self.generator).to(self.device)
+        z = to_device(torch.randn(self.cfg.smooth_shapes, latent_size, generator=self.generator), self.device)
         weight = self.lambda_smooth or 0.0
         if self.lambda_smooth is None or weight > 0:
             return smoothness_loss(self.generators, z, self.cfg.smooth_eps), weight

@@ -64,13 +64,13 @@ def profile_variant(trainer, steps: int, device: torch.device, trace: Path | Non
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full", action="store_true", help="bench_train_step's full sizes (for a GPU)")
+    parser.add_argument("--full", action="store_true", help="the sizes of presets/shapenet.yaml (for a GPU)")
     parser.add_argument("--steps", type=int, default=4, help="profiled steps (one epoch of spheres)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--trace", action="store_true", help="also write a Chrome trace per variant")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    scale = bench.SCALES["full" if args.full else "cpu"]
+    scale = bench.config_scale(preset=bench.FULL_PRESET if args.full else None)
     device = pick_device(args.device)
     cpus = len(os.sched_getaffinity(0))
     torch.set_num_threads(cpus)

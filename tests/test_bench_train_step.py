@@ -1,5 +1,6 @@
-"""benchmarks/bench_train_step.py: ``--full``'s data sizes for every ``--steps`` (a regression: ``--full --steps 4``
-once built 300 codes for 256 sample sets), checked at tiny point counts on the CPU without a full-size step."""
+"""benchmarks/bench_train_step.py: ``--full``'s data sizes (the shapenet preset's) for every ``--steps`` (a
+regression: ``--full --steps 4`` once built 300 codes for 256 sample sets), checked at tiny point counts on the CPU
+without a full-size step; the anchor; the JSON."""
 
 import json
 import sys
@@ -14,18 +15,29 @@ import bench_train_step as bench  # noqa: E402
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder  # noqa: E402
 
 STEPS = [1, 2, 3, 4, 5, 7]
+FULL = bench.config_scale(preset=bench.FULL_PRESET)
+CPU = bench.config_scale()
+TINY = dict(batch=4, points=32, hidden=16, layers=4, latent=8, grid=12, synthetic=1, max_points=4, regularizer_shapes=2,
+            regularizer_points=16)
+
+
+def test_full_sizes_are_the_shapenet_presets():
+    """The benchmark reads the preset, not a copy of it: 64 shapes x 16,384 points per step, the regularizer on
+    8 x 16,384 points (the old hard-coded sizes had 4 x 1,024 there)."""
+    assert FULL == dict(batch=64, points=16384, hidden=512, layers=8, latent=256, grid=64, synthetic=8, max_points=64,
+                        regularizer_shapes=8, regularizer_points=16384)
 
 
 @pytest.mark.parametrize("steps", STEPS)
 def test_full_epoch_sizes_are_steps_full_batches(steps):
-    sizes = bench.epoch_sizes(bench.SCALES["full"], steps)
-    assert sizes == {"steps": steps, "shapes": steps * bench.SCALES["full"]["batch"]}
-    assert bench.SCALES["full"]["batch"] == 64  # the GPU measurement's size: 64 shapes per step
+    sizes = bench.epoch_sizes(FULL, steps)
+    assert sizes == {"steps": steps, "shapes": steps * FULL["batch"]}
+    assert FULL["batch"] == 64  # the GPU measurement's size: 64 shapes per step
 
 
 def test_default_steps_of_full_is_256_shapes():
     # the case that failed: --full with the default --steps 4 trained 256 sample sets against 300 codes
-    assert bench.epoch_sizes(bench.SCALES["full"], 4)["shapes"] == 256
+    assert bench.epoch_sizes(FULL, 4)["shapes"] == 256
 
 
 @pytest.mark.parametrize("shapes, batch, steps", [(300, 64, 5), (256, 64, 4), (26, 8, 4), (1, 8, 1)])
@@ -35,16 +47,16 @@ def test_category_epoch_is_all_its_shapes(shapes, batch, steps):
 
 def test_epoch_sizes_reject_no_steps():
     with pytest.raises(ValueError):
-        bench.epoch_sizes(bench.SCALES["full"], 0)
+        bench.epoch_sizes(FULL, 0)
     with pytest.raises(ValueError):
-        bench.epoch_sizes(bench.SCALES["full"], 3, data_shapes=0)
+        bench.epoch_sizes(FULL, 3, data_shapes=0)
 
 
 @pytest.mark.parametrize("steps", [1, 3, 4, 5])
 def test_full_trainers_get_one_code_per_sample_set_and_diagram(steps, tmp_path):
     """Every variant's JointTrainer at --full's batch, latent and network (8 points per shape instead of 16,384):
     as many codes as sample sets and diagrams, and an epoch of exactly ``steps`` full batches."""
-    scale = bench.SCALES["full"] | {"points": 8}
+    scale = FULL | {"points": 8}
     sizes = bench.epoch_sizes(scale, steps)
     data = bench.sphere_data(np.random.default_rng(0), sizes["shapes"], scale["points"])
     assert [len(part) for part in data] == [steps * 64] * 3
@@ -62,7 +74,7 @@ def test_full_trainers_get_one_code_per_sample_set_and_diagram(steps, tmp_path):
 
 def test_build_rejects_data_that_is_not_an_epoch_of_steps(tmp_path):
     # the old sizing: 300 shapes (more than --steps 4 batches of 64) for a 4-step epoch
-    scale = bench.SCALES["full"] | {"points": 4}
+    scale = FULL | {"points": 4}
     data = bench.sphere_data(np.random.default_rng(0), 300, scale["points"])
     with pytest.raises(ValueError, match="not an epoch of 4 steps"):
         bench.build("none", False, scale, data, 4, 1, torch.device("cpu"), tmp_path, None)
@@ -83,7 +95,7 @@ def _checkpoint(latent: dict | None, variational: bool) -> dict:
                                                  ({"prior": "per_code", "variational": True}, True)])
 def test_network_loads_checkpoints_with_and_without_a_latent_entry(latent, variational):
     checkpoint = _checkpoint(latent, variational)
-    decoder, codes = bench.network(bench.SCALES["cpu"], 3, checkpoint)
+    decoder, codes = bench.network(CPU, 3, checkpoint)
     assert torch.equal(codes.mu.detach(), checkpoint["codes"]["mu"])
     assert (codes.logvar is not None) == variational
     assert decoder.cfg.latent_size == 4
@@ -92,15 +104,19 @@ def test_network_loads_checkpoints_with_and_without_a_latent_entry(latent, varia
 def test_main_runs_full_at_tiny_sizes(tmp_path, monkeypatch):
     """The whole script, ``--full`` with its sizes shrunk (batch 4, so that the epoch sizing still matters): the
     JSON records an epoch of --steps batches and all three variants."""
-    tiny = dict(batch=4, points=32, hidden=16, layers=4, latent=8, grid=12, synthetic=1, max_points=4)
-    monkeypatch.setitem(bench.SCALES, "full", tiny)
+    presets = []
+    monkeypatch.setattr(bench, "config_scale", lambda preset=None: presets.append(preset) or TINY)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep the test's thread count
     out = tmp_path / "step.json"
     bench.main(["--full", "--steps", "3", "--repeats", "1", "--device", "cpu", "--workers", "1", "--out", str(out)])
     result = json.loads(out.read_text())
-    assert result["scale"] == "full" and result["steps"] == 3 and result["device_name"] is None
-    assert result["sizes"] == tiny | {"shapes": 12}
-    for key in ("plain", "topological", "topological_full_grid"):
+    assert presets == [bench.FULL_PRESET]
+    assert result["scale"] == "shapenet" and result["steps"] == 3 and result["device_name"] is None
+    assert result["sizes"] == TINY | {"shapes": 12}
+    assert set(result["targets"]) == {"plain_over_anchor", "topological_over_plain", "wait_share"}
+    assert result["ratios"]["plain_over_anchor"] == pytest.approx(
+        result["plain"]["seconds_per_step"] / result["anchor"]["seconds_per_step"])
+    for key in ("anchor", "plain", "topological", "topological_full_grid"):
         assert len(result[key]["seconds_per_step_all"]) == 1
         assert result[key]["seconds_per_step"] > 0
     assert "grid" in result["topological"]["parts_per_step"]
@@ -111,7 +127,7 @@ def test_main_runs_full_at_tiny_sizes(tmp_path, monkeypatch):
 
 def test_check_band_raises_when_the_band_changes_a_diagram(tmp_path, monkeypatch):
     """The benchmark's equality check can fail: a narrow band that drops a vertex's value is caught."""
-    scale = dict(batch=4, points=32, hidden=16, layers=4, latent=8, grid=12, synthetic=1, max_points=4)
+    scale = TINY
     data = bench.sphere_data(np.random.default_rng(0), 4, scale["points"])
     trainer = bench.build("learned", True, scale, data, 1, 1, torch.device("cpu"), tmp_path, None)
     try:
@@ -149,13 +165,13 @@ def test_the_cpu_scale_is_the_default_configs_stage_two():
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
     joint, model = raw["train"]["joint"], raw["model"]
-    assert bench.SCALES["cpu"] == dict(batch=joint["batch_shapes"], points=joint["points_per_shape"],
+    assert CPU == dict(batch=joint["batch_shapes"], points=joint["points_per_shape"],
                                        hidden=model["hidden"], layers=model["n_layers"], latent=model["latent_size"],
                                        grid=raw["grid"]["resolution"], synthetic=joint["synthetic_shapes"],
                                        max_points=raw["train"]["pdgen"]["max_points"],
                                        regularizer_shapes=raw["train"]["implicit"]["regularizer_shapes"],
                                        regularizer_points=raw["train"]["implicit"]["regularizer_points"])
-    stage2 = bench.stage2_config("learned", True, bench.SCALES["cpu"], 1)
+    stage2 = bench.stage2_config("learned", True, CPU, 1)
     assert stage2.regularizer_points == raw["train"]["implicit"]["regularizer_points"]
 
 
@@ -164,8 +180,7 @@ def test_the_profile_names_the_steps_phases_at_tiny_sizes(tmp_path, monkeypatch)
     (the consistency term's forward only in the topological step), and a Chrome trace per variant."""
     import profile_train_step as prof
 
-    tiny = dict(batch=4, points=32, hidden=16, layers=4, latent=8, grid=12, synthetic=1, max_points=4)
-    monkeypatch.setitem(bench.SCALES, "cpu", tiny)
+    monkeypatch.setattr(bench, "config_scale", lambda preset=None: TINY)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     out = tmp_path / "profile.json"
     prof.main(["--steps", "2", "--device", "cpu", "--trace", "--out", str(out)])
@@ -178,3 +193,20 @@ def test_the_profile_names_the_steps_phases_at_tiny_sizes(tmp_path, monkeypatch)
         assert operators and 0 < sum(op["share"] for op in operators) <= 1 + 1e-9
         assert (tmp_path / f"profile_train_step_cpu_{variant}.trace.json.gz").stat().st_size > 1000
 
+
+
+def test_the_anchor_is_a_deepsdf_step_that_learns():
+    """The bare DeepSDF step trains the same network on the same samples: a few steps lower its data term."""
+    from toposdf.losses import sdf_data_loss
+
+    data = bench.sphere_data(np.random.default_rng(0), 8, 64)
+    anchor = bench.BareDeepSDF(TINY | {"batch": 8, "points": 64}, data, 10, torch.device("cpu"))
+
+    def data_term():
+        with torch.no_grad():
+            return float(sdf_data_loss(anchor.decoder(anchor.codes, anchor.xyz), anchor.sdf))
+
+    before = data_term()
+    for _ in range(5):
+        anchor.epoch()
+    assert data_term() < before

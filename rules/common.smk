@@ -1,7 +1,7 @@
 # Validation, shape lists and input functions. The logic lives in the toposdf package.
 from toposdf.stages import export_device_policy, settings as config_settings
 from toposdf.config import validate_config
-from toposdf.data import SYNSETS
+from toposdf.data import SHAPENET_MODELS, SYNSETS, training_memory_mb
 from toposdf.stages import reads as stage_reads
 
 # Validate once, before any job runs: an invalid key stops here with a message naming it.
@@ -34,6 +34,19 @@ def split_inputs(wildcards):
         for subset in ("train", "test"):
             inputs[f"{subset}_split"] = config["dataset"]["splits"][subset].format(category=wildcards.category)
     return inputs
+
+
+def training_mem_mb(base_mb):
+    """resources: a training job's mem_mb from the data it holds (toposdf.data.training_memory_mb): the category's
+    training shapes (dataset.shapes_per_category, else ShapeNet's model count) times sdf.n_points."""
+    dataset = config["dataset"]
+
+    def mem_mb(wildcards):
+        shapes = dataset["shapes_per_category"] or SHAPENET_MODELS.get(wildcards.category, 10000)
+        train = round(shapes * (1 - dataset["test_fraction"]))
+        return training_memory_mb(train, config["sdf"]["n_points"], base_mb)
+
+    return mem_mb
 
 
 def category_shards(pattern):

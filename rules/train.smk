@@ -20,7 +20,7 @@ rule pretrain_implicit:
     resources:
         gpu=1,
         runtime=720,
-        mem_mb=16000,
+        mem_mb=training_mem_mb(4000),
     params:
         settings=settings("pretrain_implicit"),
     script:
@@ -73,7 +73,7 @@ rule joint_train:
     resources:
         gpu=1,
         runtime=1440,
-        mem_mb=24000,
+        mem_mb=training_mem_mb(6000),
     params:
         settings=settings("joint_train"),
     script:

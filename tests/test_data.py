@@ -317,3 +317,14 @@ def test_a_shard_without_shapes_keeps_the_grid_resolution_in_its_diagrams(tmp_pa
         diagrams_shard(tmp_path / f"grids{shard}.npz", tmp_path / f"pd{shard}.npz", cfg)
     ids, diagrams, meta = load_category_diagrams([tmp_path / "pd0.npz", tmp_path / "pd1.npz"])
     assert ids == ["a"] and meta["resolution"] == 12
+
+
+def test_training_memory_grows_with_the_samples_held_and_stops_where_they_are_memory_mapped():
+    from toposdf.data import SPILL_BYTES, training_memory_mb
+
+    assert training_memory_mb(64, 20000, 4000) == 5000  # the CPU default's 64 chairs: 20 MB of samples
+    # 1,000 shapes x 100,000 samples: 1.6 GB held, twice while loading
+    assert training_memory_mb(1000, 100_000, 6000) == 10000
+    # ShapeNet's chairs at the preset's sizes hold 4 GiB at most, the rest is memory-mapped
+    chairs = training_memory_mb(5422, 250_000, 6000)
+    assert chairs == training_memory_mb(50_000, 250_000, 6000) == 6000 + 1000 * -(-2 * SPILL_BYTES // 10**9)

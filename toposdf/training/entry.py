@@ -13,7 +13,7 @@ import torch
 
 from toposdf.checkpoints import build_decoder_and_codes, finish, load_checkpoint, work_path
 from toposdf.config import Config
-from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
+from toposdf.data import SPILL_BYTES, load_sdf_samples, load_shape_diagrams, split_ids
 from toposdf.io import atomic_write_json, read_json
 from toposdf.jobs import Job
 from toposdf.models import PDGenerators, check_prior_coverage
@@ -25,9 +25,6 @@ from toposdf.training.smoothness_selection import select_smoothness, selection_s
 
 log = logging.getLogger(__name__)
 
-# Training samples larger than this are memory-mapped rather than held (ShapeNet's chairs at 250,000 samples a shape
-# are about 22 GB); every synthetic preset's are far below it, so their runs do not change.
-SPILL_BYTES = 4 * 2**30
 
 
 def new_pd_generators(cfg: Config, from_scratch: bool, diagrams) -> PDGenerators:

@@ -15,6 +15,7 @@ include: "rules/data.smk"
 include: "rules/persistence.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/external.smk"
 include: "rules/figures.smk"
 include: "rules/study.smk"
 
@@ -82,7 +83,7 @@ rule all:
             "results/{dataset}/{category}/figures/prior_samples/{method}.png",
             dataset=DATASET,
             category=CATEGORIES,
-            method=config["methods"],
+            method=ROWS,
         ),
         expand(
             "results/{dataset}/{category}/eval/training_fit.json",

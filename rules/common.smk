@@ -2,6 +2,7 @@
 from toposdf.stages import export_device_policy, settings as config_settings
 from toposdf.config import validate_config
 from toposdf.data import SHAPENET_MODELS, SYNSETS, training_memory_mb
+from toposdf.external import mesh_files
 from toposdf.stages import reads as stage_reads
 
 # Validate once, before any job runs: an invalid key stops here with a message naming it.
@@ -13,6 +14,9 @@ DATASET = config["dataset"]["name"]
 CATEGORIES = config["dataset"]["categories"]
 SHARDS = list(range(config["shards"]))
 CATEGORY_OF_SYNSET = {synset: category for category, synset in SYNSETS.items()}
+# Rows scored from another generator's meshes (rules/external.smk), after the methods in the tables and figures
+EXTERNAL = list(config["external"] or {})
+ROWS = list(config["methods"]) + EXTERNAL
 
 
 wildcard_constraints:
@@ -22,6 +26,7 @@ wildcard_constraints:
     shard=r"\d+",
     method="|".join(config["methods"]),
     geometry="|".join(config["geometry"]),
+    external="|".join(EXTERNAL) or "(?!)",  # (?!) matches nothing: no external rows
 
 
 def split_inputs(wildcards):
@@ -94,11 +99,31 @@ def settings(rule):
 
     def params(wildcards):
         fill = dict(wildcards.items())
-        if "method" in fill:
+        if fill.get("method") in config["methods"]:
             fill.setdefault("geometry", config["methods"][fill["method"]]["geometry"])
         return config_settings(config, stage_reads(rule, **fill))
 
     return params
+
+
+def external_folder_files(key):
+    """Input function: the mesh files of the entry's ``key`` folder (samples, reconstructions) for the category;
+    none where the entry has no such folder."""
+
+    def inputs(wildcards):
+        folder = config["external"][wildcards.external][key]
+        if folder is None:
+            return []
+        return [str(path) for path in mesh_files(folder.format(category=wildcards.category))]
+
+    return inputs
+
+
+def trained_model(wildcards):
+    """Input function of evaluate: the method's checkpoint; none for an external row."""
+    if wildcards.method in EXTERNAL:
+        return {}
+    return {"model": f"results/{wildcards.dataset}/{wildcards.category}/train/{wildcards.method}/model.pt"}
 
 
 def training_curves_inputs(wildcards):

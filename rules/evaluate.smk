@@ -76,8 +76,10 @@ rule reconstruct:
 
 
 rule evaluate:
+    wildcard_constraints:
+        method="|".join(ROWS),  # an external row too: its draws and reconstructions come from its meshes
     input:
-        model="results/{dataset}/{category}/train/{method}/model.pt",
+        unpack(trained_model),
         split="results/{dataset}/{category}/split.json",
         generated="results/{dataset}/{category}/generate/{method}/diagrams.npz",
         shapes="results/{dataset}/{category}/generate/{method}/shapes.npz",
@@ -130,7 +132,7 @@ rule tables:
         metrics=expand(
             "results/{{dataset}}/{category}/eval/{method}/metrics.json",
             category=CATEGORIES,
-            method=config["methods"],
+            method=ROWS,
         ),
         calibration=expand(
             "results/{{dataset}}/{category}/eval/calibration.json", category=CATEGORIES

@@ -22,6 +22,8 @@ rule figure_samples:
 
 
 rule prior_samples:
+    wildcard_constraints:
+        method="|".join(ROWS),
     input:
         shapes=SHAPES,
         diagrams="results/{dataset}/{category}/generate/{method}/diagrams.npz",
@@ -91,7 +93,7 @@ rule figure_pd_matrices:
 
 rule figure_methods:
     input:
-        unpack(shapes_of(config["methods"])),
+        unpack(shapes_of(ROWS)),
     output:
         report(
             "results/{dataset}/figures/fig4_methods.png",

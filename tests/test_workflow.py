@@ -230,6 +230,41 @@ def test_changing_tau_reruns_everything_from_the_diagrams_down(tiny_run):
     assert not any("/sdf/" in path or "/grids/" in path or "/stage1/" in path for path in changed)
 
 
+def test_an_external_folder_adds_its_row_and_a_changed_file_reruns_that_row_only(tiny_run, tmp_path):
+    """external: two training meshes per category as another generator's samples (tiny: 2 draws of 1 shape). The
+    entry plans only its row's jobs and what aggregates the rows (tables, Fig. 4), runs, and puts the row in the
+    tables with a contact sheet; rewriting one chair file (another mesh: a file rewritten unchanged is no change to
+    Snakemake, which compares checksums) then reruns the chair's row and the aggregates alone."""
+    workdir, _ = tiny_run
+    import json
+
+    for category in ("chair", "table"):
+        folder = tmp_path / "external" / category
+        folder.mkdir(parents=True)
+        train = json.loads((workdir / f"results/tiny/{category}/split.json").read_text())["train"]
+        for k, model_id in enumerate(train[:2]):
+            shutil.copy(workdir / f"results/tiny/{category}/meshes/{model_id}.obj", folder / f"{k:02d}.obj")
+    (workdir / "external.yaml").write_text(f"external:\n  copy:\n    samples: {tmp_path}/external/{{category}}\n"
+                                           "    normalize: false\n")
+    configs = ("presets/tiny.yaml", "external.yaml")
+    row = {f"results/tiny/{c}/{path}" for c in ("chair", "table") for path in (
+        "generate/copy/diagrams.npz", "generate/copy/shapes.npz", "generate/copy/manifest.json",
+        "eval/copy/reconstruction.csv", "eval/copy/metrics.json", "figures/prior_samples/copy.png")}
+    aggregates = {f"results/tiny/tables/{t}.{e}" for t in ("table1", "table2", "generation") for e in ("csv", "md", "tex")}
+    aggregates |= {"results/tiny/tables/cd_paired.csv", "results/tiny/tables/cd_paired.md",
+                   "results/tiny/tables/claims.csv", "results/tiny/tables/claims.md",
+                   "results/tiny/figures/fig4_methods.png"}
+    assert _planned(workdir, configfiles=configs) == row | aggregates
+    run = _snakemake(workdir, "all", configfiles=configs)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "| copy |" in (workdir / "results/tiny/tables/table1.md").read_text()
+    chair = json.loads((workdir / "results/tiny/chair/split.json").read_text())["train"][2]  # another mesh
+    shutil.copy(workdir / f"results/tiny/chair/meshes/{chair}.obj", tmp_path / "external" / "chair" / "01.obj")
+    rerun = _planned(workdir, configfiles=configs)
+    assert {path for path in row if "/chair/" in path and "reconstruction" not in path} <= rerun
+    assert not any("/table/" in path for path in rerun) and rerun - row <= aggregates
+
+
 def test_the_gpu_preset_plans_every_method_with_its_rehearsal_on_top(tmp_path):
     """tools/gpu_reference.sh's workflow call on the GPU preset with the CPU rehearsal's sizes: a dry run plans
     every method of both categories (the rehearsal itself runs the script: presets/gpu_rehearsal.yaml)."""

@@ -119,6 +119,20 @@ def _disagreements(config: dict) -> list[str]:
         problems.append("latent.variational: the per-code KL (latent.prior: per_code) needs variational codes (true)")
     if not any(abs(study["plot_decay"] - s) < 1e-9 for s in study["decays"]):
         problems.append(f"study_1d.plot_decay: {study['plot_decay']} is not one of study_1d.decays {study['decays']}")
+    return problems + _external_disagreements(config)
+
+
+def _external_disagreements(config: dict) -> list[str]:
+    """External rows named like a method or a calibration row, or whose folders are missing for a category."""
+    problems = []
+    for name, entry in (config.get("external") or {}).items():
+        if name in config["methods"] or name in ("heldout_training", "blob"):
+            problems.append(f"external.{name}: the name is taken by a method or a calibration row; choose another")
+        for key in ("samples", "reconstructions"):
+            for category in config["dataset"]["categories"] if entry.get(key) else ():
+                folder = Path(entry[key].format(category=category)).expanduser()
+                if not folder.is_dir():
+                    problems.append(f"external.{name}.{key}: {str(folder)!r} ({category}) is not a folder")
     return problems
 
 

@@ -310,8 +310,10 @@ def run_calibrate(job: Job) -> dict:
 def run_evaluate(job: Job) -> dict:
     """Table 1 and 2's numbers for one category and method, and the generation metrics, to ``output.metrics``, from
     the model, its draws (``input.generated``, ``input.shapes``) and test-shape reconstructions (``input.chamfer``),
-    and the ground truth (``input.split``, ``input.diagrams``, ``input.manifests``)."""
-    cfg, raw_config, threads, model_path = job.cfg, job.settings, job.threads, job.input.model
+    and the ground truth (``input.split``, ``input.diagrams``, ``input.manifests``). An external row
+    (:mod:`toposdf.external`) has no model: its draws and reconstructions come from its meshes, the rest is the
+    same."""
+    cfg, raw_config, threads, model_path = job.cfg, job.settings, job.threads, job.optional_input("model")
     method, category, generated_diagrams = job.wildcards.method, job.wildcards.category, job.input.generated
     split_path, diagram_paths, manifest_paths = job.input.split, job.input.diagrams, job.input.manifests
     ev = cfg.evaluation
@@ -319,9 +321,12 @@ def run_evaluate(job: Job) -> dict:
     reference = list(load_shape_diagrams(diagram_paths, ids, skip_missing=True).values())
     summary = pd_lap_summary(draws_of(generated_diagrams), reference, processes=max(1, threads)).stats()
     test_betti = betti_summary(reference, cfg.persistence.tau)
-    chamfers = pd.read_csv(job.input.chamfer)["chamfer"].to_numpy()
+    table = pd.read_csv(job.input.chamfer)
+    chamfers = table["chamfer"].to_numpy(np.float64)
     cd, failed = cd_mean(chamfers)
     finite = chamfers[np.isfinite(chamfers)]
+    # an external row's reconstructions say why a distance is missing (none given, a mesh skipped)
+    notes = sorted(set(table["note"].dropna().astype(str)) - {""}) if "note" in table else []
     references = list(shape_clouds(manifest_paths, ids, ev.cloud_points, ev.seed).values())
     generation = generation_metrics(load_meshes(job.input.shapes), references, ev.cloud_points, ev.seed,
                                     max(1, threads))
@@ -329,7 +334,7 @@ def run_evaluate(job: Job) -> dict:
     draws = len(generated)
     metrics = {
         "cd_mean": {"mean": cd, "std": float(finite.std()) if len(finite) else float("nan"), "n": int(len(finite)),
-                    "failed": failed},
+                    "failed": failed} | ({"note": "; ".join(notes)} if notes else {}),
         **_pd_lap_metrics(summary, draws),
         **_scalar_metrics(_metric_names(generation)),  # one draw: no std
         # the Betti numbers of every draw's samples (compare with the test shapes', test_betti)
@@ -337,7 +342,7 @@ def run_evaluate(job: Job) -> dict:
     }
     # How well the training codes cover N(0, I) (models.check_prior_coverage): below 0.5, the generated shapes
     # lie outside what the decoder learned, and PD-LAP cannot tell methods apart.
-    coverage = load_checkpoint(model_path).get("latent_aggregate_std")
+    coverage = load_checkpoint(model_path).get("latent_aggregate_std") if model_path is not None else None
     result = {"category": category, "method": method, "metrics": metrics,
               "empty_generated_meshes": generation["empty_samples"], "test_shapes": len(ids), "test_betti": test_betti,
               "latent_aggregate_std": coverage, "provenance": provenance(raw_config, model_path, ev.seed)}

@@ -17,7 +17,7 @@ import pandas as pd
 from .data import category_meshes, load_normalized_mesh, split_ids
 from .plotting import mesh_contact_sheet, plot_diagrams, render_mesh, save_figure
 from .study1d import representative_trial
-from .tables import DISPLAY_NAMES
+from .tables import DISPLAY_NAMES, rows_of
 from .topology import betti_numbers, load_diagrams, off_diagonal
 from .trigpd import align_to_reference, design_matrix
 
@@ -364,9 +364,9 @@ def run_figure_samples(job: Any) -> None:
 
 def run_figure_methods(job: Any) -> None:
     """Fig. 4 from every method's generated shapes."""
-    cfg = job.cfg
-    generated = {(c, m): getattr(job.input, f"{c}__{m}") for c in cfg.dataset.categories for m in cfg.methods}
-    methods_figure(job.output[0], cfg.dataset.categories, list(cfg.methods), generated, min(2, cfg.figures.samples))
+    cfg, rows = job.cfg, rows_of(job.cfg)
+    generated = {(c, m): getattr(job.input, f"{c}__{m}") for c in cfg.dataset.categories for m in rows}
+    methods_figure(job.output[0], cfg.dataset.categories, rows, generated, min(2, cfg.figures.samples))
 
 
 def run_figure_interpolation(job: Any) -> None:

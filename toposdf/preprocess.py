@@ -21,6 +21,7 @@ from tqdm import tqdm
 from toposdf.config import Config
 from toposdf.data import (
     MeshError,
+    Normalization,
     folders_without_mesh,
     grid_points,
     list_models,
@@ -30,6 +31,7 @@ from toposdf.data import (
     mesh_path,
     normalize_mesh,
     ok_shapes,
+    orient_faces,
     sample_sdf,
     sdf_grid,
     shard_of,
@@ -144,7 +146,7 @@ def normalize_shard(
                 continue
         try:
             mesh = load_mesh(source)
-            normalized, norm, sign, inside_grid, solid = _normalized(mesh, margin, source)
+            normalized, norm, sign, inside_grid, solid = normalized_solid(mesh, margin, source)
         except MeshError as exc:
             if not skip_invalid:
                 log.error("%s", exc)
@@ -195,14 +197,17 @@ def _without_mesh(split: dict, skip_invalid: bool) -> tuple[list[dict], list[str
     return records, failures
 
 
-def _normalized(mesh, margin: float, source: Path) -> tuple:
+def normalized_solid(mesh, margin: float, source: str | Path, normalize: bool = True) -> tuple:
     """``(normalized mesh, normalization, sign, inside fraction, solid fraction)``: the sign is ``"winding"`` for a
     clean mesh and ``"robust"`` otherwise (:mod:`toposdf.inside`, decided on the mesh as loaded), the inside fraction
     that of a 32^3 grid (where thin parts can fall between vertices), the solid fraction that of surface samples
     with the inside beside them. A mesh whose solid fraction is under ``MIN_SOLID`` (a single sheet, faces that
-    cancel) raises."""
+    cancel) raises. ``normalize`` False keeps the mesh's frame (its faces are still oriented)."""
     sign = "winding" if mesh_is_clean(mesh) else "robust"
-    normalized, norm = normalize_mesh(mesh, margin)
+    if normalize:
+        normalized, norm = normalize_mesh(mesh, margin)
+    else:
+        normalized, norm = orient_faces(mesh), Normalization(offset=np.zeros(3), scale=1.0)
     robust = sign == "robust"
     solid = solid_fraction(normalized, robust)
     if solid < MIN_SOLID:

@@ -49,13 +49,18 @@ READS: dict[str, tuple[str, ...]] = {
     "calibrate": ("evaluation.generated_shapes", "evaluation.draws", "evaluation.seed", "evaluation.cloud_points",
                   "grid.resolution", "persistence"),
     "training_fit": ("evaluation.seed", "evaluation.training_fit_shapes", "persistence.tau"),
+    # rows scored from another generator's meshes (toposdf.external)
+    "external_samples": ("external.{external}", "evaluation.generated_shapes", "evaluation.draws", "grid.resolution",
+                         "persistence", "sdf.margin", "dataset.skip_invalid"),
+    "external_reconstructions": ("external.{external}", "evaluation.seed", "evaluation.surface_points", "sdf.margin",
+                                 "dataset.skip_invalid"),
     # tables and figures (toposdf.tables, toposdf.claims, toposdf.figures)
-    "tables": ("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
+    "tables": ("dataset.categories", "methods", "?external", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
     "claims": ("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
     "figure_samples": ("dataset.categories", "figures.baseline", "figures.ours", "figures.samples"),
     "figure_interpolation": ("figures.ours", "persistence.tau"),
     "figure_pd_matrices": ("evaluation.seed", "?figures.pd_matrix_shapes", "grid.resolution", "persistence"),
-    "figure_methods": ("dataset.categories", "methods", "figures.samples"),
+    "figure_methods": ("dataset.categories", "methods", "?external", "figures.samples"),
     "study_1d": ("study_1d",),
 }
 

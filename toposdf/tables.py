@@ -44,6 +44,14 @@ HIGHER_IS_BETTER = {"cov_cd"}
 NO_BEST = {"mean_b0", "mean_b1", "mean_b2", "blob_fraction", "thick_fraction"}
 
 
+def rows_of(cfg: Any) -> list[str]:
+    """The rows of the tables and of Fig. 4: the configured methods, then the external rows (``external``, scored
+    from another generator's meshes, :mod:`toposdf.external`), in the config's order."""
+    from .stages import optional
+
+    return list(cfg.methods) + list(optional(cfg, "external") or [])
+
+
 def collect(metrics_paths: Sequence[str | Path]) -> pd.DataFrame:
     """One row per (category, method, metric) with ``mean``, ``std`` and the provenance's checkpoint."""
     rows = []
@@ -167,9 +175,10 @@ def write_paired_cd(reconstructions: dict[tuple[str, str], str | Path], pairs: d
 
 
 def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], categories: Sequence[str],
-                 out_dir: str | Path, cd_scale: float, pd_lap_scale: float) -> list[Path]:
+                 out_dir: str | Path, cd_scale: float, pd_lap_scale: float, external: Sequence[str] = ()) -> list[Path]:
     """Table 1 (CD-mean and PD-LAP), Table 2 (PD-LAP per homology dimension) and the generation metrics
-    (MMD-CD, COV-CD, 1-NNA-CD, ShapeGF's definitions) under ``out_dir``."""
+    (MMD-CD, COV-CD, 1-NNA-CD, ShapeGF's definitions) under ``out_dir``. ``external``: the rows of ``methods``
+    scored from another generator's meshes, which the captions name."""
     long = collect(metrics_paths)
     out_dir = Path(out_dir)
     scales = {"cd_mean": cd_scale, "pd_lap": pd_lap_scale, "pd_lap_h0": pd_lap_scale, "pd_lap_h1": pd_lap_scale,
@@ -183,6 +192,9 @@ def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], ca
     lap_note = (f"PD-LAP ×{pd_lap_scale:g} (mean ± std over z-draws); a method's PD-LAP means something between the "
                 "two calibration rows: held-out training shapes against the test shapes (floor) and one fixed blob "
                 "(ceiling)")
+    if external:
+        lap_note += (f"; {', '.join(external)}: scored from another generator's meshes through the ground truth's "
+                     "path (docs/external.md), draws of its files in name order, CD-mean n/a without reconstructions")
     tables = [
         ("table1", ["cd_mean", "pd_lap"],
          f"Table 1: CD-mean and PD-LAP (lower is better); CD-mean ×{cd_scale:g} (mean ± std over test shapes), {lap_note}"),
@@ -207,8 +219,9 @@ def run_tables(job: Any) -> list[Path]:
     ``metrics.json`` and ``calibration.json`` (:func:`write_tables`), then each topological method's paired CD
     against its baseline from the ``reconstruction.csv`` files (:func:`write_paired_cd`)."""
     cfg, categories = job.cfg, list(job.cfg.dataset.categories)
-    paths = write_tables(list(job.input.metrics) + list(job.input.calibration), list(cfg.methods), categories,
-                         Path(job.output.table1[0]).parent, cfg.evaluation.cd_scale, cfg.evaluation.pd_lap_scale)
+    paths = write_tables(list(job.input.metrics) + list(job.input.calibration), rows_of(cfg), categories,
+                         Path(job.output.table1[0]).parent, cfg.evaluation.cd_scale, cfg.evaluation.pd_lap_scale,
+                         rows_of(cfg)[len(cfg.methods):])
     # results/{dataset}/{category}/eval/{method}/reconstruction.csv
     reconstructions = {(Path(path).parts[-4], Path(path).parts[-2]): path for path in job.input.reconstructions}
     pairs = paired_baselines({method: asdict(block) for method, block in cfg.methods.items()})

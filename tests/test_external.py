@@ -1,0 +1,215 @@
+"""Scoring another generator's meshes (toposdf.external): the held-out training shapes given as an external folder
+reproduce their calibration row; bad meshes, too few samples and wrong reconstruction ids are named; every format
+reads the same."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import trimesh
+
+from toposdf.config import Config
+from toposdf.data import MeshError, mesh_path
+from toposdf.evaluation import calibration_picks, run_calibrate, run_evaluate
+from toposdf.external import (MESH_SUFFIXES, draws_from, mesh_files, prepare_mesh, prepare_meshes,
+                              reconstruction_files, run_external_reconstructions, run_external_samples)
+from toposdf.jobs import Job
+from toposdf.preprocess import diagrams_shard, grid_shard, normalize_shard
+from toposdf.topology import betti_numbers
+
+RAW = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 8, "skip_invalid": False},
+       "grid": {"resolution": 16}, "persistence": {"tau": 0.1, "min_persistence": 0.0}, "sdf": {"margin": 1.03},
+       "evaluation": {"draws": 3, "seed": 0, "cloud_points": 64, "surface_points": 256}, "shards": 1}
+
+
+def _config(external: dict | None = None, **dataset) -> Config:
+    raw = json.loads(json.dumps(RAW))
+    raw["dataset"] |= dataset
+    if external is not None:
+        raw["external"] = external
+    return Config.from_dict(raw)
+
+
+def _shapes() -> list[trimesh.Trimesh]:
+    """Boxes, tori and two-box shapes of several sizes: one, two and several components and tunnels."""
+    shapes = []
+    for k in range(4):
+        shapes.append(trimesh.creation.box(extents=(0.6 + 0.1 * k, 0.4, 0.3)))
+        shapes.append(trimesh.creation.torus(0.5, 0.15 + 0.02 * k))
+    pair = trimesh.util.concatenate([trimesh.creation.box(extents=(0.3, 0.3, 0.3)),
+                                     trimesh.creation.box(extents=(0.3, 0.3, 0.3)).apply_translation((0.6, 0, 0))])
+    return shapes + [pair]
+
+
+@pytest.fixture(scope="module")
+def category(tmp_path_factory):
+    """A category preprocessed as the workflow does it (normalize, grid, diagrams): 7 training, 2 test shapes."""
+    root = tmp_path_factory.mktemp("category")
+    shapes, cfg = _shapes(), _config()
+    ids = [f"m{k:02d}" for k in range(len(shapes))]
+    for model_id, mesh in zip(ids, shapes):
+        path = mesh_path(root / "data", "chair", model_id)
+        path.parent.mkdir(parents=True)
+        mesh.export(path)
+    split = {"category": "chair", "root": str(root / "data"), "train": ids[:7], "test": ids[7:]}
+    (root / "split.json").write_text(json.dumps({"train": split["train"], "test": split["test"]}))
+    (root / "meshes").mkdir()
+    normalize_shard(split, 0, 1, root / "meshes" / "0.json", 1.03, False)
+    grid_shard(root / "meshes" / "0.json", root / "grids.npz", 16)
+    diagrams_shard(root / "grids.npz", root / "diagrams.npz", cfg)
+    return root
+
+
+def _inputs(root) -> dict:
+    return {"split": root / "split.json", "diagrams": [root / "diagrams.npz"], "manifests": [root / "meshes" / "0.json"]}
+
+
+def _score(root, folder, name="gen", entry=None, reconstructions=None, **dataset):
+    """The external row's samples, reconstructions and metrics, as the rules run them."""
+    entry = {"samples": str(folder), "reconstructions": reconstructions} | (entry or {})
+    cfg = _config({name: entry}, **dataset)
+    out = root / "out" / name
+    out.mkdir(parents=True, exist_ok=True)
+    files = [str(p) for p in mesh_files(folder)]
+    run_external_samples(Job.of(cfg, {"samples": files, "split": root / "split.json"},
+                                {"diagrams": out / "diagrams.npz", "shapes": out / "shapes.npz",
+                                 "manifest": out / "manifest.json"}, category="chair", external=name))
+    recon = [str(p) for p in mesh_files(reconstructions)] if reconstructions else []
+    run_external_reconstructions(Job.of(cfg, {"reconstructions": recon} | _inputs(root),
+                                        {"chamfer": out / "reconstruction.csv"}, category="chair", external=name))
+    run_evaluate(Job.of(cfg, _inputs(root) | {"generated": out / "diagrams.npz", "shapes": out / "shapes.npz",
+                                              "chamfer": out / "reconstruction.csv"},
+                        {"metrics": out / "metrics.json"}, category="chair", method=name))
+    return json.loads((out / "metrics.json").read_text()), json.loads((out / "manifest.json").read_text())
+
+
+def _heldout_folder(root, dest):
+    """The calibration draws' training shapes, as preprocessing normalized them, in draw order by file name."""
+    train = json.loads((root / "split.json").read_text())["train"]
+    n, ev = 2, RAW["evaluation"]
+    dest.mkdir(parents=True)
+    for d, pick in enumerate(calibration_picks(len(train), n, ev["seed"], ev["draws"])):
+        for i, k in enumerate(pick):
+            shutil.copy(root / "meshes" / f"{train[k]}.obj", dest / f"{d:02d}_{i:02d}_{train[k]}.obj")
+    return dest
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_the_held_out_training_shapes_as_an_external_folder_reproduce_their_calibration_row(category, tmp_path,
+                                                                                            normalize):
+    """Given in the ground truth's frame (normalize: false), the meshes take exactly the ground truth's path: the
+    row's PD-LAP (per dimension too) and Betti statistics equal the held-out training calibration row's. Normalized
+    again (the default), a normalized mesh moves by float rounding only: the same numbers within 1e-9."""
+    run_calibrate(Job.of(_config(), _inputs(category), {"calibration": tmp_path / "calibration.json"},
+                         category="chair"))
+    calibration = json.loads((tmp_path / "calibration.json").read_text())
+    want = next(row["metrics"] for row in calibration["rows"] if row["method"] == "heldout_training")
+    folder = _heldout_folder(category, tmp_path / "heldout")
+    got, manifest = _score(category, folder, entry={"normalize": normalize})
+    assert manifest["draws"] == 3 and manifest["shapes_per_draw"] == 2 and manifest["skipped"] == 0
+    keys = ["pd_lap", "pd_lap_h0", "pd_lap_h1", "pd_lap_h2", "mean_b0", "mean_b1", "mean_b2", "b0_is_1",
+            "blob_fraction", "thick_fraction"]
+    for key in keys:
+        for part in ("mean", "std"):
+            if normalize:
+                assert got["metrics"][key][part] == pytest.approx(want[key][part], abs=1e-9, nan_ok=True), key
+            else:
+                assert got["metrics"][key][part] == want[key][part], (key, part)
+    assert got["metrics"]["pd_lap"]["mean"] > 0  # not a trivial agreement
+    assert got["metrics"]["cd_mean"]["mean"] is None and "no reconstructions given" in got["metrics"]["cd_mean"]["note"]
+
+
+def test_too_few_samples_say_how_many_are_needed_unless_the_entry_sets_its_draws(category, tmp_path):
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for k in range(5):  # 3 draws x 2 test shapes need 6
+        trimesh.creation.box(extents=(0.5, 0.4 + 0.05 * k, 0.3)).export(folder / f"s{k}.obj")
+    with pytest.raises(ValueError, match=r"needs 3 draws x 2 shapes = 6 meshes, found 5 usable.*up to 2"):
+        _score(category, folder)
+    metrics, manifest = _score(category, folder, entry={"draws": 2})
+    assert manifest["draws"] == 2 and manifest["unused"] == 1 and metrics["metrics"]["pd_lap"]["n"] == 2
+    with pytest.raises(ValueError, match="needs 3 draws"):
+        draws_from(5, 2, 10, 3, "here")
+
+
+def _bad_meshes(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "unreadable.glb").write_bytes(b"\x00\x01 not a mesh \xff" * 10)
+    (folder / "empty.obj").write_text("# no faces\nv 0 0 0\nv 1 0 0\n")
+    sheet = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], [[0, 1, 2], [1, 3, 2]])
+    sheet.export(folder / "insideless.obj")
+
+
+def test_an_unreadable_an_empty_and_an_insideless_mesh_are_named_or_skipped_with_their_reason(tmp_path):
+    folder = tmp_path / "bad"
+    _bad_meshes(folder)
+    trimesh.creation.box().export(folder / "good.obj")
+    paths = mesh_files(folder)
+    with pytest.raises(MeshError) as error:
+        prepare_meshes(paths, True, 1.03, False, "meshes")
+    for name in ("unreadable.glb", "empty.obj", "insideless.obj"):
+        assert name in str(error.value)
+    assert "good.obj" not in str(error.value) and "3 of the 4 meshes" in str(error.value)
+    usable, records = prepare_meshes(paths, True, 1.03, True, "meshes")
+    assert [path.name for path, _, _ in usable] == ["good.obj"]
+    reasons = {r["file"]: r["reason"] for r in records if r["status"] == "skipped"}
+    assert set(reasons) == {"unreadable.glb", "empty.obj", "insideless.obj"}
+    assert "cannot read" in reasons["unreadable.glb"] and "no triangles" in reasons["empty.obj"]
+    assert "not a solid" in reasons["insideless.obj"]
+
+
+def test_skipped_samples_are_in_the_rows_manifest_and_count_against_the_draws(category, tmp_path):
+    folder = tmp_path / "mixed"
+    _bad_meshes(folder)
+    for k in range(6):
+        trimesh.creation.box(extents=(0.5, 0.4 + 0.05 * k, 0.3)).export(folder / f"s{k}.obj")
+    _, manifest = _score(category, folder, skip_invalid=True)
+    assert manifest["skipped"] == 3 and manifest["usable"] == 6
+    assert {r["file"] for r in manifest["files"] if r["status"] == "skipped"} == {"unreadable.glb", "empty.obj",
+                                                                                    "insideless.obj"}
+
+
+@pytest.mark.parametrize("suffix", MESH_SUFFIXES)
+def test_every_format_gives_the_same_normalized_mesh_and_diagrams(tmp_path, suffix):
+    torus = trimesh.creation.torus(0.5, 0.2)
+    path = tmp_path / f"torus{suffix}"
+    torus.export(path)
+    mesh, record = prepare_mesh(path, True, 1.03)
+    reference, _ = prepare_mesh(_export(torus, tmp_path / "reference.obj"), True, 1.03)
+    assert record["sign"] == "winding" and record["solid_fraction"] == 1.0
+    np.testing.assert_allclose(np.sort(mesh.vertices, axis=0), np.sort(reference.vertices, axis=0), atol=1e-6)
+    from toposdf.external import grids_and_diagrams
+
+    _, (diagrams,) = grids_and_diagrams([(mesh, record)], 24, 0.1, 0.0)
+    assert betti_numbers(diagrams) == (1, 1, 0)
+
+
+def _export(mesh, path):
+    mesh.export(path)
+    return path
+
+
+def test_reconstructions_are_one_per_test_shape_named_by_its_id(category, tmp_path):
+    """A missing and an extra id are named; given all, CD-mean is that of the truth's own meshes: near 0."""
+    folder = tmp_path / "recon"
+    folder.mkdir()
+    for model_id in ("m07", "m08"):
+        shutil.copy(category / "meshes" / f"{model_id}.obj", folder / f"{model_id}.obj")
+    (folder / "m08.obj").rename(folder / "m99.obj")
+    with pytest.raises(ValueError, match=r"no reconstruction of test shape\(s\) m08; file\(s\) named by no test "
+                                         r"shape: m99.obj"):
+        reconstruction_files(mesh_files(folder), ["m07", "m08"], "here")
+    (folder / "m99.obj").rename(folder / "m08.obj")
+    samples = _heldout_folder(category, tmp_path / "samples")
+    metrics, _ = _score(category, samples, reconstructions=str(folder), entry={"normalize": False})
+    cd = metrics["metrics"]["cd_mean"]
+    assert cd["n"] == 2 and cd["failed"] == 0 and 0 <= cd["mean"] < 1e-3 and "note" not in cd
+
+
+def test_an_external_name_must_not_be_a_method_and_its_folders_must_exist(tmp_path):
+    from toposdf.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"(?s)external.deepsdf_vad: the name is taken.*external.deepsdf_vad.samples: "
+                                          r"'/nonexistent/chair' \(chair\) is not a folder"):
+        _config({"deepsdf_vad": {"samples": "/nonexistent/{category}"}})

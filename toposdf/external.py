@@ -1,0 +1,203 @@
+"""Scoring any generator's meshes (docs/external.md): a folder of generated meshes per category becomes a row of
+Tables 1-2 and the generation table, with a contact sheet, beside the methods this project trains.
+
+The meshes go through the ground truth's path (:mod:`toposdf.preprocess`): read (:func:`toposdf.data.load_mesh`),
+normalized as the ground truth is (``normalize``, or only their faces oriented where they are already in its
+frame), the sign chosen as for a ShapeNet mesh (:func:`~toposdf.preprocess.normalized_solid`), written as OBJ text
+and read back as preprocessing does, then the signed distance on the ground truth's grid and its diagrams at the
+ground truth's ``tau``. A mesh that cannot be read, has no triangles or no inside is an error naming it, or, with
+``dataset.skip_invalid``, recorded as skipped in the row's manifest.
+
+Draws: the usable meshes in file-name order, ``evaluation.generated_shapes`` (else as many as the test shapes) per
+draw, ``evaluation.draws`` draws, or the entry's own ``draws``. Reconstructions, for CD-mean: one mesh per test
+shape named by its model id, scored like a method's (the same surface points on the truth, the same seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import trimesh
+from tqdm import tqdm
+
+from toposdf.data import MeshError, category_meshes, load_mesh, sdf_grid, split_ids
+from toposdf.evaluation import surface_points
+from toposdf.generation import Generation, save_generation
+from toposdf.io import atomic_open, atomic_write_json
+from toposdf.jobs import Job
+from toposdf.preprocess import normalized_solid
+from toposdf.provenance import file_hash, provenance
+from toposdf.reconstruction import reconstruction_chamfer
+from toposdf.topology import batch_cubical_diagrams
+
+log = logging.getLogger(__name__)
+
+#: The mesh formats an external folder may hold (any that trimesh reads as triangles; these are tested).
+MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
+
+
+def mesh_files(folder: str | Path) -> list[Path]:
+    """The mesh files of ``folder`` (:data:`MESH_SUFFIXES`, any case), sorted by name; a missing folder raises."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder of meshes")
+    return sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in MESH_SUFFIXES)
+
+
+def prepare_mesh(path: str | Path, normalize: bool, margin: float) -> tuple[trimesh.Trimesh, dict]:
+    """One external mesh on the ground truth's path up to its grid: read, normalized (or oriented in place), the
+    sign chosen, written as OBJ and read back as preprocessing reads its meshes. Returns the mesh and its manifest
+    record; raises :class:`~toposdf.data.MeshError` naming the file."""
+    mesh = load_mesh(path)
+    if Path(path).suffix.lower() == ".stl":  # a triangle soup: every face its own piece until corners are shared
+        mesh.merge_vertices()
+    normalized, norm, sign, inside_grid, solid = normalized_solid(mesh, margin, path, normalize)
+    text = trimesh.exchange.obj.export_obj(normalized, include_normals=False, include_texture=False)
+    reread = trimesh.load(trimesh.util.wrap_as_stream(text), file_type="obj", force="mesh", process=False)
+    return reread, {"status": "ok", "reason": "", "offset": norm.offset.tolist(), "scale": norm.scale,
+                    "n_faces": int(len(reread.faces)), "sign": sign, "inside_fraction": inside_grid,
+                    "solid_fraction": solid}
+
+
+def prepare_meshes(paths: Sequence[Path], normalize: bool, margin: float, skip_invalid: bool,
+                   what: str) -> tuple[list[tuple[Path, trimesh.Trimesh, dict]], list[dict]]:
+    """:func:`prepare_mesh` of every file: ``(usable (path, mesh, record) in order, every file's record)``. Bad
+    files are skipped with their reason under ``skip_invalid``; otherwise every file is tried, then one
+    :class:`MeshError` names each bad one."""
+    usable, records, failures = [], [], []
+    for path in tqdm(paths, desc=f"prepare {what}", unit="mesh"):
+        try:
+            mesh, record = prepare_mesh(path, normalize, margin)
+        except MeshError as exc:
+            if not skip_invalid:
+                failures.append(str(exc))
+                continue
+            log.warning("skipping %s: %s", path.name, exc)
+            records.append({"file": path.name, "status": "skipped", "reason": str(exc)})
+            continue
+        record = {"file": path.name} | record
+        usable.append((path, mesh, record))
+        records.append(record)
+    if failures:
+        raise MeshError(f"{len(failures)} of the {len(paths)} {what} cannot be scored (set dataset.skip_invalid: "
+                        "true to skip them and record why in the row's manifest):\n  " + "\n  ".join(failures))
+    return usable, records
+
+
+def draws_from(found: int, per_draw: int, draws: int, entry_draws: int | None, where: str) -> int:
+    """The number of draws a folder of ``found`` usable meshes gives: ``entry_draws`` when the entry sets it, else
+    ``draws`` (``evaluation.draws``), each of ``per_draw`` shapes; too few meshes raise, saying how many."""
+    wanted = entry_draws or draws
+    if found < wanted * per_draw:
+        hint = ("" if entry_draws else
+                f" Or set the entry's draws to score fewer draws (up to {found // per_draw} with these files).")
+        raise ValueError(f"{where}: PD-LAP needs {wanted} draws x {per_draw} shapes = {wanted * per_draw} meshes, "
+                         f"found {found} usable.{hint}")
+    return wanted
+
+
+def grids_and_diagrams(meshes: Sequence[tuple[trimesh.Trimesh, dict]], resolution: int, tau: float,
+                       min_persistence: float, workers: int = 1) -> tuple[np.ndarray, list]:
+    """The ground truth's grid (:func:`toposdf.data.sdf_grid`, each mesh's sign) and diagrams of meshes."""
+    grids = np.stack([sdf_grid(mesh, resolution, robust=record["sign"] == "robust")
+                      for mesh, record in tqdm(meshes, desc=f"SDF grid {resolution}^3", unit="mesh")])
+    results = batch_cubical_diagrams(list(grids), tau, min_persistence, workers=workers, with_critical=True)
+    return grids, [diagrams for diagrams, _ in results]
+
+
+def _entry(job: Job):
+    return job.cfg.external[job.wildcards.external]
+
+
+def run_external_samples(job: Job) -> dict:
+    """The ``external_samples`` rule: the folder's meshes (``input.samples``) scored on the ground truth's grid and
+    diagrams, in draws of as many shapes as the methods' (``input.split``'s test shapes, or
+    ``evaluation.generated_shapes``). Writes ``output.diagrams`` and ``output.shapes`` as the ``generate`` rule
+    does (so that ``evaluate`` and the contact sheet treat the row as a method's), and ``output.manifest``: every
+    file with its status, draw and sign."""
+    cfg, name, category = job.cfg, job.wildcards.external, job.wildcards.category
+    entry, ev = _entry(job), cfg.evaluation
+    folder = entry.samples.format(category=category)
+    n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
+    paths = [Path(p) for p in job.input.samples]
+    usable, records = prepare_meshes(paths, entry.normalize, cfg.sdf.margin, cfg.dataset.skip_invalid,
+                                     f"meshes of external.{name} ({category})")
+    draws = draws_from(len(usable), n, ev.draws, entry.draws, f"external.{name} ({category}, {folder})")
+    used = usable[: draws * n]
+    for k, (_, _, record) in enumerate(used):
+        record["draw"], record["index"] = k // n, k % n
+    grids, diagrams = grids_and_diagrams([(mesh, record) for _, mesh, record in used], cfg.grid.resolution,
+                                         cfg.persistence.tau, cfg.persistence.min_persistence, job.threads)
+    first = [(np.asarray(mesh.vertices), np.asarray(mesh.faces)) for _, mesh, _ in used[:n]]
+    result = Generation(seeds=[], z=np.zeros((draws, n, 0), np.float32),
+                        diagrams=[diagrams[d * n : (d + 1) * n] for d in range(draws)], grids=grids[:n],
+                        meshes=first, generator_diagrams=None)
+    source = provenance(job.settings) | {"folder": folder, "files": {p.name: file_hash(p) for p in paths}}
+    save_generation(result, job.output.diagrams, job.output.shapes, provenance=json.dumps(source))
+    manifest = {"name": name, "category": category, "folder": folder, "normalize": entry.normalize, "draws": draws,
+                "shapes_per_draw": n, "usable": len(usable), "unused": len(usable) - len(used),
+                "skipped": sum(r["status"] != "ok" for r in records), "files": records, "provenance": source}
+    atomic_write_json(job.output.manifest, manifest)
+    log.info("external.%s (%s): %d draws x %d shapes from %s (%d files, %d skipped, %d unused)", name, category,
+             draws, n, folder, len(paths), manifest["skipped"], manifest["unused"])
+    return manifest
+
+
+def reconstruction_files(paths: Sequence[Path], test_ids: Sequence[str], where: str) -> dict[str, Path]:
+    """The reconstruction file of each test shape, named by its model id; a missing, extra or repeated id raises,
+    naming it."""
+    by_id: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in by_id:
+            raise ValueError(f"{where}: two reconstructions of {path.stem}: {by_id[path.stem].name}, {path.name}")
+        by_id[path.stem] = path
+    missing = [i for i in test_ids if i not in by_id]
+    extra = sorted(set(by_id) - set(test_ids))
+    problems = ([f"no reconstruction of test shape(s) {', '.join(missing[:10])}" +
+                 (f" and {len(missing) - 10} more" if len(missing) > 10 else "")] if missing else []) + \
+               ([f"file(s) named by no test shape: {', '.join(by_id[i].name for i in extra[:10])}" +
+                 (f" and {len(extra) - 10} more" if len(extra) > 10 else "")] if extra else [])
+    if problems:
+        raise ValueError(f"{where}: one mesh per test shape, named by its model id: " + "; ".join(problems))
+    return by_id
+
+
+def run_external_reconstructions(job: Job) -> pd.DataFrame:
+    """The ``external_reconstructions`` rule: CD-mean's per-shape Chamfer distances of the entry's reconstructions
+    (``input.reconstructions``, one per test shape) against the truth, as ``reconstruct`` scores a method's (the
+    same surface points and seeds), to ``output.chamfer``. Without reconstructions every test shape's distance is
+    empty and ``note`` says why; a skipped mesh's (``dataset.skip_invalid``) is empty with its reason."""
+    cfg, name, category, ev = job.cfg, job.wildcards.external, job.wildcards.category, job.cfg.evaluation
+    entry, test_ids = _entry(job), split_ids(job.input.split, "test")
+    truth_meshes = category_meshes(job.input.manifests, test_ids)
+    columns = ["model_id", "chamfer", "fit_loss", "vertices", "note"]
+    if entry.reconstructions is None:
+        note = f"no reconstructions given (external.{name}.reconstructions)"
+        table = pd.DataFrame([[i, np.nan, np.nan, 0, note] for i in test_ids], columns=columns)
+    else:
+        where = f"external.{name} ({category}, {entry.reconstructions.format(category=category)})"
+        by_id = reconstruction_files([Path(p) for p in job.input.reconstructions], test_ids, where)
+        ordered = [by_id[i] for i in test_ids]
+        usable, records = prepare_meshes(ordered, entry.normalize, cfg.sdf.margin, cfg.dataset.skip_invalid,
+                                         f"reconstructions of external.{name} ({category})")
+        meshes = {path.stem: mesh for path, mesh, _ in usable}
+        reasons = {record["file"]: record["reason"] for record in records}
+        rows = []
+        for k, shape_id in enumerate(test_ids):
+            if shape_id not in truth_meshes or shape_id not in meshes:
+                why = reasons.get(by_id[shape_id].name) or "the test shape was skipped in preprocessing"
+                rows.append([shape_id, np.nan, np.nan, 0, why])
+                continue
+            mesh = (np.asarray(meshes[shape_id].vertices), np.asarray(meshes[shape_id].faces))
+            truth = surface_points(truth_meshes[shape_id], ev.surface_points, ev.seed + k)
+            cd = reconstruction_chamfer(mesh, truth, ev.surface_points, ev.seed + k, job.threads)
+            rows.append([shape_id, cd, np.nan, len(mesh[0]), ""])
+        table = pd.DataFrame(rows, columns=columns)
+    with atomic_open(job.output.chamfer, "w") as fh:
+        table.to_csv(fh, index=False)
+    return table

@@ -213,3 +213,30 @@ def test_an_external_name_must_not_be_a_method_and_its_folders_must_exist(tmp_pa
     with pytest.raises(ConfigError, match=r"(?s)external.deepsdf_vad: the name is taken.*external.deepsdf_vad.samples: "
                                           r"'/nonexistent/chair' \(chair\) is not a folder"):
         _config({"deepsdf_vad": {"samples": "/nonexistent/{category}"}})
+
+
+def test_score_from_meshes_scores_a_trained_rows_draws_through_the_mesh_path():
+    """evaluation.score_from: meshes: each draw of a (sphere) generator is scored from its marching-cubes meshes on
+    the external rows' path; an exact SDF's ball keeps its one component, born within a voxel of the network's."""
+    from test_evaluation import _model
+
+    from toposdf.evaluation import mesh_rescoring
+    from toposdf.generation import generate
+
+    cfg = Config.from_settings({"evaluation": {"score_from": "meshes"}, "grid": {"resolution": 24},
+                                "persistence": {"tau": 0.8, "min_persistence": 0.02}})
+    calls = []
+    rescore = mesh_rescoring(cfg)
+
+    def counted(grids, diagrams):
+        calls.append(len(grids))
+        return rescore(grids, diagrams)
+
+    network = generate(_model(), 3, 2, 7, 24, 0.8, 0.02, progress=False)  # tau above the radii: no clamp
+    meshed = generate(_model(), 3, 2, 7, 24, 0.8, 0.02, progress=False, rescore=counted)
+    assert calls == [3, 3]
+    for a, b in zip(network.diagrams, meshed.diagrams):
+        for x, y in zip(a, b):
+            assert len(y[0]) == 1 and [len(d) for d in x] == [len(d) for d in y]
+            assert abs(x[0][0, 0] - y[0][0, 0]) < 2 / 23 and x[0][0, 0] != y[0][0, 0]
+    assert mesh_rescoring(Config.from_settings({"evaluation": {"draws": 2}})) is None  # the network's grid

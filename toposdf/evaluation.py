@@ -70,12 +70,30 @@ def run_generate(job: Job) -> Generation:
     model = load_model(model_path)
     n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
     result = generate(model, n, ev.draws, ev.seed, cfg.grid.resolution, cfg.persistence.tau,
-                      cfg.persistence.min_persistence, workers=max(1, threads))
+                      cfg.persistence.min_persistence, workers=max(1, threads), rescore=mesh_rescoring(cfg, threads))
     empty = sum(len(v) == 0 for v, _ in result.meshes)
     log.info("%s: %d draws of %d shapes; %d of draw 0 have no surface", model.method, ev.draws, n, empty)
     save_generation(result, job.output.diagrams, job.output.shapes,
                     provenance=json.dumps(provenance(raw_config, model_path, ev.seed)))
     return result
+
+
+def mesh_rescoring(cfg: Config, threads: int = 1):
+    """With ``evaluation.score_from: meshes``, the hook of :func:`~toposdf.generation.generate` that scores each
+    draw from its marching-cubes meshes, as an external row's are scored
+    (:func:`toposdf.external.mesh_path_diagrams`; docs/results.md, section 10); None (the network's grid) else."""
+    if optional(cfg, "evaluation.score_from") != "meshes":
+        return None
+    from toposdf.external import mesh_path_diagrams  # toposdf.external builds on this module
+
+    def rescore(grids, diagrams):
+        scored, kept = mesh_path_diagrams(grids, diagrams, cfg.grid.resolution, cfg.persistence.tau,
+                                          cfg.persistence.min_persistence, max(1, threads))
+        if kept:
+            log.info("%d shapes without a surface keep their network diagrams", kept)
+        return scored
+
+    return rescore
 
 
 def run_interpolate(job: Job) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from toposdf.data import MeshError, category_meshes, load_mesh, sdf_grid, split_ids
 from toposdf.evaluation import surface_points
+from toposdf.field import extract_mesh
 from toposdf.generation import Generation, save_generation
 from toposdf.io import atomic_open, atomic_write_json
 from toposdf.jobs import Job
@@ -108,6 +110,36 @@ def grids_and_diagrams(meshes: Sequence[tuple[trimesh.Trimesh, dict]], resolutio
                       for mesh, record in tqdm(meshes, desc=f"SDF grid {resolution}^3", unit="mesh")])
     results = batch_cubical_diagrams(list(grids), tau, min_persistence, workers=workers, with_critical=True)
     return grids, [diagrams for diagrams, _ in results]
+
+
+def mesh_path_diagrams(grids: np.ndarray, network_diagrams: list, resolution: int, tau: float, min_persistence: float,
+                       workers: int = 1) -> tuple[list, int]:
+    """A trained row's shapes scored as an external row's (``evaluation.score_from: meshes``): the marching-cubes
+    mesh of each network grid through :func:`prepare_mesh`'s path (in the ground truth's frame already) to the
+    ground truth's grid and diagrams. A shape without a surface keeps its network diagrams. Returns the diagrams and
+    how many kept the network's."""
+    diagrams, kept = list(network_diagrams), 0
+    meshed = []
+    for i, grid in enumerate(grids):
+        vertices, faces = extract_mesh(grid)
+        if len(faces) == 0:
+            kept += 1
+            continue
+        text = trimesh.exchange.obj.export_obj(trimesh.Trimesh(vertices, faces, process=False),
+                                               include_normals=False, include_texture=False)
+        with tempfile.NamedTemporaryFile("w", suffix=".obj") as fh:
+            fh.write(text)
+            fh.flush()
+            try:
+                meshed.append((i, *prepare_mesh(fh.name, False, 1.0)))  # not normalized: no margin
+            except MeshError:  # no inside: a sheet
+                kept += 1
+    if meshed:
+        _, scored = grids_and_diagrams([(mesh, record) for _, mesh, record in meshed], resolution, tau,
+                                       min_persistence, workers)
+        for (i, _, _), d in zip(meshed, scored):
+            diagrams[i] = d
+    return diagrams, kept
 
 
 def _entry(job: Job):

@@ -146,9 +146,10 @@ class Generation:
 
 
 def generate(model: TrainedModel, n_shapes: int, draws: int, seed: int, resolution: int, tau: float,
-             min_persistence: float, workers: int = 1, progress: bool = True) -> Generation:
+             min_persistence: float, workers: int = 1, progress: bool = True, rescore=None) -> Generation:
     """Draw ``draws`` batches of ``n_shapes`` codes ``z ~ N(0, I)`` (seeds from :func:`draw_seeds`) and compute
-    what :class:`Generation` holds."""
+    what :class:`Generation` holds. ``rescore(grids, diagrams)``, when given, replaces each draw's diagrams (the
+    shapes scored from their meshes: ``evaluation.score_from``)."""
     if model.latent_aggregate_std is not None:
         check_prior_coverage(model.latent_aggregate_std, f"generate ({model.method})")
     seeds = draw_seeds(seed, draws)
@@ -156,6 +157,8 @@ def generate(model: TrainedModel, n_shapes: int, draws: int, seed: int, resoluti
     for d, s in enumerate(tqdm(seeds, desc=f"generate {model.method}", unit="draw", disable=not progress)):
         z = sample_latents(n_shapes, model.latent_size, s, model.device)
         grids, dgms = shapes_at(model, z, resolution, tau, min_persistence, workers)
+        if rescore is not None:
+            dgms = rescore(grids, dgms)
         zs.append(z.cpu().numpy())
         diagrams.append(dgms)
         if d == 0:

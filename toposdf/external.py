@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -58,9 +57,19 @@ def prepare_mesh(path: str | Path, normalize: bool, margin: float) -> tuple[trim
     mesh = load_mesh(path)
     if Path(path).suffix.lower() == ".stl":  # a triangle soup: every face its own piece until corners are shared
         mesh.merge_vertices()
-    normalized, norm, sign, inside_grid, solid = normalized_solid(mesh, margin, path, normalize)
-    text = trimesh.exchange.obj.export_obj(normalized, include_normals=False, include_texture=False)
-    reread = trimesh.load(trimesh.util.wrap_as_stream(text), file_type="obj", force="mesh", process=False)
+    return prepared(mesh, path, normalize, margin)
+
+
+def obj_round_trip(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """``mesh`` written as OBJ text and read back as preprocessing reads its meshes (unprocessed)."""
+    text = trimesh.exchange.obj.export_obj(mesh, include_normals=False, include_texture=False)
+    return trimesh.load(trimesh.util.wrap_as_stream(text), file_type="obj", force="mesh", process=False)
+
+
+def prepared(mesh: trimesh.Trimesh, source: str | Path, normalize: bool, margin: float) -> tuple[trimesh.Trimesh, dict]:
+    """:func:`prepare_mesh` of a mesh already read (``source`` names it in errors)."""
+    normalized, norm, sign, inside_grid, solid = normalized_solid(mesh, margin, source, normalize)
+    reread = obj_round_trip(normalized)
     return reread, {"status": "ok", "reason": "", "offset": norm.offset.tolist(), "scale": norm.scale,
                     "n_faces": int(len(reread.faces)), "sign": sign, "inside_fraction": inside_grid,
                     "solid_fraction": solid}
@@ -125,15 +134,12 @@ def mesh_path_diagrams(grids: np.ndarray, network_diagrams: list, resolution: in
         if len(faces) == 0:
             kept += 1
             continue
-        text = trimesh.exchange.obj.export_obj(trimesh.Trimesh(vertices, faces, process=False),
-                                               include_normals=False, include_texture=False)
-        with tempfile.NamedTemporaryFile("w", suffix=".obj") as fh:
-            fh.write(text)
-            fh.flush()
-            try:
-                meshed.append((i, *prepare_mesh(fh.name, False, 1.0)))  # not normalized: no margin
-            except MeshError:  # no inside: a sheet
-                kept += 1
+        # as if the generator had written the mesh to an OBJ file; in the ground truth's frame: no margin
+        try:
+            meshed.append((i, *prepared(obj_round_trip(trimesh.Trimesh(vertices, faces, process=False)),
+                                        f"shape {i}", False, 1.0)))
+        except MeshError:  # no inside: a sheet
+            kept += 1
     if meshed:
         _, scored = grids_and_diagrams([(mesh, record) for _, mesh, record in meshed], resolution, tau,
                                        min_persistence, workers)

@@ -12,7 +12,7 @@ import torch
 
 from toposdf.field import GridDiagrams, grid_points_cached
 from toposdf.topology import pd_distance
-from toposdf.transfer import pack_indices, to_device, to_host
+from toposdf.transfer import pack_indices, to_device_packed, to_host
 
 
 def sdf_data_loss(pred: torch.Tensor, target: torch.Tensor, delta: float = 0.1) -> torch.Tensor:
@@ -102,18 +102,15 @@ def diagram_points(
     dims = [len(shape) for shape in computed.critical]
     vertices = [np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
                 for critical in computed.critical]
-    x_all = to_device(np.concatenate([coords[v] for v in vertices]), z.device, z.dtype)
+    xs = to_device_packed([coords[v] for v in vertices], z.device, z.dtype)
     host = []
     for b, critical in enumerate(computed.critical):
         for k, crit in enumerate(critical):
             host += [np.searchsorted(vertices[b], crit.ravel()), computed.diagrams[b][k][:, 1] >= tau]
     sent = iter(pack_indices(host, z.device))
     points: list[list[torch.Tensor]] = []
-    start = 0
     for b in range(z.shape[0]):
-        x = x_all[start : start + len(vertices[b])]
-        start += len(vertices[b])
-        values = decoder(z[b : b + 1], x[None])[0].clamp(-tau, tau)
+        values = decoder(z[b : b + 1], xs[b][None])[0].clamp(-tau, tau)
         shape_points = []
         for _ in range(dims[b]):
             index, dies_at_tau = next(sent), next(sent) != 0
@@ -151,20 +148,11 @@ def solve_matchings(generated: list[torch.Tensor], targets, pool: Executor | Non
 
 def _on_device(targets, batch: int, dims: int, like: torch.Tensor) -> list[list[torch.Tensor]]:
     """``targets[b][k]`` as ``(m, 2)`` tensors of ``like``'s dtype on its device; the host arrays go in one copy."""
-    arrays = {(b, k): np.asarray(targets[b][k], np.float64).reshape(-1, 2)
-              for b in range(batch) for k in range(dims) if not torch.is_tensor(targets[b][k])}
-    sent = to_device(np.concatenate([*arrays.values(), np.zeros((0, 2))]), like.device, like.dtype)
-    out, start = [], 0
-    for b in range(batch):
-        row = []
-        for k in range(dims):
-            if (b, k) in arrays:
-                row.append(sent[start : start + len(arrays[b, k])])
-                start += len(arrays[b, k])
-            else:
-                row.append(targets[b][k].to(like.dtype).reshape(-1, 2))
-        out.append(row)
-    return out
+    host = [(b, k) for b in range(batch) for k in range(dims) if not torch.is_tensor(targets[b][k])]
+    sent = dict(zip(host, to_device_packed([np.asarray(targets[b][k], np.float64).reshape(-1, 2) for b, k in host],
+                                           like.device, like.dtype)))
+    return [[sent[b, k] if (b, k) in sent else targets[b][k].to(like.dtype).reshape(-1, 2) for k in range(dims)]
+            for b in range(batch)]
 
 
 def diagram_fit_terms(generated: list[torch.Tensor], targets, matchings=None, anchors=None,

@@ -36,11 +36,16 @@ def to_host(tensors: list[torch.Tensor], dtype=np.float64) -> list[np.ndarray]:
             for part, t in zip(np.split(flat, ends[:-1]), tensors)]
 
 
-def pack_indices(arrays: list[np.ndarray], device: torch.device | str) -> list[torch.Tensor]:
-    """Integer arrays (any lengths) as ``long`` tensors on ``device``, sent in one copy (:func:`to_device`) and
-    sliced there."""
+def to_device_packed(arrays: list[np.ndarray], device: torch.device | str, dtype: torch.dtype) -> list[torch.Tensor]:
+    """Host arrays of one trailing shape (any lengths along the first axis) on ``device`` as ``dtype``, sent in one
+    copy (:func:`to_device`) and sliced there."""
     if not arrays:
         return []
     ends = np.cumsum([len(a) for a in arrays])
-    packed = to_device(np.concatenate([np.asarray(a, np.int64).ravel() for a in arrays]), device, torch.long)
+    packed = to_device(np.concatenate(arrays), device, dtype)
     return [packed[end - len(a):end] for a, end in zip(arrays, ends)]
+
+
+def pack_indices(arrays: list[np.ndarray], device: torch.device | str) -> list[torch.Tensor]:
+    """Integer arrays (any lengths) as ``long`` tensors on ``device``, sent in one copy (:func:`to_device_packed`)."""
+    return to_device_packed([np.asarray(a, np.int64).ravel() for a in arrays], device, torch.long)

@@ -40,7 +40,7 @@ READS: dict[str, tuple[str, ...]] = {
                     "train.pdgen.smooth_shapes", "train.joint", "grid.resolution", "persistence", "geometry.{geometry}",
                     METHOD),
     # evaluation (toposdf.evaluation)
-    "generate": ("evaluation.generated_shapes", "evaluation.draws", "evaluation.seed", "?evaluation.score_from",
+    "generate": ("evaluation.generated_shapes", "evaluation.draws", "evaluation.seed", "evaluation.score_from",
                  "grid.resolution", "persistence"),
     "interpolate": ("figures.interpolation_shapes", "figures.interpolation_steps", "grid.resolution", "persistence"),
     "reconstruct": ("evaluation.seed", "evaluation.surface_points", "evaluation.reconstruct", "grid.resolution",

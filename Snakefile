@@ -16,6 +16,7 @@ include: "rules/persistence.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/external.smk"
+include: "rules/vecset.smk"
 include: "rules/figures.smk"
 include: "rules/study.smk"
 
@@ -89,6 +90,11 @@ rule all:
             "results/{dataset}/{category}/eval/training_fit.json",
             dataset=DATASET,
             category=CATEGORIES,
+        ),
+        expand(
+            "results/{dataset}/{category}/train/vecset/autoencoder_fit.json",
+            dataset=DATASET,
+            category=CATEGORIES if VECSET else [],
         ),
         "results/study_1d/study_1d.csv",
         "results/study_1d/study_1d.png",

@@ -16,7 +16,9 @@ SHARDS = list(range(config["shards"]))
 CATEGORY_OF_SYNSET = {synset: category for category, synset in SYNSETS.items()}
 # Rows scored from another generator's meshes (rules/external.smk), after the methods in the tables and figures
 EXTERNAL = list(config["external"] or {})
-ROWS = list(config["methods"]) + EXTERNAL
+# The 3DShape2VecSet row (rules/vecset.smk), where `vecset` is set
+VECSET = ["vecset"] if config["vecset"] is not None else []
+ROWS = list(config["methods"]) + EXTERNAL + VECSET
 
 
 wildcard_constraints:
@@ -120,8 +122,8 @@ def external_folder_files(key):
 
 
 def trained_model(wildcards):
-    """Input function of evaluate: the method's checkpoint; none for an external row."""
-    if wildcards.method in EXTERNAL:
+    """Input function of evaluate: the method's checkpoint; none for an external row or 3DShape2VecSet's."""
+    if wildcards.method in EXTERNAL + VECSET:
         return {}
     return {"model": f"results/{wildcards.dataset}/{wildcards.category}/train/{wildcards.method}/model.pt"}
 

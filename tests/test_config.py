@@ -216,6 +216,6 @@ def test_every_rule_takes_its_settings_from_its_stage_declaration():
             rules |= {rule: stage for stage in re.findall(r'settings=settings\("(\w+)"\)', body)}
     assert all(rule == stage for rule, stage in rules.items()), rules
     assert set(rules) == set(READS)
-    full = validate_config(_default() | {"external": {"gen": {"samples": str(ROOT)}}})
+    full = validate_config(_default() | {"external": {"gen": {"samples": str(ROOT)}}, "vecset": {}})
     for rule in READS:
         settings(full, reads(rule, method="ours_deepsdf", geometry="eikonal", external="gen"))

@@ -138,9 +138,10 @@ def test_evaluation_writes_metrics_with_provenance_tables_and_figures(tiny_run):
             chamfer = pd.read_csv(results / category / "eval" / method / "reconstruction.csv")
             assert len(chamfer) == 1 and list(chamfer.columns[:2]) == ["model_id", "chamfer"]
     table1 = pd.read_csv(results / "tables" / "table1.csv", index_col="method")
-    # the methods in the merged config's order, then the calibration rows. Snakemake starts from the --configfile
-    # and merges config.yaml into it, so the preset's extra method comes before config.yaml's six.
-    assert list(table1.index[:-2]) == ["deepsdf_topoprior", *METHODS[:-1]]
+    # the methods in the merged config's order, then the 3DShape2VecSet row, then the calibration rows. Snakemake
+    # starts from the --configfile and merges config.yaml into it, so the preset's extra method comes before
+    # config.yaml's six.
+    assert list(table1.index[:-2]) == ["deepsdf_topoprior", *METHODS[:-1], "vecset"]
     assert list(table1.index[-2:]) == ["heldout_training", "blob"]
     assert table1.shape[1] == 2 * 2 * 2  # categories x metrics x (mean, std)
     assert table1.loc[METHODS].notna().all().all()
@@ -152,8 +153,17 @@ def test_evaluation_writes_metrics_with_provenance_tables_and_figures(tiny_run):
     assert generation.loc["blob", "chair/thick_fraction/mean"] == 1.0  # the ceiling's ball is solid
     assert generation.loc[METHODS, "chair/thick_fraction/mean"].between(0, 1).all()
     for category in ["chair", "table"]:
-        for method in METHODS:
+        for method in METHODS + ["vecset"]:
             assert (results / category / "figures" / "prior_samples" / f"{method}.png").stat().st_size > 10_000
+        # the 3DShape2VecSet row: its two trained models, its fit, its draws scored as a method's, its CD-mean
+        vecset = results / category / "train" / "vecset"
+        assert {p.name for p in vecset.iterdir()} >= {"autoencoder.pt", "autoencoder_log.csv", "autoencoder_fit.json",
+                                                      "diffusion.pt", "diffusion_log.csv"}
+        fit = json.loads((vecset / "autoencoder_fit.json").read_text())
+        assert fit["train"]["shapes"] == 5 and fit["test"]["shapes"] == 1 and 0 <= fit["test"]["decoded_iou"] <= 1
+        metrics = json.loads((results / category / "eval" / "vecset" / "metrics.json").read_text())
+        assert metrics["metrics"]["pd_lap"]["n"] == 2 and np.isfinite(metrics["metrics"]["pd_lap"]["mean"])
+        assert len(pd.read_csv(results / category / "eval" / "vecset" / "reconstruction.csv")) == 1
     claims = pd.read_csv(results / "tables" / "claims.csv")
     for category in ["chair", "table"]:  # Table 1's pairs (the preset's prior row too), Fig. 3, the ablations, the fit
         checks = claims[claims["category"] == category]
@@ -225,7 +235,8 @@ def test_changing_tau_reruns_everything_from_the_diagrams_down(tiny_run):
     workdir, _ = tiny_run
     (workdir / "tau.yaml").write_text("persistence:\n  tau: 0.12\n")
     changed = _planned(workdir, configfiles=("presets/tiny.yaml", "tau.yaml"))
-    assert changed == _planned(workdir, "--forcerun", "persistence")
+    # the 3DShape2VecSet samples take no ground-truth diagrams but compute theirs at tau
+    assert changed == _planned(workdir, "--forcerun", "persistence", "vecset_samples")
     assert {f"results/tiny/{c}/diagrams/{s}.npz" for c in ("chair", "table") for s in (0, 1)} <= changed
     assert not any("/sdf/" in path or "/grids/" in path or "/stage1/" in path for path in changed)
 

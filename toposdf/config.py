@@ -123,11 +123,15 @@ def _disagreements(config: dict) -> list[str]:
 
 
 def _external_disagreements(config: dict) -> list[str]:
-    """External rows named like a method or a calibration row, or whose folders are missing for a category."""
+    """Rows named alike (an external row like a method, a calibration row or 3DShape2VecSet's row ``vecset``; a
+    method like ``vecset`` where that row is on), or external folders missing for a category."""
     problems = []
+    if config.get("vecset") is not None and "vecset" in config["methods"]:
+        problems.append("methods.vecset: the name is taken by the 3DShape2VecSet row (vecset is set); choose another")
     for name, entry in (config.get("external") or {}).items():
-        if name in config["methods"] or name in ("heldout_training", "blob"):
-            problems.append(f"external.{name}: the name is taken by a method or a calibration row; choose another")
+        if name in config["methods"] or name in ("heldout_training", "blob", "vecset"):
+            problems.append(f"external.{name}: the name is taken by a method, a calibration row or the "
+                            "3DShape2VecSet row; choose another")
         for key in ("samples", "reconstructions"):
             for category in config["dataset"]["categories"] if entry.get(key) else ():
                 folder = Path(entry[key].format(category=category)).expanduser()

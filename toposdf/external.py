@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 import trimesh
 from tqdm import tqdm
 
@@ -236,6 +237,111 @@ def run_external_reconstructions(job: Job) -> pd.DataFrame:
             cd = reconstruction_chamfer(mesh, truth, ev.surface_points, ev.seed + k, job.threads)
             rows.append([shape_id, cd, np.nan, len(mesh[0]), ""])
         table = pd.DataFrame(rows, columns=columns)
+    with atomic_open(job.output.chamfer, "w") as fh:
+        table.to_csv(fh, index=False)
+    return table
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The 3DShape2VecSet row (toposdf.vecset): a generator of occupancy, scored from its meshes on this path
+# --------------------------------------------------------------------------------------------------------------
+VECSET = "vecset"  # its row's name in the tables, figures and results/ paths
+# The test shapes' input clouds are drawn with seeds apart from those of their CD points
+CLOUD_SEED_OFFSET = 1_000_000
+
+
+def occupancy_meshes(logits: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The marching-cubes meshes of occupancy logits on the grid (level 0, p = 0.5, as the official sampler;
+    outward faces)."""
+    return [extract_mesh(-grid) for grid in logits]
+
+
+def scored_meshes(meshes: Sequence[tuple[np.ndarray, np.ndarray]], resolution: int, tau: float,
+                  min_persistence: float, workers: int = 1) -> tuple[np.ndarray, list, int]:
+    """Meshes a generator wrote, in the ground truth's frame, through the ground truth's path (as if read from OBJ
+    files: :func:`prepared` without normalizing): ``(grids, diagrams, empty)``. A mesh with no surface or no inside
+    is scored as the empty shape (a grid of ``tau`` everywhere: nothing inside); ``empty`` counts them."""
+    grids = np.full((len(meshes),) + (resolution,) * 3, tau, np.float32)
+    usable = []
+    for i, (vertices, faces) in enumerate(meshes):
+        if len(faces) == 0:
+            continue
+        try:
+            usable.append((i, *prepared(obj_round_trip(trimesh.Trimesh(vertices, faces, process=False)),
+                                        f"shape {i}", False, 1.0)))
+        except MeshError:
+            continue
+    if usable:
+        scored, _ = grids_and_diagrams([(mesh, record) for _, mesh, record in usable], resolution, tau,
+                                       min_persistence, workers)
+        for (i, _, _), grid in zip(usable, scored):
+            grids[i] = grid
+    diagrams = [d for d, _ in batch_cubical_diagrams(list(grids), tau, min_persistence, workers=workers,
+                                                    with_critical=True)]
+    return grids, diagrams, len(meshes) - len(usable)
+
+
+def run_vecset_samples(job: Job) -> Generation:
+    """The ``vecset_samples`` rule: ``evaluation.draws`` draws of as many latent sets as the methods' shapes
+    (``input.split``'s test shapes, or ``evaluation.generated_shapes``) from the diffusion model
+    ``input.diffusion`` (Heun, ``vecset.diffusion.sampler_steps``; the draws' seeds as a method's), decoded by
+    ``input.autoencoder`` on the grid (``grid.resolution``, the methods' meshes' resolution), meshed and scored on
+    the ground truth's path; written as ``generate`` writes a method's draws."""
+    from toposdf.generation import draw_seeds
+    from toposdf.training.vecset import load_autoencoder, load_diffusion
+    from toposdf.vecset import decode_grid
+
+    cfg, ev = job.cfg, job.cfg.evaluation
+    torch.set_num_threads(max(1, job.threads))
+    model, _ = load_autoencoder(job.input.autoencoder)
+    edm, scale = load_diffusion(job.input.diffusion)
+    n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
+    seeds = draw_seeds(ev.seed, ev.draws)
+    device = next(model.parameters()).device
+    latents, diagrams, first, empty = [], [], None, 0
+    for d, seed in enumerate(tqdm(seeds, desc="3DShape2VecSet samples", unit="draw")):
+        z = edm.sample(n, seed, cfg.vecset.diffusion.sampler_steps, device=device) * scale
+        meshes = occupancy_meshes(decode_grid(model, z, cfg.grid.resolution))
+        grids, dgms, no_surface = scored_meshes(meshes, cfg.grid.resolution, cfg.persistence.tau,
+                                                cfg.persistence.min_persistence, job.threads)
+        empty += no_surface
+        latents.append(z.flatten(1).cpu().numpy())
+        diagrams.append(dgms)
+        if d == 0:
+            first = (grids, meshes)
+    log.info("3DShape2VecSet: %d draws of %d shapes; %d without a surface or an inside", len(seeds), n, empty)
+    result = Generation(seeds, np.stack(latents), diagrams, first[0], first[1], None)
+    save_generation(result, job.output.diagrams, job.output.shapes,
+                    provenance=json.dumps(provenance(job.settings, job.input.diffusion, ev.seed)))
+    return result
+
+
+def run_vecset_reconstructions(job: Job) -> pd.DataFrame:
+    """The ``vecset_reconstructions`` rule: each test shape reconstructed by encoding its surface cloud (its
+    natural reconstruction: ``vecset.autoencoder.points`` points on its normalized mesh, seeded apart from its CD
+    points) and decoding a seeded posterior sample on the grid (as the official model reconstructs), then scored
+    for CD-mean as a method's (``output.chamfer``)."""
+    from toposdf.training.vecset import encode_clouds, load_autoencoder, posterior_samples, surface_clouds
+    from toposdf.vecset import decode_grid
+
+    cfg, ev = job.cfg, job.cfg.evaluation
+    torch.set_num_threads(max(1, job.threads))
+    model, _ = load_autoencoder(job.input.autoencoder)
+    test_ids = split_ids(job.input.split, "test")
+    truth_meshes = category_meshes(job.input.manifests, test_ids)
+    device = next(model.parameters()).device
+    rows = []
+    for k, shape_id in enumerate(tqdm(test_ids, desc="3DShape2VecSet reconstructions", unit="shape")):
+        if shape_id not in truth_meshes:
+            rows.append([shape_id, np.nan, np.nan, 0, "the test shape was skipped in preprocessing"])
+            continue
+        cloud = surface_clouds(job.input.manifests, [shape_id], model.size.points, CLOUD_SEED_OFFSET + ev.seed + k)
+        z = posterior_samples(*encode_clouds(model, cloud, ev.seed + k), ev.seed + k)
+        mesh = occupancy_meshes(decode_grid(model, torch.as_tensor(z).to(device), cfg.grid.resolution))[0]
+        truth = surface_points(truth_meshes[shape_id], ev.surface_points, ev.seed + k)
+        cd = reconstruction_chamfer(mesh, truth, ev.surface_points, ev.seed + k, job.threads)
+        rows.append([shape_id, cd, np.nan, len(mesh[0]), "" if len(mesh[1]) else "no surface"])
+    table = pd.DataFrame(rows, columns=["model_id", "chamfer", "fit_loss", "vertices", "note"])
     with atomic_open(job.output.chamfer, "w") as fh:
         table.to_csv(fh, index=False)
     return table

@@ -54,13 +54,20 @@ READS: dict[str, tuple[str, ...]] = {
                          "persistence", "sdf.margin", "dataset.skip_invalid"),
     "external_reconstructions": ("external.{external}", "evaluation.seed", "evaluation.surface_points", "sdf.margin",
                                  "dataset.skip_invalid"),
+    # the 3DShape2VecSet row (toposdf.training.vecset, toposdf.external)
+    "vecset_autoencoder": ("vecset.autoencoder", "train.seed", "sdf.uniform_fraction"),
+    "vecset_diffusion": ("vecset.autoencoder", "vecset.diffusion", "train.seed"),
+    "vecset_samples": ("vecset.diffusion.sampler_steps", "evaluation.generated_shapes", "evaluation.draws",
+                       "evaluation.seed", "grid.resolution", "persistence"),
+    "vecset_reconstructions": ("evaluation.seed", "evaluation.surface_points", "grid.resolution"),
     # tables and figures (toposdf.tables, toposdf.claims, toposdf.figures)
-    "tables": ("dataset.categories", "methods", "?external", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
+    "tables": ("dataset.categories", "methods", "?external", "?vecset", "evaluation.cd_scale",
+               "evaluation.pd_lap_scale"),
     "claims": ("dataset.categories", "methods", "evaluation.cd_scale", "evaluation.pd_lap_scale"),
     "figure_samples": ("dataset.categories", "figures.baseline", "figures.ours", "figures.samples"),
     "figure_interpolation": ("figures.ours", "persistence.tau"),
     "figure_pd_matrices": ("evaluation.seed", "?figures.pd_matrix_shapes", "grid.resolution", "persistence"),
-    "figure_methods": ("dataset.categories", "methods", "?external", "figures.samples"),
+    "figure_methods": ("dataset.categories", "methods", "?external", "?vecset", "figures.samples"),
     "study_1d": ("study_1d",),
 }
 

@@ -29,6 +29,7 @@ DISPLAY_NAMES = {
     "no_pd_smoothness": "No PD Smoothness",
     "no_pd_training": "No PD Training",
     "deepsdf_topoprior": "DeepSDF-TopoPrior",
+    "vecset": "3DShape2VecSet",
     "heldout_training": "Held-out training shapes (floor)",
     "blob": "One fixed blob (ceiling)",
 }
@@ -46,10 +47,12 @@ NO_BEST = {"mean_b0", "mean_b1", "mean_b2", "blob_fraction", "thick_fraction"}
 
 def rows_of(cfg: Any) -> list[str]:
     """The rows of the tables and of Fig. 4: the configured methods, then the external rows (``external``, scored
-    from another generator's meshes, :mod:`toposdf.external`), in the config's order."""
+    from another generator's meshes, :mod:`toposdf.external`), in the config's order, then 3DShape2VecSet's
+    (``vecset``, where it is set)."""
     from .stages import optional
 
-    return list(cfg.methods) + list(optional(cfg, "external") or [])
+    return (list(cfg.methods) + list(optional(cfg, "external") or [])
+            + (["vecset"] if optional(cfg, "vecset") is not None else []))
 
 
 def collect(metrics_paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -195,6 +198,9 @@ def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], ca
     if external:
         lap_note += (f"; {', '.join(external)}: scored from another generator's meshes through the ground truth's "
                      "path (docs/external.md), draws of its files in name order, CD-mean n/a without reconstructions")
+    if "vecset" in methods:
+        lap_note += ("; 3DShape2VecSet: trained here per category (docs/vecset.md), its samples and its "
+                     "reconstructions (the test shapes' surface clouds encoded) scored from their meshes")
     tables = [
         ("table1", ["cd_mean", "pd_lap"],
          f"Table 1: CD-mean and PD-LAP (lower is better); CD-mean ×{cd_scale:g} (mean ± std over test shapes), {lap_note}"),
@@ -218,10 +224,12 @@ def run_tables(job: Any) -> list[Path]:
     """The ``tables`` rule (a :class:`~toposdf.jobs.Job`): Tables 1-2 and the generation table from every
     ``metrics.json`` and ``calibration.json`` (:func:`write_tables`), then each topological method's paired CD
     against its baseline from the ``reconstruction.csv`` files (:func:`write_paired_cd`)."""
+    from .stages import optional
+
     cfg, categories = job.cfg, list(job.cfg.dataset.categories)
     paths = write_tables(list(job.input.metrics) + list(job.input.calibration), rows_of(cfg), categories,
                          Path(job.output.table1[0]).parent, cfg.evaluation.cd_scale, cfg.evaluation.pd_lap_scale,
-                         rows_of(cfg)[len(cfg.methods):])
+                         list(optional(cfg, "external") or []))
     # results/{dataset}/{category}/eval/{method}/reconstruction.csv
     reconstructions = {(Path(path).parts[-4], Path(path).parts[-2]): path for path in job.input.reconstructions}
     pairs = paired_baselines({method: asdict(block) for method, block in cfg.methods.items()})

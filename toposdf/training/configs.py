@@ -106,3 +106,24 @@ def joint_train_config(cfg, method: str, threads: int = 1) -> JointTrainConfig:
         lambda_cons=block.lambda_con if block.lambda_cons is None else block.lambda_cons,
         lambda_smooth=smoothness_weight(block), **{f"prior_{k}": v for k, v in asdict(block.prior).items()},
         grid_resolution=joint.grid_resolution or cfg.grid.resolution, tau=cfg.persistence.tau, seed=cfg.train.seed)
+
+
+AutoencoderTrainConfig = _stage_class(
+    "AutoencoderTrainConfig",
+    """The 3DShape2VecSet autoencoder's sizes and training (``vecset.autoencoder``) and ``train.seed``.""",
+    *block_fields("vecset.autoencoder"), "seed")
+
+DiffusionTrainConfig = _stage_class(
+    "DiffusionTrainConfig",
+    """The 3DShape2VecSet latent diffusion's sizes and training (``vecset.diffusion``) and ``train.seed``.""",
+    *block_fields("vecset.diffusion"), "seed")
+
+
+def autoencoder_train_config(cfg) -> AutoencoderTrainConfig:
+    """The 3DShape2VecSet autoencoder's settings (``vecset`` must be set)."""
+    return _composed(AutoencoderTrainConfig, cfg.vecset.autoencoder, seed=cfg.train.seed)
+
+
+def diffusion_train_config(cfg) -> DiffusionTrainConfig:
+    """The 3DShape2VecSet diffusion model's settings (``vecset`` must be set)."""
+    return _composed(DiffusionTrainConfig, cfg.vecset.diffusion, seed=cfg.train.seed)

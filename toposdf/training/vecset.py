@@ -63,9 +63,10 @@ class _ScheduledTrainer(Trainer):
 
 
 class AutoencoderTrainer(_ScheduledTrainer):
-    """The autoencoder on ``clouds`` ``(n, S, 3)`` (surface points, ``points`` of them drawn per step) and
-    occupancy samples ``near`` and ``volume`` (``(n, P, 3)`` points with ``(n, P)`` labels, 1 inside), drawn
-    ``near_queries`` and ``volume_queries`` per shape and step."""
+    """The autoencoder on ``clouds`` ``(n, S, 3)`` (surface points, ``points`` of them drawn per step without
+    replacement) and occupancy samples ``near`` and ``volume``, each ``(points (n, P, 3), sdf (n, P))`` (inside:
+    SDF below 0), ``near_queries`` and ``volume_queries`` of them drawn per shape and step. The samples may be
+    memory-mapped (:func:`toposdf.data.load_sdf_samples` spills ShapeNet's): only the drawn ones are read."""
 
     desc = "3DShape2VecSet autoencoder"
 
@@ -74,29 +75,30 @@ class AutoencoderTrainer(_ScheduledTrainer):
         self.cfg, self.model, self.device = cfg, model, pick_device()
         self.model.to(self.device)
         self.clouds = torch.as_tensor(np.asarray(clouds), dtype=torch.float32)
-        self.near = tuple(torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in near)
-        self.volume = tuple(torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in volume)
+        self.near, self.volume = tuple(near), tuple(volume)
         self.n_shapes = len(self.clouds)
         self.modules = {"autoencoder": model}
         self.optimizers = {"main": torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)}
         self._start(cfg.seed, min(cfg.batch_shapes, self.n_shapes), checkpoint, log_csv)
 
-    def _draw(self, pool: torch.Tensor, shapes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = shapes[:, None]
-        pick = torch.rand(len(shapes), pool.shape[1], generator=self.generator).argsort(1)[:, :k]
-        return rows, pick
+    def _queries(self, samples: tuple, shapes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``k`` occupancy samples of each shape (drawn with replacement: ``k`` is far below a shape's samples) as
+        ``(points (B, k, 3), labels (B, k))``."""
+        points, sdf = samples
+        rows = shapes[:, None].numpy()
+        pick = torch.randint(points.shape[1], (len(shapes), k), generator=self.generator).numpy()
+        return (torch.as_tensor(np.asarray(points[rows, pick]), dtype=torch.float32),
+                torch.as_tensor(np.asarray(sdf[rows, pick]) < 0, dtype=torch.float32))
 
     def train_step(self, shape_index: torch.Tensor) -> dict:
         cfg, dev = self.cfg, self.device
-        rows, pick = self._draw(self.clouds, shape_index, cfg.points)
-        cloud = to_device(self.clouds[rows, pick], dev)
-        queries, labels = [], []
-        for (points, label), k in ((self.volume, cfg.volume_queries), (self.near, cfg.near_queries)):
-            rows, pick = self._draw(points, shape_index, k)
-            queries.append(points[rows, pick])
-            labels.append(label[rows, pick])
-        logits, kl = self.model(cloud, to_device(torch.cat(queries, 1), dev))
-        labels = to_device(torch.cat(labels, 1), dev)
+        pick = torch.rand(len(shape_index), self.clouds.shape[1], generator=self.generator).argsort(1)[:, :cfg.points]
+        cloud = to_device(self.clouds[shape_index[:, None], pick], dev)
+        (vol_points, vol_labels), (near_points, near_labels) = (
+            self._queries(self.volume, shape_index, cfg.volume_queries),
+            self._queries(self.near, shape_index, cfg.near_queries))
+        logits, kl = self.model(cloud, to_device(torch.cat([vol_points, near_points], 1), dev))
+        labels = to_device(torch.cat([vol_labels, near_labels], 1), dev)
         v = cfg.volume_queries
         terms = autoencoder_loss(logits[:, :v], labels[:, :v], logits[:, v:], labels[:, v:], kl, cfg.near_weight,
                                  cfg.kl_weight)
@@ -157,17 +159,16 @@ def surface_clouds(manifest_paths, ids, n: int, seed: int) -> np.ndarray:
     return np.stack(clouds).astype(np.float32)
 
 
-def occupancy_samples(points: np.ndarray, sdf: np.ndarray, uniform_fraction: float) -> tuple[tuple, tuple]:
-    """DeepSDF's samples as the autoencoder's occupancy queries: ``(near, volume)``, each ``(points, labels)``
-    with labels 1 inside (SDF below 0); the volume points are the uniform share that
+def occupancy_samples(points, sdf, uniform_fraction: float) -> tuple[tuple, tuple]:
+    """DeepSDF's samples as the autoencoder's occupancy queries: ``(near, volume)``, each ``(points, sdf)``, views
+    of the arrays (a memory map stays one); the volume points are the uniform share that
     :func:`toposdf.data.sample_sdf` puts last."""
     n_uniform = int(round(uniform_fraction * points.shape[1]))
     if n_uniform == 0 or n_uniform == points.shape[1]:
         raise ValueError(f"sdf.uniform_fraction {uniform_fraction} leaves no {'volume' if not n_uniform else 'near'}"
                          " samples for the autoencoder's occupancy queries")
     cut = points.shape[1] - n_uniform
-    labels = (np.asarray(sdf) < 0).astype(np.float32)
-    return (points[:, :cut], labels[:, :cut]), (points[:, cut:], labels[:, cut:])
+    return (points[:, :cut], sdf[:, :cut]), (points[:, cut:], sdf[:, cut:])
 
 
 def encode_clouds(model: VecSetAutoencoder, clouds: np.ndarray, seed: int, batch: int = 16,

@@ -128,25 +128,30 @@ def mesh_path_diagrams(grids: np.ndarray, network_diagrams: list, resolution: in
     mesh of each network grid through :func:`prepare_mesh`'s path (in the ground truth's frame already) to the
     ground truth's grid and diagrams. A shape without a surface keeps its network diagrams. Returns the diagrams and
     how many kept the network's."""
-    diagrams, kept = list(network_diagrams), 0
-    meshed = []
-    for i, grid in enumerate(grids):
-        vertices, faces = extract_mesh(grid)
-        if len(faces) == 0:
-            kept += 1
-            continue
-        # as if the generator had written the mesh to an OBJ file; in the ground truth's frame: no margin
-        try:
-            meshed.append((i, *prepared(obj_round_trip(trimesh.Trimesh(vertices, faces, process=False)),
-                                        f"shape {i}", False, 1.0)))
-        except MeshError:  # no inside: a sheet
-            kept += 1
+    diagrams = list(network_diagrams)
+    meshed = meshes_on_ground_truth_path([extract_mesh(grid) for grid in grids])
     if meshed:
         _, scored = grids_and_diagrams([(mesh, record) for _, mesh, record in meshed], resolution, tau,
                                        min_persistence, workers)
         for (i, _, _), d in zip(meshed, scored):
             diagrams[i] = d
-    return diagrams, kept
+    return diagrams, len(grids) - len(meshed)
+
+
+def meshes_on_ground_truth_path(meshes: Sequence[tuple[np.ndarray, np.ndarray]],
+                                ) -> list[tuple[int, trimesh.Trimesh, dict]]:
+    """Meshes a generator made in the ground truth's frame, as if written to OBJ files and read on the ground
+    truth's path (:func:`prepared`, no margin): ``(index, mesh, record)`` of those with a surface and an inside."""
+    usable = []
+    for i, (vertices, faces) in enumerate(meshes):
+        if len(faces) == 0:
+            continue
+        try:
+            usable.append((i, *prepared(obj_round_trip(trimesh.Trimesh(vertices, faces, process=False)),
+                                        f"shape {i}", False, 1.0)))
+        except MeshError:  # no inside: a sheet
+            continue
+    return usable
 
 
 def _entry(job: Job):
@@ -245,7 +250,6 @@ def run_external_reconstructions(job: Job) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------------
 # The 3DShape2VecSet row (toposdf.vecset): a generator of occupancy, scored from its meshes on this path
 # --------------------------------------------------------------------------------------------------------------
-VECSET = "vecset"  # its row's name in the tables, figures and results/ paths
 # The test shapes' input clouds are drawn with seeds apart from those of their CD points
 CLOUD_SEED_OFFSET = 1_000_000
 
@@ -262,22 +266,17 @@ def scored_meshes(meshes: Sequence[tuple[np.ndarray, np.ndarray]], resolution: i
     files: :func:`prepared` without normalizing): ``(grids, diagrams, empty)``. A mesh with no surface or no inside
     is scored as the empty shape (a grid of ``tau`` everywhere: nothing inside); ``empty`` counts them."""
     grids = np.full((len(meshes),) + (resolution,) * 3, tau, np.float32)
-    usable = []
-    for i, (vertices, faces) in enumerate(meshes):
-        if len(faces) == 0:
-            continue
-        try:
-            usable.append((i, *prepared(obj_round_trip(trimesh.Trimesh(vertices, faces, process=False)),
-                                        f"shape {i}", False, 1.0)))
-        except MeshError:
-            continue
+    usable = meshes_on_ground_truth_path(meshes)
+    diagrams = [None] * len(meshes)
     if usable:
-        scored, _ = grids_and_diagrams([(mesh, record) for _, mesh, record in usable], resolution, tau,
-                                       min_persistence, workers)
-        for (i, _, _), grid in zip(usable, scored):
-            grids[i] = grid
-    diagrams = [d for d, _ in batch_cubical_diagrams(list(grids), tau, min_persistence, workers=workers,
-                                                    with_critical=True)]
+        scored_grids, scored = grids_and_diagrams([(mesh, record) for _, mesh, record in usable], resolution, tau,
+                                                  min_persistence, workers)
+        for (i, _, _), grid, d in zip(usable, scored_grids, scored):
+            grids[i], diagrams[i] = grid, d
+    if len(usable) < len(meshes):  # every empty shape has the same grid, so the same diagrams
+        (empty, _), = batch_cubical_diagrams([np.full((resolution,) * 3, tau, np.float32)], tau, min_persistence,
+                                             with_critical=True)
+        diagrams = [empty if d is None else d for d in diagrams]
     return grids, diagrams, len(meshes) - len(usable)
 
 

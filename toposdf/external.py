@@ -320,7 +320,7 @@ def run_vecset_reconstructions(job: Job) -> pd.DataFrame:
     natural reconstruction: ``vecset.autoencoder.points`` points on its normalized mesh, seeded apart from its CD
     points) and decoding a seeded posterior sample on the grid (as the official model reconstructs), then scored
     for CD-mean as a method's (``output.chamfer``)."""
-    from toposdf.training.vecset import encode_clouds, load_autoencoder, posterior_samples, surface_clouds
+    from toposdf.training.vecset import encode_clouds, load_autoencoder, posterior_samples
     from toposdf.vecset import decode_grid
 
     cfg, ev = job.cfg, job.cfg.evaluation
@@ -334,8 +334,8 @@ def run_vecset_reconstructions(job: Job) -> pd.DataFrame:
         if shape_id not in truth_meshes:
             rows.append([shape_id, np.nan, np.nan, 0, "the test shape was skipped in preprocessing"])
             continue
-        cloud = surface_clouds(job.input.manifests, [shape_id], model.size.points, CLOUD_SEED_OFFSET + ev.seed + k)
-        z = posterior_samples(*encode_clouds(model, cloud, ev.seed + k), ev.seed + k)
+        cloud = surface_points(truth_meshes[shape_id], model.size.points, CLOUD_SEED_OFFSET + ev.seed + k)[None]
+        z = posterior_samples(*encode_clouds(model, cloud.astype(np.float32), ev.seed + k), ev.seed + k)
         mesh = occupancy_meshes(decode_grid(model, torch.as_tensor(z).to(device), cfg.grid.resolution))[0]
         truth = surface_points(truth_meshes[shape_id], ev.surface_points, ev.seed + k)
         cd = reconstruction_chamfer(mesh, truth, ev.surface_points, ev.seed + k, job.threads)

@@ -145,18 +145,15 @@ def new_edm(ae: AutoencoderTrainConfig, cfg: DiffusionTrainConfig) -> EDM:
 def surface_clouds(manifest_paths, ids, n: int, seed: int) -> np.ndarray:
     """``(len(ids), n, 3)`` float32 points drawn uniformly on each shape's normalized mesh, the k-th shape's with
     ``seed + k`` (:func:`toposdf.field.sample_surface`)."""
-    from toposdf.data import category_meshes, load_normalized_mesh
-    from toposdf.field import sample_surface
+    from toposdf.data import category_meshes
+    from toposdf.evaluation import surface_points
 
     meshes = category_meshes(manifest_paths, ids)
     missing = [i for i in ids if i not in meshes]
     if missing:
         raise ValueError(f"no normalized mesh for {len(missing)} shapes (first: {missing[0]})")
-    clouds = []
-    for k, shape_id in enumerate(ids):
-        mesh = load_normalized_mesh(meshes[shape_id])
-        clouds.append(sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), n, seed + k))
-    return np.stack(clouds).astype(np.float32)
+    return np.stack([surface_points(meshes[shape_id], n, seed + k) for k, shape_id in enumerate(ids)]).astype(
+        np.float32)
 
 
 def occupancy_samples(points, sdf, uniform_fraction: float) -> tuple[tuple, tuple]:

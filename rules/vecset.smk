@@ -92,6 +92,8 @@ rule vecset_reconstructions:
         chamfer="results/{dataset}/{category}/eval/vecset/reconstruction.csv",
     log:
         "results/{dataset}/logs/vecset_reconstructions/{category}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/vecset_reconstructions/{category}.tsv"
     conda:
         "../envs/evaluate.yaml"
     threads: 1

@@ -91,3 +91,27 @@ def test_fig3_cd_and_sample_checks():
     assert not out.loc[("blobs", "deepsdf_vad"), "holds"] and out.loc[("blobs", "ours_deepsdf"), "holds"]
     assert out.loc[("cov_cd", "deepsdf_vad"), "holds"] and not out.loc[("cov_cd", "ours_deepsdf"), "holds"]
     assert out.loc[("nna_cd", "deepsdf_vad"), "holds"] and not out.loc[("nna_cd", "ours_deepsdf"), "holds"]
+
+
+def test_the_vecset_row_is_checked_against_each_full_method_as_sec_6_2_says_and_only_where_it_ran():
+    """Sec. 6.2: 3DShape2VecSet as good as ours on CD-mean (its paired interval against ours reaches 0), worse on
+    PD-LAP (apart); its samples take the blob check too. Without the row, none of these rows exist."""
+    values = {"vecset": {"pd_lap": (0.012, 0.001), "blob_fraction": (0.5, 0), "cov_cd": (0.5, 0), "1_nna_cd": (0.6, 0)},
+              "ours_deepsdf": {"pd_lap": (0.009, 0.001)}, "ours_deepsdf_se": {"pd_lap": (0.0115, 0.001)},
+              "heldout_training": {"blob_fraction": (0.3, 0), "cov_cd": (0.58, 0), "1_nna_cd": (0.5, 0)}}
+    cd = [{"category": "chair", "method": "vecset", "baseline": "ours_deepsdf", "mean": -0.001, "low": -0.002,
+           "high": 0.0, "n": 32, "resolved": 0.0},
+          {"category": "chair", "method": "vecset", "baseline": "ours_deepsdf_se", "mean": 0.001, "low": 0.0005,
+           "high": 0.0015, "n": 32, "resolved": 1.0}]
+    out = _run(values, cd=cd).reset_index().set_index(["check", "method", "against"])
+    assert out.loc[("vecset_cd", "vecset", "ours_deepsdf"), "holds"]
+    assert not out.loc[("vecset_cd", "vecset", "ours_deepsdf_se"), "holds"]  # resolved worse than ours-SE
+    assert out.loc[("vecset_pd_lap", "vecset", "ours_deepsdf"), "holds"]  # 12.0 ± 1.0 against 9.0 ± 1.0
+    assert not out.loc[("vecset_pd_lap", "vecset", "ours_deepsdf_se"), "holds"]  # 12.0 ± 1.0 against 11.5 ± 1.0
+    assert "(overlapping)" in out.loc[("vecset_pd_lap", "vecset", "ours_deepsdf_se"), "detail"]
+    assert not out.loc[("blobs", "vecset", "heldout_training"), "holds"]  # 50% against 30%
+    # no ablation or baseline is compared with the row
+    assert set(out.xs("vecset_pd_lap", level="check").index.get_level_values("against")) == {"ours_deepsdf",
+                                                                                          "ours_deepsdf_se"}
+    without = _run({m: v for m, v in values.items() if m != "vecset"}, cd=[]).reset_index()
+    assert not without["check"].str.startswith("vecset").any() and "vecset" not in set(without["method"])

@@ -363,7 +363,7 @@ def test_paired_cd_table_pairs_each_topological_method_with_the_baseline_of_its_
         paths[("chair", method)] = tmp_path / f"{method}.csv"
         # rows in another order than the baseline's: the pairing is by model id
         pd.DataFrame({"model_id": ids[::-1], "chamfer": values[::-1]}).to_csv(paths[("chair", method)], index=False)
-    csv_path, md_path = write_paired_cd(paths, {"ours_deepsdf": "deepsdf_vad"}, ["chair"], tmp_path / "cd_paired", 1000)
+    csv_path, md_path = write_paired_cd(paths, [("ours_deepsdf", "deepsdf_vad")], ["chair"], tmp_path / "cd_paired", 1000)
     row = pd.read_csv(csv_path).iloc[0]
     assert row["mean"] == pytest.approx(-0.002 + 2.5e-4) and row["high"] < 0 and row["resolved"] == 1 and row["n"] == 6
     text = md_path.read_text()

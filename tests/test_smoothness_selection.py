@@ -238,7 +238,7 @@ def test_a_set_weight_is_recorded_without_a_sweep(tmp_path, monkeypatch):
 def test_the_workflow_plans_the_selection_record_for_every_stage_1b(tmp_path):
     from test_workflow import _copy_workflow, _planned
 
-    planned = _planned(_copy_workflow(tmp_path / "wf"))
+    planned = _planned(_copy_workflow(tmp_path / "wf"), configfiles=("presets/tiny.yaml",))  # both categories
     learned = ("ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness")  # the methods with a stage 1b
     selections = {path for path in planned if path.endswith("smoothness_selection.json")}
     assert selections == {f"results/tiny/{c}/train/{m}/smoothness_selection.json" for c in ("chair", "table")

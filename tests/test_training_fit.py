@@ -215,7 +215,7 @@ def test_the_rule_measures_every_method_of_a_category_in_one_job(tmp_path):
     """A dry run of the tiny preset's ``all`` plans one training_fit job per category, from every method's final
     model and test-shape reconstruction of that category and its grids, and nothing of the other category."""
     workdir = _copy_workflow(tmp_path)
-    run = _snakemake(workdir, "all", "--dry-run")
+    run = _snakemake(workdir, "all", "--dry-run", configfiles=("presets/tiny.yaml",))  # both categories
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = {}
     for block in (run.stdout + run.stderr).split("rule training_fit:")[1:]:

@@ -155,7 +155,8 @@ def paired_baselines(methods: dict[str, dict]) -> dict[str, str]:
 def write_paired_cd(reconstructions: dict[tuple[str, str], str | Path], pairs: Sequence[tuple[str, str]],
                     categories: Sequence[str], stem: str | Path, cd_scale: float) -> list[Path]:
     """The paired per-shape difference of CD-mean between each method and its baseline (``pairs``: ``(method,
-    baseline)``; 3DShape2VecSet's against each full method, :func:`representation_pairs`), per category: ``CD(method) - CD(baseline)`` on the same test shapes, mean and 95% t-interval
+    baseline)``; 3DShape2VecSet's against each full method, :func:`representation_pairs`), per category:
+    ``CD(method) - CD(baseline)`` on the same test shapes, mean and 95% t-interval
     (:func:`toposdf.metrics.paired_difference`), below zero where the method reconstructs better. ``reconstructions``:
     ``(category, method)`` -> its ``reconstruction.csv``. Writes ``stem.csv`` (raw) and ``stem.md``."""
     from .metrics import paired_difference
@@ -175,7 +176,8 @@ def write_paired_cd(reconstructions: dict[tuple[str, str], str | Path], pairs: S
         frame.to_csv(fh, index=False)
     lines = [f"**Paired CD-mean difference against the baseline: CD(method) - CD(baseline) ×{cd_scale:g} over the same "
              "test shapes, mean [95% t-interval]; below 0: the method reconstructs better; resolved: the interval "
-             "excludes 0 (3DShape2VecSet's rows: against each of ours, Sec. 6.2)**", "", "| method | baseline | " + " | ".join(categories) + " |",
+             "excludes 0 (3DShape2VecSet's rows: against each of ours, Sec. 6.2)**", "",
+             "| method | baseline | " + " | ".join(categories) + " |",
              "| --- " * (2 + len(categories)) + "|"]
     for (method, baseline), group in frame.groupby(["method", "baseline"], sort=False):
         cells = []

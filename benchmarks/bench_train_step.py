@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from _common import table, write
-from toposdf.checkpoints import build_decoder_and_codes, load_checkpoint, pick_device
+from toposdf.checkpoints import build_decoder_and_codes, cpu_threads, load_checkpoint, pick_device
 from toposdf.config import Config, read_config_files
 from toposdf.data import load_sdf_samples, load_shape_diagrams, split_ids
 from toposdf.field import evaluate_grid, evaluate_grid_band
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     cpus = len(os.sched_getaffinity(0))
     workers = args.workers or max(1, cpus - 1)
     device = pick_device(args.device)
-    torch.set_num_threads(cpus)
+    cpu_threads(cpus)
     if args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
     if args.checkpoint is not None and args.data is None:

@@ -26,7 +26,7 @@ import torch
 
 from _common import table, write
 from bench_train_step import ROOT, build, config_scale, epoch_sizes, sphere_data
-from toposdf.checkpoints import pick_device
+from toposdf.checkpoints import cpu_threads, pick_device
 
 TERMS = ("loss", "consistency")
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     device = pick_device(args.device)
     scale = config_scale(preset=args.preset if str(args.preset) != "none" else None)
     workers = max(1, len(os.sched_getaffinity(0)) - 1)
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    cpu_threads(len(os.sched_getaffinity(0)))
     with tempfile.TemporaryDirectory() as tmp:
         curves = {name: run(fast, seed, args.steps, scale, workers, device, Path(tmp))
                   for name, (fast, seed) in {"fast": (True, 0), "reference": (False, 0), "noise": (False, 1)}.items()}

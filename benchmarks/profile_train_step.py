@@ -24,7 +24,7 @@ import torch
 from _common import RESULTS, table, write
 from torch.profiler import ProfilerActivity, profile
 
-from toposdf.checkpoints import pick_device
+from toposdf.checkpoints import cpu_threads, pick_device
 
 PROFILED = {"plain": ("none", False), "topological": ("learned", True)}
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     scale = bench.config_scale(preset=bench.FULL_PRESET if args.full else None)
     device = pick_device(args.device)
     cpus = len(os.sched_getaffinity(0))
-    torch.set_num_threads(cpus)
+    cpu_threads(cpus)
     sizes = bench.epoch_sizes(scale, args.steps)
     data = bench.sphere_data(np.random.default_rng(0), sizes["shapes"], scale["points"])
     name = "profile_train_step_gpu" if device.type == "cuda" else "profile_train_step_cpu"

@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from test_training import schema_defaults
-from toposdf.checkpoints import atomic_torch_save, build_decoder_and_codes, finish, load_checkpoint, work_path
+from toposdf.checkpoints import (atomic_torch_save, build_decoder_and_codes, cpu_threads, finish, load_checkpoint,
+                                 work_path)
 from toposdf.config import load_schema
 from toposdf.jobs import Job
 from toposdf.data import load_sdf_samples, split_ids
-from toposdf.models import LatentConfig
+from toposdf.losses import spatial_gradient
+from toposdf.models import DecoderConfig, LatentConfig, SDFDecoder
 from toposdf.topology import save_diagrams
 from toposdf.training import (ImplicitTrainConfig, ImplicitTrainer, JointTrainConfig, PDGeneratorTrainConfig,
                               implicit_train_config, joint_train_config, pdgen_train_config, pretrain_implicit)
@@ -243,3 +245,43 @@ def test_a_checkpoint_holding_a_python_object_is_refused_naming_the_file(tmp_pat
         load_checkpoint(path)
     torch.save({"epoch": 1, "decoder": {"w": torch.zeros(2)}, "config": {"anneal": (0.2, 0.4), "ids": ["a"]}}, path)
     assert load_checkpoint(path)["config"]["anneal"] == (0.2, 0.4)  # plain data loads
+
+
+def _step(decoder: SDFDecoder, z: torch.Tensor, x: torch.Tensor) -> list[torch.Tensor]:
+    """The SDF, its spatial gradient and the parameters' gradients of a stage-1-like loss."""
+    decoder.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_()
+    sdf = decoder(z, x)
+    grad = spatial_gradient(sdf, x)
+    (sdf.abs().mean() + ((grad.norm(dim=-1) - 1) ** 2).mean()).backward()
+    return [sdf.detach(), grad.detach()] + [p.grad.clone() for p in decoder.parameters()]
+
+
+def test_cpu_threads_flushes_denormals_and_the_decoder_changes_only_below_1e_30():
+    """Every job calls cpu_threads: float32 denormals become zero (x86 computes with them in slow microcode). The
+    decoder's softplus makes denormals, yet its outputs and gradients change only in numbers below 1e-30 (a gradient
+    of 1e-36 moves by an ulp), which no optimizer step sees: a trained stage 1 ends bit-identical either way."""
+    threads = torch.get_num_threads()
+    torch.manual_seed(0)
+    decoder = SDFDecoder(DecoderConfig(latent_size=4, hidden=32, n_layers=4, weight_norm=False, softplus_beta=100.0,
+                                       geometric_init=False))
+    with torch.no_grad():
+        for parameter in decoder.parameters():
+            parameter.mul_(3.0)  # spread the pre-activations as a trained network's are
+    z, x = torch.randn(8, 4) * 0.1, torch.rand(8, 64, 3) * 2 - 1
+    try:
+        torch.set_flush_denormal(False)
+        assert (torch.tensor([1e-39]) * 1.0).item() != 0.0
+        pre = decoder.layers[0](torch.cat([z[:, None].expand(-1, 64, -1), x], -1))
+        made = torch.nn.functional.softplus(pre, beta=100.0).abs()
+        assert ((made > 0) & (made < torch.finfo(torch.float32).tiny)).any(), "the case makes no denormals"
+        kept = _step(decoder, z, x)
+        cpu_threads(1)
+        assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
+        assert torch.get_num_threads() == 1
+        flushed = _step(decoder, z, x)
+        assert all(torch.allclose(a, b, rtol=0.0, atol=1e-30) for a, b in zip(kept, flushed))
+        assert all(torch.equal(a, b) for a, b in zip(kept[:2], flushed[:2]))  # the SDF and its spatial gradient
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)

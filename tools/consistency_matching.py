@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from diagram_stats import stage1b_generators  # tools/ beside this script
-from toposdf.checkpoints import build_decoder_and_codes, load_checkpoint
+from toposdf.checkpoints import build_decoder_and_codes, cpu_threads, load_checkpoint
 from toposdf.generation import TrainedModel, diagrams_of_generators, load_model, sample_latents, shapes_at
 from toposdf.topology import pd_distance
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=0.02, help="count points of persistence above this")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: print only)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    cpu_threads(1)
     categories = args.categories or sorted(p.parent.name for p in args.run.glob("*/split.json"))
     rows = []
     for category in categories:

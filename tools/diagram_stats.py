@@ -23,9 +23,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from toposdf.checkpoints import load_checkpoint
+from toposdf.checkpoints import cpu_threads, load_checkpoint
 from toposdf.data import load_shape_diagrams
 from toposdf.diagnostics import diagram_summary, matched_offsets
 from toposdf.evaluation import calibration_draws
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--codes", type=int, default=1024, help="prior codes for the PD generators (default 1024)")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: print only)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    cpu_threads(1)
     categories = args.categories or sorted(p.parent.name for p in args.run.glob("*/split.json"))
     rows = []
 

@@ -17,9 +17,9 @@ import re
 import tempfile
 from pathlib import Path
 
-import torch
 import trimesh
 
+from toposdf.checkpoints import cpu_threads
 from toposdf.config import load_config_file
 from toposdf.data import load_shape_diagrams, split_ids
 from toposdf.external import grids_and_diagrams, prepare_meshes
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="extract the meshes from the network on this grid (default: the scoring grid's)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, args.workers))
+    cpu_threads(args.workers)
     cfg = load_config_file(args.run / "config.yaml", *([args.run / args.preset] if args.preset else []))
     rows = [both_ways(args.run, cfg, args.category, method, args.workers, args.mesh_resolution)
             for method in args.methods]

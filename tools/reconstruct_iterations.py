@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from toposdf.checkpoints import cpu_threads
 from toposdf.config import Config, read_config_files
 from toposdf.data import split_ids
 from toposdf.evaluation import reconstruct_test_shapes
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", nargs="+", type=int, default=[30, 100, 300, 800])
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    cpu_threads(1)
     cfg = Config.from_dict(read_config_files(args.config))
     base = args.run / args.category
     rows = []

@@ -16,8 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
+from toposdf.checkpoints import cpu_threads
 from toposdf.diagnostics import fitted_test_codes, training_fit
 from toposdf.generation import load_model
 
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the --shapes sample (default 0)")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: print only)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    cpu_threads(1)
     categories = args.categories or sorted(p.parents[2].name for p in args.run.glob("*/train/*/model.pt"))
     rows = []
     for category in dict.fromkeys(categories):

@@ -22,12 +22,10 @@ from pathlib import Path
 
 import torch
 
+from toposdf.checkpoints import cpu_threads
 from toposdf.config import Config, read_config_files
-from toposdf.data import load_sdf_samples, split_ids
-from toposdf.diagnostics import load_occupancies
 from toposdf.training.configs import autoencoder_train_config
-from toposdf.training.vecset import (AutoencoderTrainer, new_autoencoder, occupancy_samples, reconstruction_fit,
-                                     surface_clouds)
+from toposdf.training.vecset import AutoencoderTrainer, autoencoder_data, fit_report, new_autoencoder
 
 SIZES = ("width", "latents", "channels", "layers", "heads", "points", "drop_path", "volume_queries", "near_queries",
          "epochs", "batch_shapes", "lr", "warmup")
@@ -45,7 +43,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, help="a folder for the curve and the checkpoint")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    cpu_threads(args.threads)
     raw = read_config_files(args.run / "config.yaml", *(args.run / p for p in args.preset))
     raw["vecset"] = raw.get("vecset") or {}  # a run without the row: the released sizes under those given here
     cfg = Config.from_dict(raw)
@@ -56,13 +54,7 @@ def main() -> None:
     samples = sorted((root / "sdf").glob("*.npz"), key=lambda p: int(p.stem))
     manifests = sorted((root / "meshes").glob("[0-9]*.json"), key=lambda p: int(p.stem))
     grids = sorted((root / "grids").glob("*.npz"), key=lambda p: int(p.stem))
-    ids, points, sdf = load_sdf_samples(samples, split_ids(split, "train"), at_least_one=True)
-    near, volume = occupancy_samples(points, sdf, cfg.sdf.uniform_fraction)
-    test_ids = split_ids(split, "test")
-    clouds = surface_clouds(manifests, ids, train_cfg.surface_samples, seed)
-    test_clouds = surface_clouds(manifests, test_ids, train_cfg.surface_samples, seed)
-    truth, _ = load_occupancies(grids, ids)
-    test_truth, _ = load_occupancies(grids, test_ids)
+    ids, clouds, near, volume = autoencoder_data(cfg, train_cfg, samples, split, manifests)
     torch.manual_seed(seed)
     model = new_autoencoder(train_cfg)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -75,11 +67,10 @@ def main() -> None:
         start = time.process_time()
         trainer.fit(min(train_cfg.epochs, trainer.epoch + args.every), progress=False)
         cpu += time.process_time() - start
-        fit = reconstruction_fit(model, clouds, truth, seed)
+        fit = fit_report(model, train_cfg, seed, split, manifests, grids, ids, clouds)
         rows.append({"epoch": trainer.epoch, "steps": trainer.epoch * -(-len(ids) // train_cfg.batch_shapes),
-                     "cpu_s": cpu, "train_iou": fit["decoded_iou"], "retrieval": fit["retrieval"],
-                     "volume_ratio": fit["volume_ratio"],
-                     "test_iou": reconstruction_fit(model, test_clouds, test_truth, seed)["decoded_iou"]})
+                     "cpu_s": cpu, "train_iou": fit["train"]["decoded_iou"], "retrieval": fit["train"]["retrieval"],
+                     "volume_ratio": fit["train"]["volume_ratio"], "test_iou": fit["test"]["decoded_iou"]})
         print(json.dumps(rows[-1]), flush=True)
         (args.out / "curve.json").write_text(json.dumps(
             {"run": str(args.run), "category": args.category, "parameters": parameters, "threads": args.threads,

@@ -97,7 +97,7 @@ def check_claims(long: pd.DataFrame, cd_paired: pd.DataFrame, fits: dict[str, di
     compared = [m for m in methods if m not in ablations]  # the baselines and the full methods
     rows_present = set(long["method"])
     representation = representation_pairs(methods, rows_present)
-    sampled = compared + [m for m in ("vecset",) if m in rows_present]
+    sampled = compared + (["vecset"] if "vecset" in rows_present else [])  # its samples against the same rows
     rows = []
     for category in categories:
         floor, _ = get(category, "heldout_training", "pd_lap")

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .checkpoints import cpu_threads
 from .field import evaluate_grid, evaluate_grid_band
 from .generation import TrainedModel, load_model
 from .io import atomic_write_json, json_safe
@@ -219,7 +220,7 @@ def run_training_fit(job: Job) -> dict:
     if len(model_paths) != len(reconstruction_paths):
         raise ValueError(f"expected one reconstruction per model, got {len(reconstruction_paths)} for "
                          f"{len(model_paths)} models")
-    torch.set_num_threads(max(1, threads))
+    cpu_threads(threads)
     ev, rows = cfg.evaluation, []
     for model_path, reconstruction in zip(model_paths, reconstruction_paths):
         model = load_model(model_path)

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .checkpoints import load_checkpoint
+from .checkpoints import cpu_threads, load_checkpoint
 from .config import Config
 from .jobs import Job
 from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
@@ -65,7 +65,7 @@ def run_generate(job: Job) -> Generation:
     ``evaluation.generated_shapes``), with their diagrams (``output.diagrams``), grids and meshes
     (``output.shapes``), from ``input.model``."""
     cfg, raw_config, threads, model_path = job.cfg, job.settings, job.threads, job.input.model
-    torch.set_num_threads(max(1, threads))
+    cpu_threads(threads)
     ev = cfg.evaluation
     model = load_model(model_path)
     n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
@@ -102,6 +102,7 @@ def run_interpolate(job: Job) -> None:
     ``output.generator``, the PD generators' diagrams at the same codes (the model must have PD generators)."""
     cfg, model_path, generator_out = job.cfg, job.input.model, getattr(job.output, "generator", None)
     fig = cfg.figures
+    cpu_threads(job.threads)
     model = load_model(model_path)
     a, b = (i % len(model.ids) for i in fig.interpolation_shapes)
     result = interpolate(model, a, b, fig.interpolation_steps, cfg.grid.resolution, cfg.persistence.tau,
@@ -162,7 +163,7 @@ def run_reconstruct(job: Job) -> pd.DataFrame:
     their ``ids`` and the fitted codes ``latents`` ``(m, latent)`` in the same order
     (:func:`toposdf.diagnostics.fitted_test_codes`; ``rule training_fit`` decodes them on the ground truth's grid)."""
     cfg, raw_config, threads, model_path = job.cfg, job.settings, job.threads, job.input.model
-    torch.set_num_threads(max(1, threads))
+    cpu_threads(threads)
     ev = cfg.evaluation
     model = load_model(model_path)
     shapes = reconstruct_test_shapes(cfg, model, split_ids(job.input.split, "test"), job.input.samples,
@@ -374,7 +375,7 @@ def run_pd_matrices(job: Job) -> dict:
     ``z ~ N(0, I)`` of ``input.model``, and between the training shapes and the PD generators' output at the same
     codes, each with its PD-LAP (eq. 2): the figure to ``output.figure``, the values to ``output.values``."""
     cfg, threads, model_path, category = job.cfg, job.threads, job.input.model, job.wildcards.category
-    torch.set_num_threads(max(1, threads))
+    cpu_threads(threads)
     model = load_model(model_path)
     if model.generators is None:
         raise ValueError(f"{model_path}: Fig. 3 needs a method with PD generators (figures.ours)")

@@ -26,6 +26,7 @@ import torch
 import trimesh
 from tqdm import tqdm
 
+from toposdf.checkpoints import cpu_threads
 from toposdf.data import MeshError, category_meshes, load_mesh, sdf_grid, split_ids
 from toposdf.evaluation import surface_points
 from toposdf.field import extract_mesh
@@ -291,7 +292,7 @@ def run_vecset_samples(job: Job) -> Generation:
     from toposdf.vecset import decode_grid
 
     cfg, ev = job.cfg, job.cfg.evaluation
-    torch.set_num_threads(max(1, job.threads))
+    cpu_threads(job.threads)
     model, _ = load_autoencoder(job.input.autoencoder)
     edm, scale = load_diffusion(job.input.diffusion)
     n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
@@ -324,7 +325,7 @@ def run_vecset_reconstructions(job: Job) -> pd.DataFrame:
     from toposdf.vecset import decode_grid
 
     cfg, ev = job.cfg, job.cfg.evaluation
-    torch.set_num_threads(max(1, job.threads))
+    cpu_threads(job.threads)
     model, _ = load_autoencoder(job.input.autoencoder)
     test_ids = split_ids(job.input.split, "test")
     truth_meshes = category_meshes(job.input.manifests, test_ids)

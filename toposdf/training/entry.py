@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from toposdf.checkpoints import build_decoder_and_codes, finish, load_checkpoint, work_path
+from toposdf.checkpoints import build_decoder_and_codes, cpu_threads, finish, load_checkpoint, work_path
 from toposdf.config import Config
 from toposdf.data import SPILL_BYTES, load_sdf_samples, load_shape_diagrams, split_ids
 from toposdf.io import atomic_write_json, read_json
@@ -47,7 +47,7 @@ def pretrain_implicit(job: Job) -> None:
     their config block) share this checkpoint, and the ablations start from the same network.
     """
     cfg, geometry, output, log_csv = job.cfg, job.wildcards.geometry, job.output.checkpoint, job.output.curve
-    torch.set_num_threads(max(1, job.threads))
+    cpu_threads(job.threads)
     ids, points, sdf = load_sdf_samples(job.input.samples, split_ids(job.input.split, "train"), at_least_one=True,
                                         spill_bytes=SPILL_BYTES)
     train_cfg = implicit_train_config(cfg, geometry)
@@ -87,7 +87,7 @@ def pretrain_pdgen(job: Job) -> None:
     """
     cfg, method, implicit_path, diagram_paths = job.cfg, job.wildcards.method, job.input.implicit, job.input.diagrams
     output, log_csv, selection, threads = job.output.checkpoint, job.output.curve, job.output.selection, job.threads
-    torch.set_num_threads(max(1, threads))
+    cpu_threads(threads)
     stage1 = load_checkpoint(implicit_path)
     diagrams = list(load_shape_diagrams(diagram_paths, stage1["ids"]).values())
     block = cfg.methods[method]
@@ -142,7 +142,7 @@ def joint_train(job: Job) -> None:
     cfg, method, output, log_csv = job.cfg, job.wildcards.method, job.output.checkpoint, job.output.curve
     implicit_path, pdgen_path = job.optional_input("implicit"), job.optional_input("pdgen")
     smoothness_path, diagram_paths, threads = job.optional_input("smoothness"), job.input.diagrams, job.threads
-    torch.set_num_threads(threads)
+    cpu_threads(threads)
     block = cfg.methods[method]
     ids, points, sdf = load_sdf_samples(job.input.samples, split_ids(job.input.split, "train"), at_least_one=True,
                                         spill_bytes=SPILL_BYTES)

@@ -16,7 +16,7 @@ from dataclasses import asdict, fields
 import numpy as np
 import torch
 
-from toposdf.checkpoints import pick_device
+from toposdf.checkpoints import cpu_threads, pick_device
 from toposdf.training.base import Trainer, mean_terms
 from toposdf.training.configs import (AutoencoderTrainConfig, DiffusionTrainConfig, autoencoder_train_config,
                                       diffusion_train_config)
@@ -236,24 +236,52 @@ def reconstruction_fit(model: VecSetAutoencoder, clouds: np.ndarray, truth: np.n
     return occupancy_fit(decoded, truth)
 
 
+def autoencoder_data(cfg, train_cfg: AutoencoderTrainConfig, samples, split, manifests,
+                     spill_bytes: int | None = None) -> tuple[list[str], np.ndarray, tuple, tuple]:
+    """The autoencoder's training data for one category: the training shapes' ids (those of ``split`` with SDF
+    samples in ``samples``), their surface clouds from the normalized meshes ``manifests``, and their near-surface
+    and volume occupancy queries (:func:`occupancy_samples`)."""
+    from toposdf.data import load_sdf_samples, split_ids
+
+    ids, points, sdf = load_sdf_samples(samples, split_ids(split, "train"), at_least_one=True,
+                                        spill_bytes=spill_bytes)
+    near, volume = occupancy_samples(points, sdf, cfg.sdf.uniform_fraction)
+    clouds = surface_clouds(manifests, ids, train_cfg.surface_samples, cfg.train.seed)
+    return ids, clouds, near, volume
+
+
+def fit_report(model: VecSetAutoencoder, train_cfg: AutoencoderTrainConfig, seed: int, split, manifests, grids,
+               ids, clouds) -> dict:
+    """:func:`reconstruction_fit` of the training shapes ``ids`` (their ``clouds``) and of the test shapes of
+    ``split``, which the autoencoder never saw, each against its ground truth in ``grids``, with their count."""
+    from toposdf.data import split_ids
+    from toposdf.diagnostics import load_occupancies
+
+    test_ids = split_ids(split, "test")
+    fit = {}
+    for subset, subset_ids, cloud_of in (("train", ids, lambda: clouds),
+                                         ("test", test_ids, lambda: surface_clouds(manifests, test_ids,
+                                                                                    train_cfg.surface_samples, seed))):
+        truth, _ = load_occupancies(grids, subset_ids)
+        fit[subset] = reconstruction_fit(model, cloud_of(), truth, seed) | {"shapes": len(subset_ids)}
+    return fit
+
+
 def train_vecset_autoencoder(job) -> None:
     """The autoencoder for one category on its training shapes (``input.split``): surface clouds from
     ``input.manifests``' normalized meshes, occupancy queries from the SDF samples ``input.samples``; to
     ``output.checkpoint`` and ``output.curve``, resumable; then ``output.fit``: the reconstruction IoU on the ground
-    truth's grid (``input.grids``) of the training shapes and of the test shapes, which it never saw."""
+    truth's grid (``input.grids``) of the training shapes and of the test shapes (:func:`fit_report`)."""
     from toposdf.checkpoints import finish, work_path
-    from toposdf.data import SPILL_BYTES, load_sdf_samples, split_ids
-    from toposdf.diagnostics import load_occupancies
+    from toposdf.data import SPILL_BYTES
     from toposdf.io import atomic_write_json, json_safe
     from toposdf.provenance import provenance
 
     cfg = job.cfg
-    torch.set_num_threads(max(1, job.threads))
+    cpu_threads(job.threads)
     train_cfg = autoencoder_train_config(cfg)
-    ids, points, sdf = load_sdf_samples(job.input.samples, split_ids(job.input.split, "train"), at_least_one=True,
-                                        spill_bytes=SPILL_BYTES)
-    near, volume = occupancy_samples(points, sdf, cfg.sdf.uniform_fraction)
-    clouds = surface_clouds(job.input.manifests, ids, train_cfg.surface_samples, cfg.train.seed)
+    ids, clouds, near, volume = autoencoder_data(cfg, train_cfg, job.input.samples, job.input.split,
+                                                 job.input.manifests, spill_bytes=SPILL_BYTES)
     torch.manual_seed(cfg.train.seed)
     model = new_autoencoder(train_cfg)
     trainer = AutoencoderTrainer(model, clouds, near, volume, train_cfg, work_path(job.output.checkpoint),
@@ -263,14 +291,9 @@ def train_vecset_autoencoder(job) -> None:
     trainer.fit()
     sizes = sizes_of(train_cfg, AutoencoderSize)
     finish(trainer.state() | {"ids": ids, "sizes": asdict(sizes)}, job.output.checkpoint, job.output.curve)
-    test_ids = split_ids(job.input.split, "test")
-    seed = cfg.train.seed
-    fit = {}
-    for subset, subset_ids, cloud_of in (("train", ids, lambda: clouds),
-                                         ("test", test_ids, lambda: surface_clouds(job.input.manifests, test_ids,
-                                                                                    train_cfg.surface_samples, seed))):
-        truth, _ = load_occupancies(job.input.grids, subset_ids)
-        fit[subset] = reconstruction_fit(model, cloud_of(), truth, seed) | {"shapes": len(subset_ids)}
+    fit = fit_report(model, train_cfg, cfg.train.seed, job.input.split, job.input.manifests, job.input.grids, ids,
+                     clouds)
+    for subset in fit:
         log.info("3DShape2VecSet autoencoder, %s shapes: IoU %.3f", subset, fit[subset]["decoded_iou"])
     atomic_write_json(job.output.fit, json_safe({"category": job.wildcards.category, **fit,
                                                  "provenance": provenance(job.settings, job.output.checkpoint)}))
@@ -283,7 +306,7 @@ def train_vecset_diffusion(job) -> None:
     from toposdf.checkpoints import finish, work_path
 
     cfg = job.cfg
-    torch.set_num_threads(max(1, job.threads))
+    cpu_threads(job.threads)
     ae_cfg, train_cfg = autoencoder_train_config(cfg), diffusion_train_config(cfg)
     model, state = load_autoencoder(job.input.autoencoder)
     ids = list(state["ids"])

@@ -209,6 +209,28 @@ def test_rerun_has_nothing_to_do(tiny_run):
     assert run.returncode == 0 and "Nothing to be done" in run.stdout + run.stderr
 
 
+def test_a_packed_run_assembles_the_same_tables_without_its_checkpoints(tiny_run, tmp_path):
+    """tools/assemble_reference.py, for references made one category at a time: from what tools/pack_reference.py
+    keeps of the tiny run, the tables and claims of the run to the byte, the methods in the run's order."""
+    workdir, _ = tiny_run
+    dest = tmp_path / "tiny" / "seed0"
+    tool = [sys.executable, str(ROOT / "tools" / "pack_reference.py"), str(workdir), str(dest), "--command", "x",
+            "--commit", "x", "--wall", "x", "--configs", "config.yaml", *TINY]
+    assert subprocess.run(tool, capture_output=True, text=True).returncode == 0
+    assert not list(dest.rglob("*.pt"))
+    shutil.rmtree(dest / "tiny" / "tables")
+    assemble = subprocess.run([sys.executable, str(ROOT / "tools" / "assemble_reference.py"), str(dest),
+                               "--configfile", *(Path(name).name for name in TINY)], capture_output=True, text=True)
+    assert assemble.returncode == 0, assemble.stderr[-3000:]
+    made, assembled = workdir / "results" / "tiny" / "tables", dest / "tiny" / "tables"
+    assert sorted(p.name for p in made.iterdir()) == sorted(p.name for p in assembled.iterdir())
+    assert all((made / p.name).read_bytes() == p.read_bytes() for p in assembled.iterdir())
+    (dest / "tiny" / "chair" / "eval" / "calibration.json").unlink()
+    missing = subprocess.run([sys.executable, str(ROOT / "tools" / "assemble_reference.py"), str(dest),
+                              "--configfile", *(Path(name).name for name in TINY)], capture_output=True, text=True)
+    assert missing.returncode != 0 and "no records of chair" in missing.stderr
+
+
 def test_changing_one_methods_weight_reruns_exactly_its_stage_two_and_what_follows(tiny_run):
     """A config change reruns what it changes (rules pass their settings as params): lambda_con of one method
     reruns that method's stage 2 in each category and every job downstream of it, as --forcerun would, and no

@@ -1,13 +1,14 @@
 """Tables 1-2, the generation table, the paired CD-mean differences and ``claims.md`` of a reference run made one
 category at a time, from the per-category records that ``tools/pack_reference.py`` keeps.
 
-A run too long for one sitting (``presets/cpu_long.yaml`` on 2 cores) is made one category per invocation, each
-packed into the same reference folder (``--merge``) with its own category's tables. The files the ``tables`` and
+A run too long for one sitting (``presets/cpu_long.yaml`` on 2 cores) is made one category per invocation; each
+is packed and its ``<dataset>/<category>/`` folder copied into one reference folder. The files the ``tables`` and
 ``claims`` rules read are all kept in a pack (every row's ``metrics.json`` and ``reconstruction.csv``, the
 ``calibration.json``, ``training_fit.json`` and ``fig3_pd_matrices.json`` of each category), so this tool runs the
 two rules' entry points (:func:`toposdf.tables.run_tables`, :func:`toposdf.claims.run_claims`) on them, with the
 settings the rules would pass, for the categories of the config: the same tables as one run over all of them,
-without their checkpoints.
+without their checkpoints. The figures that span the categories (Fig. 1, Fig. 4) need the meshes and are not
+remade; each category's own figures are in its pack.
 
     python tools/assemble_reference.py results/reference/cpu_long/seed0 --configfile cpu_long.yaml
 

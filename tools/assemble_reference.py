@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 
 from toposdf.claims import run_claims
-from toposdf.config import merge_configs, read_config_files, validate_config
+from toposdf.config import Config, merge_configs, read_config_files, validate_config
 from toposdf.jobs import Job
 from toposdf.stages import reads, settings
-from toposdf.tables import run_tables
+from toposdf.tables import rows_of, run_tables
 
 
 def snakemake_config(folder: Path, configfiles: list[str]) -> dict:
@@ -38,11 +38,6 @@ def snakemake_config(folder: Path, configfiles: list[str]) -> dict:
                                          command_line))
 
 
-def _rows(config: dict) -> list[str]:
-    """The rows the rules' ``ROWS`` name (rules/common.smk): the methods, the external rows, 3DShape2VecSet's."""
-    return list(config["methods"]) + list(config["external"] or {}) + (["vecset"] if config["vecset"] else [])
-
-
 def table_jobs(folder: Path, config: dict) -> tuple[Job, Job]:
     """The ``tables`` and ``claims`` jobs of a reference ``folder`` holding ``<dataset>/<category>/`` for every
     category of the validated ``config``, with the inputs and outputs the rules give them."""
@@ -51,7 +46,8 @@ def table_jobs(folder: Path, config: dict) -> tuple[Job, Job]:
     missing = [c for c in categories if not (root / c / "eval" / "calibration.json").is_file()]
     if missing:
         raise FileNotFoundError(f"{root}: no records of {', '.join(missing)} (pack each category's run here first)")
-    vecset = ["vecset"] if config["vecset"] else []
+    rows = rows_of(Config.from_dict(config))  # the rules' ROWS
+    vecset = [row for row in rows if row == "vecset"]
 
     def each(pattern: str, methods=(None,)) -> list[str]:
         return [str(root / pattern.format(category=c, method=m)) for c in categories for m in methods]
@@ -59,7 +55,7 @@ def table_jobs(folder: Path, config: dict) -> tuple[Job, Job]:
     tables = root / "tables"
     tables_job = Job.of(
         settings(config, reads("tables")),
-        {"metrics": each("{category}/eval/{method}/metrics.json", _rows(config)),
+        {"metrics": each("{category}/eval/{method}/metrics.json", rows),
          "calibration": each("{category}/eval/calibration.json"),
          "reconstructions": each("{category}/eval/{method}/reconstruction.csv", list(config["methods"]) + vecset)},
         {name: [str(tables / f"{name}{ext}") for ext in exts] for name, exts in

@@ -25,7 +25,7 @@ import torch
 from toposdf.checkpoints import cpu_threads
 from toposdf.config import Config, read_config_files
 from toposdf.training.configs import autoencoder_train_config
-from toposdf.training.vecset import AutoencoderTrainer, autoencoder_data, fit_report, new_autoencoder
+from toposdf.training.vecset import AutoencoderTrainer, autoencoder_data, fit_report, fit_subsets, new_autoencoder
 
 SIZES = ("width", "latents", "channels", "layers", "heads", "points", "drop_path", "volume_queries", "near_queries",
          "epochs", "batch_shapes", "lr", "warmup")
@@ -55,6 +55,7 @@ def main() -> None:
     manifests = sorted((root / "meshes").glob("[0-9]*.json"), key=lambda p: int(p.stem))
     grids = sorted((root / "grids").glob("*.npz"), key=lambda p: int(p.stem))
     ids, clouds, near, volume = autoencoder_data(cfg, train_cfg, samples, split, manifests)
+    subsets = list(fit_subsets(train_cfg, seed, split, manifests, grids, ids, clouds))  # measured every --every
     torch.manual_seed(seed)
     model = new_autoencoder(train_cfg)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -67,7 +68,7 @@ def main() -> None:
         start = time.process_time()
         trainer.fit(min(train_cfg.epochs, trainer.epoch + args.every), progress=False)
         cpu += time.process_time() - start
-        fit = fit_report(model, train_cfg, seed, split, manifests, grids, ids, clouds)
+        fit = fit_report(model, seed, subsets)
         rows.append({"epoch": trainer.epoch, "steps": trainer.epoch * -(-len(ids) // train_cfg.batch_shapes),
                      "cpu_s": cpu, "train_iou": fit["train"]["decoded_iou"], "retrieval": fit["train"]["retrieval"],
                      "volume_ratio": fit["train"]["volume_ratio"], "test_iou": fit["test"]["decoded_iou"]})

@@ -250,21 +250,24 @@ def autoencoder_data(cfg, train_cfg: AutoencoderTrainConfig, samples, split, man
     return ids, clouds, near, volume
 
 
-def fit_report(model: VecSetAutoencoder, train_cfg: AutoencoderTrainConfig, seed: int, split, manifests, grids,
-               ids, clouds) -> dict:
-    """:func:`reconstruction_fit` of the training shapes ``ids`` (their ``clouds``) and of the test shapes of
-    ``split``, which the autoencoder never saw, each against its ground truth in ``grids``, with their count."""
+def fit_subsets(train_cfg: AutoencoderTrainConfig, seed: int, split, manifests, grids, ids, clouds):
+    """The shapes :func:`fit_report` measures, as ``(subset, clouds, truth)``: the training shapes ``ids`` (their
+    ``clouds``) and the test shapes of ``split``, which the autoencoder never saw, each with its ground truth's
+    occupancies from ``grids``. A generator: one subset's grids are held at a time."""
     from toposdf.data import split_ids
     from toposdf.diagnostics import load_occupancies
 
+    yield "train", clouds, load_occupancies(grids, ids)[0]
     test_ids = split_ids(split, "test")
-    fit = {}
-    for subset, subset_ids, cloud_of in (("train", ids, lambda: clouds),
-                                         ("test", test_ids, lambda: surface_clouds(manifests, test_ids,
-                                                                                    train_cfg.surface_samples, seed))):
-        truth, _ = load_occupancies(grids, subset_ids)
-        fit[subset] = reconstruction_fit(model, cloud_of(), truth, seed) | {"shapes": len(subset_ids)}
-    return fit
+    yield "test", surface_clouds(manifests, test_ids, train_cfg.surface_samples, seed), load_occupancies(grids,
+                                                                                                        test_ids)[0]
+
+
+def fit_report(model: VecSetAutoencoder, seed: int, subsets) -> dict:
+    """:func:`reconstruction_fit` of each ``(subset, clouds, truth)`` of ``subsets`` (:func:`fit_subsets`), with the
+    number of its shapes."""
+    return {name: reconstruction_fit(model, clouds, truth, seed) | {"shapes": len(truth)}
+            for name, clouds, truth in subsets}
 
 
 def train_vecset_autoencoder(job) -> None:
@@ -291,8 +294,8 @@ def train_vecset_autoencoder(job) -> None:
     trainer.fit()
     sizes = sizes_of(train_cfg, AutoencoderSize)
     finish(trainer.state() | {"ids": ids, "sizes": asdict(sizes)}, job.output.checkpoint, job.output.curve)
-    fit = fit_report(model, train_cfg, cfg.train.seed, job.input.split, job.input.manifests, job.input.grids, ids,
-                     clouds)
+    fit = fit_report(model, cfg.train.seed, fit_subsets(train_cfg, cfg.train.seed, job.input.split,
+                                                         job.input.manifests, job.input.grids, ids, clouds))
     for subset in fit:
         log.info("3DShape2VecSet autoencoder, %s shapes: IoU %.3f", subset, fit[subset]["decoded_iou"])
     atomic_write_json(job.output.fit, json_safe({"category": job.wildcards.category, **fit,

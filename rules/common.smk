@@ -83,6 +83,13 @@ def stage_checkpoints(dataset, category, method):
     return stages
 
 
+def joint_priority(wildcards):
+    """Stage 2's scheduling priority: a method trained from scratch (No PD Training, the longest job, which needs no
+    stage-1 checkpoint) as high as stage 1, so that it starts with the first training jobs instead of ending the
+    run on one core; the others 1."""
+    return 2 if config["methods"][wildcards.method]["from_scratch"] else 1
+
+
 def joint_inputs(wildcards):
     """Input function of stage 2: :func:`stage_checkpoints` of the job's method and, with pretrained PD generators
     and lambda_smooth: auto, the eq. 10 weight that stage 1b chose (smoothness_selection.json)."""

@@ -11,6 +11,7 @@ rule synthesize:
     conda:
         "../envs/data.yaml"
     threads: 1
+    priority: 3  # short and gate every later job, of every category: before the training jobs take the cores
     params:
         settings=settings("synthesize"),
         category=lambda wildcards: CATEGORY_OF_SYNSET[wildcards.synset],
@@ -30,6 +31,7 @@ rule split:
     conda:
         "../envs/data.yaml"
     threads: 1
+    priority: 3  # short and gate every later job, of every category: before the training jobs take the cores
     params:
         settings=settings("split"),
     script:
@@ -48,6 +50,7 @@ rule normalize:
     conda:
         "../envs/data.yaml"
     threads: 1
+    priority: 3  # short and gate every later job, of every category: before the training jobs take the cores
     params:
         settings=settings("normalize"),
     script:

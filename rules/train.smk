@@ -69,7 +69,7 @@ rule joint_train:
     conda:
         "../envs/train.yaml"
     threads: 1
-    priority: 1
+    priority: joint_priority
     resources:
         gpu=1,
         runtime=1440,

@@ -328,3 +328,46 @@ def test_training_memory_grows_with_the_samples_held_and_stops_where_they_are_me
     # ShapeNet's chairs at the preset's sizes hold 4 GiB at most, the rest is memory-mapped
     chairs = training_memory_mb(5422, 250_000, 6000)
     assert chairs == training_memory_mb(50_000, 250_000, 6000) == 6000 + 1000 * -(-2 * SPILL_BYTES // 10**9)
+
+
+def _band_fixtures() -> dict[str, tuple[trimesh.Trimesh, bool]]:
+    """Meshes of each kind the mesh path meets, with the sign each takes (robust or not): a marching-cubes table (a
+    slab on four legs, from an exact SDF), a box with every face stored twice, an open box, a torus, a box with
+    unused vertices, and a box reaching past the grid."""
+    from toposdf.field import extract_mesh
+
+    pts = grid_points(24)
+    slab = box_sdf((pts - [0, 0.3, 0]) / [1, 0.15, 0.8]) * 0.15
+    legs = [box_sdf((pts - [x, -0.25, z]) / [0.12, 0.8, 0.12]) * 0.12 for x in (-0.6, 0.6) for z in (-0.5, 0.5)]
+    table = trimesh.Trimesh(*extract_mesh(np.minimum.reduce([slab, *legs]).reshape((24,) * 3)), process=False)
+    box = trimesh.creation.box([0.8, 0.5, 0.6])
+    doubled = trimesh.Trimesh(box.vertices, np.concatenate([box.faces, box.faces[:, ::-1]]), process=False)
+    unused = trimesh.Trimesh(np.concatenate([box.vertices, [[0.9, 0.9, 0.9], [5.0, 5.0, 5.0]]]), box.faces,
+                             process=False)
+    return {"marching cubes": (table, False), "doubled faces": (doubled, True), "open": (open_box(), False),
+            "torus": (trimesh.creation.torus(0.6, 0.1), False), "unused vertices": (unused, False),
+            "past the grid": (trimesh.creation.box([2.6, 0.3, 0.3]), False)}
+
+
+@pytest.mark.parametrize("name", list(_band_fixtures()))
+def test_the_band_grid_equals_the_full_grid_where_persistence_sees_it(name):
+    """sdf_grid(band=tau): its lower bound never exceeds the distance, and clamped to [-tau, tau] (as persistence
+    clamps) it is the full grid to the last bit, with the same diagrams."""
+    from toposdf.data import distance_lower_bound
+    from toposdf.topology import batch_cubical_diagrams
+
+    mesh, robust = _band_fixtures()[name]
+    distance = np.abs(signed_distance(grid_points(24), mesh.vertices, mesh.faces, robust))
+    bound = distance_lower_bound(mesh.vertices, mesh.faces, 24)
+    assert np.all(bound <= distance + 1e-12)
+    full = sdf_grid(mesh, 24, robust)
+    for tau in (0.05, 0.1, 0.3):
+        band = sdf_grid(mesh, 24, robust, band=tau)
+        np.testing.assert_array_equal(np.clip(band, -tau, tau), np.clip(full, -tau, tau))
+        near = np.abs(full) < tau
+        np.testing.assert_array_equal(band[near], full[near])  # exact, not merely clamped alike
+        a, b = batch_cubical_diagrams([full, band], tau, 0.0)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    if name == "marching cubes":  # the point of it: most of the grid needs no distance query
+        assert (bound < 0.1 + 1e-6).mean() < 0.6

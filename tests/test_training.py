@@ -5,6 +5,7 @@ import csv
 import os
 import signal
 from dataclasses import asdict, replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,8 +14,8 @@ import torch
 from conftest import DEVICE
 from toposdf.config import Config, validate_config
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
-from toposdf.training import (ImplicitTrainer, TrainingDiverged, TrainingInterrupted, implicit_train_config,
-                              pdgen_train_config)
+from toposdf.training import (ImplicitTrainer, JointTrainer, TrainingDiverged, TrainingInterrupted,
+                              implicit_train_config, pdgen_train_config)
 
 
 def schema_defaults(changes: dict | None = None) -> Config:
@@ -234,7 +235,7 @@ def test_the_steik_term_anneals_linearly_to_zero_and_stays_off_in_stage_2(tmp_pa
         (row,) = list(csv.DictReader(open(tmp_path / method / "log.csv")))
         assert float(row["theta_steik"]) == 0.0
     scratch = joint_trainer(tmp_path, "no_pd_training", name="scratch", rounds=5, steik_anneal=(0.25, 0.75),
-                             warm_rounds=4, scratch_consistency_every=10)
+                             warm_rounds=4, scratch_consistency_rounds=1)
     scratch.fit(progress=False)
     scratch.close()
     rows = list(csv.DictReader(open(tmp_path / "scratch" / "log.csv")))
@@ -614,9 +615,22 @@ def test_no_pd_training_starts_from_scratch_with_as_many_network_epochs():
     assert scratch.lambda_pd == 0 and ours.warm_rounds == 0
 
 
-def test_no_pd_training_warms_up_like_stage_1_with_the_consistency_term_in_every_kth_round(tmp_path):
+@pytest.mark.parametrize("warm, count", [(660, 40), (660, 110), (7, 3), (5, 40), (9, 0)])
+def test_the_warm_rounds_with_the_consistency_term_are_as_many_as_asked_and_spread_evenly(warm, count):
+    def chosen(epoch):
+        cfg = SimpleNamespace(consistency=True, scratch_consistency_rounds=count, warm_rounds=warm)
+        return JointTrainer.consistency_round.fget(SimpleNamespace(cfg=cfg, epoch=epoch, warm=epoch < warm))
+
+    rounds = [e for e in range(warm) if chosen(e)]
+    assert len(rounds) == min(count, warm) and (not rounds or rounds[0] == 0)
+    gaps = np.diff(rounds)
+    assert len(gaps) == 0 or gaps.max() - gaps.min() <= 1  # evenly: 660 / 40 gives gaps of 16 and 17
+    assert all(chosen(e) for e in range(warm, warm + 3))  # every round after the warm ones
+
+
+def test_no_pd_training_warms_up_like_stage_1_with_the_consistency_term_in_k_spread_rounds(tmp_path):
     trainer = joint_trainer(tmp_path, "no_pd_training", rounds=4)
-    trainer.cfg = replace(trainer.cfg, warm_rounds=3, scratch_consistency_every=2, warm_lr_decay_at=0.5,
+    trainer.cfg = replace(trainer.cfg, warm_rounds=3, scratch_consistency_rounds=2, warm_lr_decay_at=0.5,
                           warm_lr_decay_factor=0.1, warm_points_per_shape=16)
     assert trainer.warm and trainer.data_points == 16
     trainer.fit(progress=False)

@@ -116,7 +116,7 @@ def test_training_rules_write_every_methods_checkpoints_and_curves(tiny_run):
         assert state["method"] == method and state["ids"] == train_ids and state["epoch"] == rounds
         assert ("pd_generators" in state) == (method in pretrained | {"no_pd_training"})
         curve = pd.read_csv(train / method / "joint_log.csv")
-        # a warm round without eq. 8 (train.joint.scratch_consistency_every) logs its consistency and phi terms as nan
+        # a warm round without eq. 8 (train.joint.scratch_consistency_rounds) logs its consistency and phi terms as nan
         skipped = [c for c in curve if c.startswith("phi_") or "consistency" in c or c.startswith("seconds_")
                    or c == "grid_evaluated_fraction"] if method == "no_pd_training" else []
         assert len(curve) == rounds and np.isfinite(curve.drop(columns=["epoch", *skipped]).to_numpy()).all()

@@ -17,6 +17,7 @@ from typing import Sequence
 import igl
 import numpy as np
 import trimesh
+from scipy import ndimage
 
 from toposdf.inside import inside
 from toposdf.io import read_json
@@ -161,7 +162,8 @@ def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.03) -> tuple[trimesh
     return orient_faces(out), norm
 
 
-def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, robust: bool = False) -> np.ndarray:
+def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, robust: bool = False,
+                    exact: np.ndarray | None = None, bound: np.ndarray | None = None) -> np.ndarray:
     """Signed distance from ``points`` ``(n, 3)`` to a triangle mesh, negative inside.
 
     The magnitude is the exact distance to the closest point of the mesh (libigl's AABB tree). The sign comes
@@ -170,7 +172,9 @@ def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
     makes a component with reversed orientation count as inside too; a component whose faces disagree with each
     other needs :func:`orient_faces` first. ``robust``: for a mesh that is not clean
     (:func:`toposdf.inside.mesh_is_clean`: faces stored twice, overlapping parts wound both ways), the sign of
-    :func:`toposdf.inside.robust_inside`. Returns ``(n,)`` float64.
+    :func:`toposdf.inside.robust_inside`. ``exact`` ``(n,)`` bool, with ``bound``: the distance is computed only
+    where ``exact`` holds (libigl answers each point alone, so those values are the same), elsewhere ``bound`` (a
+    lower bound of it) stands for it, with the sign. Returns ``(n,)`` float64.
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3:
@@ -179,8 +183,14 @@ def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
         return np.zeros(0)
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
-    squared, _, _ = igl.point_mesh_squared_distance(points, vertices, faces)
-    return np.where(inside(points, vertices, faces, robust), -1.0, 1.0) * np.sqrt(squared)
+    if exact is None:
+        distance = np.sqrt(igl.point_mesh_squared_distance(points, vertices, faces)[0])
+    else:
+        distance = np.array(bound, dtype=np.float64)
+        if exact.any():
+            squared = igl.point_mesh_squared_distance(np.ascontiguousarray(points[exact]), vertices, faces)[0]
+            distance[exact] = np.sqrt(squared)
+    return np.where(inside(points, vertices, faces, robust), -1.0, 1.0) * distance
 
 
 def orient_faces(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
@@ -230,11 +240,45 @@ def grid_points(resolution: int) -> np.ndarray:
     return np.stack(np.meshgrid(x, x, x, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
-def sdf_grid(mesh: trimesh.Trimesh, resolution: int, robust: bool = False) -> np.ndarray:
+def sdf_grid(mesh: trimesh.Trimesh, resolution: int, robust: bool = False, band: float | None = None) -> np.ndarray:
     """Signed distance of a mesh on the ``resolution^3`` grid over ``[-1, 1]^3``: ``(N, N, N)`` float32
-    (``robust``: see :func:`signed_distance`)."""
-    sdf = signed_distance(grid_points(resolution), mesh.vertices, mesh.faces, robust)
+    (``robust``: see :func:`signed_distance`).
+
+    ``band``: exact only where the distance may be below ``band``; a vertex certainly farther gets a lower bound of
+    its distance (:func:`distance_lower_bound`, above ``band``) with the right sign. Clamped to ``[-band, band]``,
+    as persistence clamps at ``tau``, the grid is the same, at a fraction of the distance queries."""
+    points = grid_points(resolution)
+    if band is None:
+        return signed_distance(points, mesh.vertices, mesh.faces, robust).reshape((resolution,) * 3).astype(np.float32)
+    bound = distance_lower_bound(mesh.vertices, mesh.faces, resolution)
+    exact = bound < band + BAND_MARGIN
+    sdf = signed_distance(points, mesh.vertices, mesh.faces, robust, exact=exact, bound=bound)
     return sdf.reshape((resolution,) * 3).astype(np.float32)
+
+
+BAND_MARGIN = 1e-6  # a lower bound counts as beyond the band only this far above it (float32 keeps it above)
+
+
+def distance_lower_bound(vertices: np.ndarray, faces: np.ndarray, resolution: int) -> np.ndarray:
+    """``(N^3,)``: for each grid vertex ``p`` (C order), a lower bound of its distance to the mesh, from the grid's
+    Euclidean distance transform to the grid vertices nearest the mesh's vertices.
+
+    A closest point ``q`` of the mesh lies on a face with some corner ``a`` within the face's longest edge ``D``;
+    ``a`` lies within ``r`` of its nearest grid vertex ``g(a)`` (``r``: the largest such offset). So
+    ``|p - q| >= |p - a| - D >= |p - g(a)| - r - D >= edt(p) - r - D``."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    if len(faces) == 0:
+        raise ValueError("a mesh without faces has no distance to bound")
+    spacing = 2.0 / (resolution - 1)
+    index = np.clip(np.rint((vertices + 1.0) / spacing), 0, resolution - 1).astype(np.int64)
+    offset = float(np.linalg.norm(vertices - (-1.0 + index * spacing), axis=1).max())
+    corners = vertices[faces]
+    diameter = max(float(np.linalg.norm(corners[:, i] - corners[:, (i + 1) % 3], axis=1).max()) for i in range(3))
+    free = np.ones((resolution,) * 3, dtype=bool)
+    free[tuple(index.T)] = False
+    edt = ndimage.distance_transform_edt(free, sampling=spacing)
+    return (edt - offset - diameter).ravel()
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -63,14 +63,40 @@ def prepare_mesh(path: str | Path, normalize: bool, margin: float) -> tuple[trim
 
 
 def obj_round_trip(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
-    """``mesh`` written as OBJ text and read back as preprocessing reads its meshes (unprocessed)."""
-    text = trimesh.exchange.obj.export_obj(mesh, include_normals=False, include_texture=False)
-    return trimesh.load(trimesh.util.wrap_as_stream(text), file_type="obj", force="mesh", process=False)
+    """``mesh`` written as OBJ text and read back as preprocessing reads its meshes (unprocessed), without the text:
+    trimesh writes each coordinate with 8 decimals (:func:`obj_decimals`) and its reader keeps the vertices that
+    faces use, in order (``tests/test_external.py`` checks it against trimesh's writer and reader)."""
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    if len(faces) == 0:
+        text = trimesh.exchange.obj.export_obj(mesh, include_normals=False, include_texture=False)
+        return trimesh.load(trimesh.util.wrap_as_stream(text), file_type="obj", force="mesh", process=False)
+    used = np.zeros(len(mesh.vertices), dtype=bool)
+    used[faces] = True
+    renumbered = np.cumsum(used) - 1
+    return trimesh.Trimesh(obj_decimals(np.asarray(mesh.vertices, dtype=np.float64)[used]), renumbered[faces],
+                           process=False)
 
 
-def prepared(mesh: trimesh.Trimesh, source: str | Path, normalize: bool, margin: float) -> tuple[trimesh.Trimesh, dict]:
-    """:func:`prepare_mesh` of a mesh already read (``source`` names it in errors)."""
-    normalized, norm, sign, inside_grid, solid = normalized_solid(mesh, margin, source, normalize)
+def obj_decimals(values: np.ndarray) -> np.ndarray:
+    """``values`` as ``"{:.8f}"`` text read back: the double nearest each value rounded to 8 decimals.
+
+    The rounded decimal is ``k / 10^8`` with the integer ``k``; dividing the exact doubles ``k`` and ``10^8`` rounds
+    once, to that nearest double, as a correct parser does. ``k`` is the product ``values * 10^8`` rounded, except
+    where the product's own rounding could decide it (within 1e-6 of a half, or too large for exact integers):
+    those few are formatted and parsed."""
+    scaled = values * 1e8
+    out = np.rint(scaled) / 1e8
+    doubt = ~(np.abs(scaled) < 2.0**52) | (np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6)
+    if doubt.any():
+        out[doubt] = [float(f"{value:.8f}") for value in values[doubt]]
+    return out
+
+
+def prepared(mesh: trimesh.Trimesh, source: str | Path, normalize: bool, margin: float,
+             inside_fraction: bool = True) -> tuple[trimesh.Trimesh, dict]:
+    """:func:`prepare_mesh` of a mesh already read (``source`` names it in errors); ``inside_fraction`` False
+    leaves the record's grid inside fraction out (None), for meshes whose record only needs the sign."""
+    normalized, norm, sign, inside_grid, solid = normalized_solid(mesh, margin, source, normalize, inside_fraction)
     reread = obj_round_trip(normalized)
     return reread, {"status": "ok", "reason": "", "offset": norm.offset.tolist(), "scale": norm.scale,
                     "n_faces": int(len(reread.faces)), "sign": sign, "inside_fraction": inside_grid,
@@ -115,9 +141,11 @@ def draws_from(found: int, per_draw: int, draws: int, entry_draws: int | None, w
 
 
 def grids_and_diagrams(meshes: Sequence[tuple[trimesh.Trimesh, dict]], resolution: int, tau: float,
-                       min_persistence: float, workers: int = 1) -> tuple[np.ndarray, list]:
-    """The ground truth's grid (:func:`toposdf.data.sdf_grid`, each mesh's sign) and diagrams of meshes."""
-    grids = np.stack([sdf_grid(mesh, resolution, robust=record["sign"] == "robust")
+                       min_persistence: float, workers: int = 1, band: bool = False) -> tuple[np.ndarray, list]:
+    """The ground truth's grid (:func:`toposdf.data.sdf_grid`, each mesh's sign) and diagrams of meshes. ``band``:
+    the grids exact only within ``tau`` of the surface (the same diagrams, fewer distance queries), for callers
+    that keep only the diagrams."""
+    grids = np.stack([sdf_grid(mesh, resolution, robust=record["sign"] == "robust", band=tau if band else None)
                       for mesh, record in tqdm(meshes, desc=f"SDF grid {resolution}^3", unit="mesh")])
     results = batch_cubical_diagrams(list(grids), tau, min_persistence, workers=workers, with_critical=True)
     return grids, [diagrams for diagrams, _ in results]
@@ -133,7 +161,7 @@ def mesh_path_diagrams(grids: np.ndarray, network_diagrams: list, resolution: in
     meshed = meshes_on_ground_truth_path([extract_mesh(grid) for grid in grids])
     if meshed:
         _, scored = grids_and_diagrams([(mesh, record) for _, mesh, record in meshed], resolution, tau,
-                                       min_persistence, workers)
+                                       min_persistence, workers, band=True)
         for (i, _, _), d in zip(meshed, scored):
             diagrams[i] = d
     return diagrams, len(grids) - len(meshed)
@@ -149,7 +177,7 @@ def meshes_on_ground_truth_path(meshes: Sequence[tuple[np.ndarray, np.ndarray]],
             continue
         try:
             usable.append((i, *prepared(obj_round_trip(trimesh.Trimesh(vertices, faces, process=False)),
-                                        f"shape {i}", False, 1.0)))
+                                        f"shape {i}", False, 1.0, inside_fraction=False)))
         except MeshError:  # no inside: a sheet
             continue
     return usable

@@ -197,12 +197,14 @@ def _without_mesh(split: dict, skip_invalid: bool) -> tuple[list[dict], list[str
     return records, failures
 
 
-def normalized_solid(mesh, margin: float, source: str | Path, normalize: bool = True) -> tuple:
+def normalized_solid(mesh, margin: float, source: str | Path, normalize: bool = True,
+                     inside_fraction: bool = True) -> tuple:
     """``(normalized mesh, normalization, sign, inside fraction, solid fraction)``: the sign is ``"winding"`` for a
     clean mesh and ``"robust"`` otherwise (:mod:`toposdf.inside`, decided on the mesh as loaded), the inside fraction
     that of a 32^3 grid (where thin parts can fall between vertices), the solid fraction that of surface samples
     with the inside beside them. A mesh whose solid fraction is under ``MIN_SOLID`` (a single sheet, faces that
-    cancel) raises. ``normalize`` False keeps the mesh's frame (its faces are still oriented)."""
+    cancel) raises. ``normalize`` False keeps the mesh's frame (its faces are still oriented); ``inside_fraction``
+    False skips the grid's inside fraction (None)."""
     sign = "winding" if mesh_is_clean(mesh) else "robust"
     if normalize:
         normalized, norm = normalize_mesh(mesh, margin)
@@ -213,6 +215,8 @@ def normalized_solid(mesh, margin: float, source: str | Path, normalize: bool = 
     if solid < MIN_SOLID:
         raise MeshError(f"{source}: no inside beside {100 * (1 - solid):.1f}% of its surface (a single sheet, or a "
                         "surface whose faces cancel): not a solid")
+    if not inside_fraction:
+        return normalized, norm, sign, None, round(solid, 4)
     inside_grid = float(inside(grid_points(32), normalized.vertices, normalized.faces, robust).mean())
     return normalized, norm, sign, round(inside_grid, 6), round(solid, 4)
 

@@ -56,7 +56,7 @@ JointTrainConfig = _stage_class(
 
     Fields: ``train.joint``; eq. 11's terms of ``train.implicit`` and the geometry entry's; ``warm_rounds`` and the
     ``warm_*`` learning rates, decay and points per shape (stage 1's, for a method trained from scratch, with the
-    topological term in every ``scratch_consistency_every``-th warm round); the method's topological weights and its
+    topological term in ``scratch_consistency_rounds`` of its warm rounds); the method's topological weights and its
     ``prior_*``; ``train.pdgen``'s smoothness settings; ``tau``; ``train.seed``. ``topology`` selects the method
     family: ``"none"`` (the DeepSDF baselines: the same rounds without topological terms), ``"learned"`` (ours:
     consistency with the PD generators) or ``"prior"`` (the topology layer's fixed prior on synthetic shapes).

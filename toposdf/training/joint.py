@@ -93,8 +93,10 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
     @property
     def consistency_round(self) -> bool:
         """Whether this round's blocks take the topological term on synthetic shapes: every round after the warm
-        ones, and every ``scratch_consistency_every``-th warm round."""
-        return self.cfg.consistency and (not self.warm or self.epoch % self.cfg.scratch_consistency_every == 0)
+        ones, and ``scratch_consistency_rounds`` of the warm ones, spread evenly from the first (all of them when
+        there are no more warm rounds than that)."""
+        count, warm = self.cfg.scratch_consistency_rounds, self.cfg.warm_rounds
+        return self.cfg.consistency and (not self.warm or (self.epoch * count) % warm < count)
 
     @property
     def data_points(self) -> int:

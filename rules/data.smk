@@ -68,7 +68,8 @@ rule sample_sdf:
         "results/{dataset}/benchmarks/sample_sdf/{category}/{shard}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 2  # libigl's distance queries are multithreaded
+    threads: 1  # libigl's queries use more (profiles/ ask for 4); on 2 cores a 2-thread job waits until both are
+    # free at once, which held one category's preprocessing back for 28 minutes behind the other's training
     priority: 3  # short and gate every later job: before the long training jobs take the cores
     params:
         settings=settings("sample_sdf"),
@@ -87,7 +88,7 @@ rule sdf_grid:
         "results/{dataset}/benchmarks/sdf_grid/{category}/{shard}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 2
+    threads: 1  # as sample_sdf's
     priority: 3  # short and gate every later job: before the long training jobs take the cores
     params:
         settings=settings("sdf_grid"),

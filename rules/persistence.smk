@@ -12,7 +12,7 @@ rule persistence:
         "results/{dataset}/benchmarks/persistence/{category}/{shard}.tsv"
     conda:
         "../envs/topology.yaml"
-    threads: 2
+    threads: 1  # as sample_sdf's (a 2-thread job waits for two free cores at once)
     priority: 3  # short and gate every later job: before the long training jobs take the cores
     params:
         settings=settings("persistence"),

@@ -47,7 +47,7 @@ def table_jobs(folder: Path, config: dict) -> tuple[Job, Job]:
     if missing:
         raise FileNotFoundError(f"{root}: no records of {', '.join(missing)} (pack each category's run here first)")
     rows = rows_of(Config.from_dict(config))  # the rules' ROWS
-    vecset = [row for row in rows if row == "vecset"]
+    vecset = ["vecset"] if "vecset" in rows else []
 
     def each(pattern: str, methods=(None,)) -> list[str]:
         return [str(root / pattern.format(category=c, method=m)) for c in categories for m in methods]

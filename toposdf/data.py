@@ -240,6 +240,9 @@ def grid_points(resolution: int) -> np.ndarray:
     return np.stack(np.meshgrid(x, x, x, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
+BAND_MARGIN = 1e-6  # a lower bound counts as beyond the band only this far above it (float32 keeps it above)
+
+
 def sdf_grid(mesh: trimesh.Trimesh, resolution: int, robust: bool = False, band: float | None = None) -> np.ndarray:
     """Signed distance of a mesh on the ``resolution^3`` grid over ``[-1, 1]^3``: ``(N, N, N)`` float32
     (``robust``: see :func:`signed_distance`).
@@ -247,16 +250,12 @@ def sdf_grid(mesh: trimesh.Trimesh, resolution: int, robust: bool = False, band:
     ``band``: exact only where the distance may be below ``band``; a vertex certainly farther gets a lower bound of
     its distance (:func:`distance_lower_bound`, above ``band``) with the right sign. Clamped to ``[-band, band]``,
     as persistence clamps at ``tau``, the grid is the same, at a fraction of the distance queries."""
-    points = grid_points(resolution)
-    if band is None:
-        return signed_distance(points, mesh.vertices, mesh.faces, robust).reshape((resolution,) * 3).astype(np.float32)
-    bound = distance_lower_bound(mesh.vertices, mesh.faces, resolution)
-    exact = bound < band + BAND_MARGIN
-    sdf = signed_distance(points, mesh.vertices, mesh.faces, robust, exact=exact, bound=bound)
+    exact = bound = None
+    if band is not None:
+        bound = distance_lower_bound(mesh.vertices, mesh.faces, resolution)
+        exact = bound < band + BAND_MARGIN
+    sdf = signed_distance(grid_points(resolution), mesh.vertices, mesh.faces, robust, exact=exact, bound=bound)
     return sdf.reshape((resolution,) * 3).astype(np.float32)
-
-
-BAND_MARGIN = 1e-6  # a lower bound counts as beyond the band only this far above it (float32 keeps it above)
 
 
 def distance_lower_bound(vertices: np.ndarray, faces: np.ndarray, resolution: int) -> np.ndarray:

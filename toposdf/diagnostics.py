@@ -23,7 +23,7 @@ from .generation import TrainedModel, load_model
 from .io import atomic_write_json, json_safe
 from .jobs import Job
 from .provenance import provenance
-from .topology import Diagrams, off_diagonal, pd_distance
+from .topology import Diagrams, batch_cubical_diagrams, betti_numbers, off_diagonal, pd_distance
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,33 @@ def occupancy_fit(decoded: np.ndarray, truth: np.ndarray, twin_iou: float = TWIN
             "volume_ratio": float(d.sum() / max(t.sum(), 1.0))}
 
 
+def occupancy_betti(occupancy: np.ndarray) -> np.ndarray:
+    """Betti numbers ``(b0, b1, b2)`` of each ``(N, N, N)`` boolean occupancy of ``(n, N, N, N)``: ``(n, 3)``
+    int, from the cubical persistence of the field -1 inside, +1 outside (the same complex as every diagram of
+    this project, so the shape's topology on the grid however short its pairs would be in an SDF)."""
+    fields = [np.where(o, -1.0, 1.0).astype(np.float32) for o in occupancy]
+    return np.array([betti_numbers(d) for d in batch_cubical_diagrams(fields)], dtype=int).reshape(-1, 3)
+
+
+def topology_fit(decoded: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Whether decoded shapes keep their training shapes' topology on the grid, from ``(n, N, N, N)`` boolean
+    occupancies as :func:`occupancy_fit` reads them. IoU barely sees a thin bar, yet a bar lost or broken is a
+    tunnel lost and a piece added:
+
+    - ``tunnels_kept``: ``sum_i min(b1(decoded_i), b1(truth_i)) / sum_i b1(truth_i)``, the share of the training
+      shapes' tunnels that their decoded shapes have as many of (NaN when they have none);
+    - ``b1_exact`` / ``b0_exact``: the share of decoded shapes with as many tunnels / pieces as their shape.
+    """
+    if decoded.shape != truth.shape or decoded.ndim != 4 or len(truth) == 0:
+        raise ValueError(f"expected decoded and true occupancies of the same shape (n, N, N, N) with n > 0, got "
+                         f"{decoded.shape} and {truth.shape}")
+    got, want = occupancy_betti(decoded), occupancy_betti(truth)
+    tunnels = int(want[:, 1].sum())
+    return {"tunnels_kept": float(np.minimum(got[:, 1], want[:, 1]).sum() / tunnels) if tunnels else float("nan"),
+            "b1_exact": float(np.mean(got[:, 1] == want[:, 1])),
+            "b0_exact": float(np.mean(got[:, 0] == want[:, 0]))}
+
+
 def load_occupancies(grid_paths: Sequence[str | Path], ids: Sequence[str]) -> tuple[np.ndarray, int]:
     """The ground-truth occupancies of the shapes ``ids``, in that order, from the SDF grids ``grids/{shard}.npz``:
     ``(len(ids), N, N, N)`` bool (inside: SDF below 0), and ``N``.
@@ -184,7 +211,8 @@ def training_fit(model: TrainedModel, grid_paths: Sequence[str | Path], batch: i
                  test_codes: tuple[Sequence[str], np.ndarray] | None = None) -> dict[str, float]:
     """How well a trained model reproduces its shapes on the ground truth's grid (``grids/{shard}.npz``):
 
-    - :func:`occupancy_fit` of its training codes (``f(., mu_i)``) against their training shapes, over every
+    - :func:`occupancy_fit` and :func:`topology_fit` of its training codes (``f(., mu_i)``) against their training
+      shapes, over every
       training shape or a seeded sample of ``shapes`` of them (:func:`training_sample`); nearest others and
       near-twins are looked for among the measured shapes; ``training_shapes``: how many were measured;
     - ``latent_aggregate_std``: the training codes' :meth:`toposdf.models.LatentCodes.aggregate_std` (1 when they
@@ -199,7 +227,8 @@ def training_fit(model: TrainedModel, grid_paths: Sequence[str | Path], batch: i
     train_ids = [model.ids[i] for i in pick]
     truth, resolution = load_occupancies(grid_paths, train_ids + list(test_ids))
     mu = model.mu[torch.as_tensor(pick, device=model.mu.device)]
-    fit = occupancy_fit(decoded_occupancy(model.decoder, mu, resolution, tau, batch), truth[: len(pick)])
+    decoded = decoded_occupancy(model.decoder, mu, resolution, tau, batch)
+    fit = occupancy_fit(decoded, truth[: len(pick)]) | topology_fit(decoded, truth[: len(pick)])
     fit |= {"training_shapes": len(pick), "latent_aggregate_std": model.latent_aggregate_std}
     if test_codes is not None:
         z = torch.as_tensor(np.asarray(codes), dtype=model.mu.dtype, device=model.mu.device)

@@ -212,9 +212,8 @@ def training_fit(model: TrainedModel, grid_paths: Sequence[str | Path], batch: i
     """How well a trained model reproduces its shapes on the ground truth's grid (``grids/{shard}.npz``):
 
     - :func:`occupancy_fit` and :func:`topology_fit` of its training codes (``f(., mu_i)``) against their training
-      shapes, over every
-      training shape or a seeded sample of ``shapes`` of them (:func:`training_sample`); nearest others and
-      near-twins are looked for among the measured shapes; ``training_shapes``: how many were measured;
+      shapes, over every training shape or a seeded sample of ``shapes`` of them (:func:`training_sample`); nearest
+      others and near-twins are looked for among the measured shapes; ``training_shapes``: how many were measured;
     - ``latent_aggregate_std``: the training codes' :meth:`toposdf.models.LatentCodes.aggregate_std` (1 when they
       cover ``N(0, I)``; None for a checkpoint that does not record it);
     - with ``test_codes`` (ids and codes ``(m, L)``, :func:`fitted_test_codes`): ``test_decoded_iou``, the mean IoU

@@ -262,3 +262,16 @@ def run_training_fit(job: Job) -> dict:
               "rows": rows}
     atomic_write_json(job.output.fit, json_safe(result))
     return result
+
+
+# ---------------------------------------------------------------------------------------------- near the codes
+def near_code_latents(mu: torch.Tensor, n: int, scale: float | None, seed: int) -> torch.Tensor:
+    """``n`` codes ``mu_j + scale * eps``, ``j`` uniform over the training codes ``mu`` ``(m, L)`` (with
+    replacement) and ``eps ~ N(0, I)``; ``scale=None``: ``z ~ N(0, I)``, as generation draws them. Seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    if scale is None:
+        return torch.randn(n, mu.shape[1], generator=generator).to(mu)
+    if scale < 0:
+        raise ValueError(f"scale must be >= 0 or None, got {scale}")
+    pick = torch.randint(len(mu), (n,), generator=generator)
+    return mu[pick.to(mu.device)] + scale * torch.randn(n, mu.shape[1], generator=generator).to(mu)

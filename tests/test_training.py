@@ -15,7 +15,7 @@ from conftest import DEVICE
 from toposdf.config import Config, validate_config
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
 from toposdf.training import (ImplicitTrainer, JointTrainer, TrainingDiverged, TrainingInterrupted,
-                              implicit_train_config, joint_train_config, pdgen_train_config)
+                              implicit_train_config, pdgen_train_config)
 
 
 def schema_defaults(changes: dict | None = None) -> Config:
@@ -746,39 +746,3 @@ def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_pat
     assert np.isfinite(capped.train_epoch()["theta_consistency"])
     for trainer in (free, capped):
         trainer.close()
-
-
-class _Ball(torch.nn.Module):
-    """``f(x, z) = |x| - 0.3``: a ball of radius 0.3 for every code."""
-
-    def forward(self, z, x):
-        return x.norm(dim=-1) - 0.3
-
-
-def _terms(share: float, seed: int = 3):
-    """Eq. 5's terms of stage 2 on a ball, with ``train.joint.regularizer_inside`` = ``share``."""
-    from toposdf.training.implicit import ImplicitTerms
-
-    terms = ImplicitTerms()
-    terms.cfg = SimpleNamespace(regularizer_shapes=2, regularizer_points=64, regularizer_inside=share,
-                                lambda_steik=0.0, eikonal_p=2.0)
-    terms.decoder, terms.device = _Ball(), torch.device("cpu")
-    terms.generator = torch.Generator().manual_seed(seed)
-    return terms
-
-
-def test_the_inside_share_of_the_regularizer_points_is_where_the_field_is_lowest():
-    """A ball fills 1.4% of the cube: uniform points miss it, the lowest of 4x as many candidates start inside it
-    and are nearer its surface than uniform points; share 0 draws the random stream of the uniform points alone."""
-    terms = _terms(0.5)
-    low = terms.lowest_points(torch.zeros(2, 8), 32)
-    uniform = torch.rand(2, 1000, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    f_low, f_uniform = low.norm(dim=-1) - 0.3, uniform.norm(dim=-1) - 0.3
-    assert low.shape == (2, 32, 3) and (f_low[:, 0] < 0).all() and f_low.max() < f_uniform.median()
-    assert terms.regularizer_terms(8)["eikonal"] < 1e-6  # the ball is a distance everywhere but its centre
-    plain, reference = _terms(0.0), torch.Generator().manual_seed(3)
-    plain.regularizer_terms(8)
-    torch.randn(2, 8, generator=reference), torch.rand(2, 64, 3, generator=reference)
-    assert torch.equal(plain.generator.get_state(), reference.get_state())
-    assert joint_train_config(schema_defaults(), "ours_deepsdf").regularizer_inside == 0.0
-    assert not hasattr(implicit_train_config(schema_defaults(), "eikonal"), "regularizer_inside")  # stage 2's only

@@ -60,23 +60,12 @@ class ImplicitTerms:
         z_syn = to_device(torch.randn(cfg.regularizer_shapes, latent_size, generator=self.generator), dev)
         x_syn = to_device(torch.rand(cfg.regularizer_shapes, cfg.regularizer_points, 3, generator=self.generator) * 2 - 1,
                           dev)
-        n_inside = round(getattr(cfg, "regularizer_inside", 0.0) * cfg.regularizer_points)  # stage 2's setting
-        if n_inside > 0:
-            x_syn = torch.cat([self.lowest_points(z_syn, n_inside), x_syn[:, n_inside:]], dim=1)
         x_syn.requires_grad_(True)
         grad = spatial_gradient(self.decoder(z_syn, x_syn), x_syn)
         return {
             "eikonal": eikonal_loss(grad, cfg.eikonal_p),
             "steik": normal_laplacian_loss(grad, x_syn) if self.steik_weight > 0 else grad.new_zeros(()),
         }
-
-    def lowest_points(self, z: torch.Tensor, n: int) -> torch.Tensor:
-        """``(B, n, 3)`` points where ``f(., z)`` is lowest among ``4 n`` uniform candidates of ``[-1, 1]^3`` per
-        shape (inside first), chosen without gradient."""
-        candidates = to_device(torch.rand(len(z), 4 * n, 3, generator=self.generator) * 2 - 1, self.device)
-        with torch.no_grad():
-            pick = self.decoder(z, candidates).topk(n, dim=1, largest=False).indices
-        return candidates.gather(1, pick[..., None].expand(-1, -1, 3))
 
     def regularizer_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.cfg.lambda_eikonal * terms["eikonal"] + self.steik_weight * terms["steik"]

@@ -40,16 +40,17 @@ def near_code_scores(model: TrainedModel, reference: Sequence[Diagrams], scales:
     shapes already costs (scale 0: the training shapes decoded, drawn with replacement) and how much its samples
     between them add (``None``: the prior). ``from_meshes`` scores each shape from its marching-cubes mesh
     (``evaluation.score_from: meshes``, :func:`toposdf.external.mesh_path_diagrams`), else from the network's grid.
-    Draw ``k`` of every scale uses seed ``seed + k``. One row per scale: ``scale``, ``pd_lap`` and ``H0``-``H2``
+    Draw ``k`` of every scale uses seed ``seed + k``; ``processes`` threads the persistence, the mesh path and
+    PD-LAP. One row per scale: ``scale``, ``pd_lap`` and ``H0``-``H2``
     as ``(mean, std)`` over the draws."""
     rows = []
     for scale in scales:
         per_draw = []
         for k in range(draws):
             z = near_code_latents(model.mu, len(reference), scale, seed + k)
-            grids, diagrams = shapes_at(model, z, resolution, tau, min_persistence)
+            grids, diagrams = shapes_at(model, z, resolution, tau, min_persistence, processes)
             if from_meshes:
-                diagrams, _ = mesh_path_diagrams(grids, diagrams, resolution, tau, min_persistence)
+                diagrams, _ = mesh_path_diagrams(grids, diagrams, resolution, tau, min_persistence, processes)
             per_draw.append(diagrams)
         stats = pd_lap_summary(per_draw, reference, processes).stats()
         rows.append({"scale": scale, "pd_lap": stats.pop("total"), **stats})

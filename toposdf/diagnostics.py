@@ -19,7 +19,7 @@ import torch
 
 from .checkpoints import cpu_threads
 from .field import evaluate_grid, evaluate_grid_band
-from .generation import TrainedModel, load_model
+from .generation import TrainedModel, load_model, sample_latents
 from .io import atomic_write_json, json_safe
 from .jobs import Job
 from .provenance import provenance
@@ -267,10 +267,11 @@ def run_training_fit(job: Job) -> dict:
 # ---------------------------------------------------------------------------------------------- near the codes
 def near_code_latents(mu: torch.Tensor, n: int, scale: float | None, seed: int) -> torch.Tensor:
     """``n`` codes ``mu_j + scale * eps``, ``j`` uniform over the training codes ``mu`` ``(m, L)`` (with
-    replacement) and ``eps ~ N(0, I)``; ``scale=None``: ``z ~ N(0, I)``, as generation draws them. Seeded."""
-    generator = torch.Generator().manual_seed(seed)
+    replacement) and ``eps ~ N(0, I)``; ``scale=None``: ``z ~ N(0, I)``, as generation draws them
+    (:func:`~toposdf.generation.sample_latents`). Seeded."""
     if scale is None:
-        return torch.randn(n, mu.shape[1], generator=generator).to(mu)
+        return sample_latents(n, mu.shape[1], seed).to(mu)
+    generator = torch.Generator().manual_seed(seed)
     if scale < 0:
         raise ValueError(f"scale must be >= 0 or None, got {scale}")
     pick = torch.randint(len(mu), (n,), generator=generator)

@@ -36,6 +36,10 @@ class GridDiagrams:
 
     diagrams: list[list[np.ndarray]]  # per shape, [PD0, PD1, PD2]
     critical: list[list[np.ndarray]]  # per shape, [(n0, 2), (n1, 2), (n2, 2)] int64
+    # per shape, the surface distance's critical vertices (toposdf.surface_field.SurfaceVertices) where the
+    # diagrams are of the shape's surface distance; None (or a None entry): of the network's field
+    surface: list | None = None
+    field_gradient: bool = False  # with ``surface``: the gradient also reaches the field at the vertices
 
 
 # Points evaluated per forward call, over all shapes of the batch. On the CPU, activations that stay in cache

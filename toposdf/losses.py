@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from toposdf.field import GridDiagrams, grid_points_cached
+from toposdf.surface_field import surface_values
 from toposdf.topology import pd_distance
 from toposdf.transfer import pack_indices, to_device_packed, to_host
 
@@ -110,7 +111,15 @@ def diagram_points(
     sent = iter(pack_indices(host, z.device))
     points: list[list[torch.Tensor]] = []
     for b in range(z.shape[0]):
-        values = decoder(z[b : b + 1], xs[b][None])[0].clamp(-tau, tau)
+        surface = computed.surface[b] if computed.surface is not None else None
+        if surface is None:
+            values = decoder(z[b : b + 1], xs[b][None])[0].clamp(-tau, tau)
+        else:  # the surface distance at the same vertices, moved through their closest surface points
+            values = surface_values(decoder, z[b : b + 1], surface)
+            if computed.field_gradient:  # and through the field at the vertices themselves
+                field = decoder(z[b : b + 1], xs[b][None])[0]
+                values = values + (field - field.detach())
+            values = values.clamp(-tau, tau)
         shape_points = []
         for _ in range(dims[b]):
             index, dies_at_tau = next(sent), next(sent) != 0

@@ -13,6 +13,7 @@ import torch
 
 from toposdf.field import GridDiagrams, evaluate_grid, evaluate_grid_band
 from toposdf.losses import match_diagrams
+from toposdf.surface_field import surface_diagrams
 from toposdf.topology import cubical_diagrams_with_critical
 from toposdf.transfer import to_host
 
@@ -33,6 +34,9 @@ class SyntheticDiagrams:
     ``grid_counts`` counts the network evaluations against the grid's vertices. ``crop`` (default True) computes
     the persistence on the box of the vertices below ``tau`` (see :func:`cubical_diagrams_with_critical`); with
     ``narrow_band`` False as well, every vertex is evaluated and the whole grid is filtered: the reference path.
+    ``field`` (``train.joint.synthetic_field``): ``"surface"`` or ``"both"`` take the diagrams of the signed
+    distance of each grid's marching-cubes surface instead, with its critical vertices' closest surface points
+    (:func:`toposdf.surface_field.surface_diagrams`; a grid without a surface keeps the field's).
     """
 
     @property
@@ -42,8 +46,10 @@ class SyntheticDiagrams:
         return counts["evaluated"] / counts["vertices"] if counts.get("vertices") else 1.0
 
     def __init__(self, resolution: int, tau: float, min_persistence: float, workers: int = 1,
-                 narrow_band: bool = True, crop: bool = True) -> None:
-        self.resolution, self.tau, self.min_persistence = resolution, tau, min_persistence
+                 narrow_band: bool = True, crop: bool = True, field: str = "network") -> None:
+        if field not in ("network", "surface", "both"):
+            raise ValueError(f"field must be 'network', 'surface' or 'both', got {field!r}")
+        self.resolution, self.tau, self.min_persistence, self.field = resolution, tau, min_persistence, field
         self.narrow_band, self.crop = narrow_band, crop
         self.workers = max(1, workers)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="persistence")
@@ -53,10 +59,15 @@ class SyntheticDiagrams:
 
     def _one(self, grid: np.ndarray, generated: list[np.ndarray] | None):
         start = time.perf_counter()
-        diagrams, critical = cubical_diagrams_with_critical(grid, self.tau, self.min_persistence, self.crop)
+        found = surface_diagrams(grid, self.tau, self.min_persistence, self.crop) if self.field != "network" else None
+        if found is None:  # the network's field (or a shape without a surface)
+            diagrams, critical = cubical_diagrams_with_critical(grid, self.tau, self.min_persistence, self.crop)
+            surface = None
+        else:
+            diagrams, critical, surface = found
         middle = time.perf_counter()
         matchings = None if generated is None else [match_diagrams(g, d) for g, d in zip(generated, diagrams)]
-        return diagrams, critical, matchings, middle - start, time.perf_counter() - middle
+        return diagrams, critical, matchings, middle - start, time.perf_counter() - middle, surface
 
     def submit(self, decoder: torch.nn.Module, z: torch.Tensor, generated: list[torch.Tensor] | None = None) -> None:
         """Queue the shapes ``f(., z)`` (``z`` ``(B, L)``); ``generated[k]`` ``(B, n_k, 2)``, when given, is the
@@ -80,7 +91,8 @@ class SyntheticDiagrams:
         self.seconds["wait"] += time.perf_counter() - start
         self.seconds["persistence"] += sum(r[3] for r in results)
         self.seconds["assignment"] += sum(r[4] for r in results)
-        computed = GridDiagrams([r[0] for r in results], [r[1] for r in results])
+        surface = [r[5] for r in results] if self.field != "network" else None
+        computed = GridDiagrams([r[0] for r in results], [r[1] for r in results], surface, self.field == "both")
         matchings = None if results[0][2] is None else [r[2] for r in results]
         return z, computed, matchings
 

@@ -371,3 +371,20 @@ def test_the_band_grid_equals_the_full_grid_where_persistence_sees_it(name):
             np.testing.assert_array_equal(x, y)
     if name == "marching cubes":  # the point of it: most of the grid needs no distance query
         assert (bound < 0.1 + 1e-6).mean() < 0.6
+
+
+def test_grid_distance_gives_each_exact_vertex_its_closest_point_and_nan_beyond_the_band():
+    """grid_distance(closest=True): within the band the distance is that to the returned point, which lies on the
+    surface (a sphere's points at its radius); beyond the band the point is NaN and the distance a bound above it."""
+    from toposdf.data import grid_distance
+
+    mesh = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
+    distance, closest = grid_distance(mesh.vertices, mesh.faces, 20, band=0.2, closest=True)
+    exact = ~np.isnan(closest[:, 0])
+    assert 0 < exact.sum() < len(exact)
+    np.testing.assert_allclose(np.linalg.norm(grid_points(20)[exact] - closest[exact], axis=1), distance[exact])
+    np.testing.assert_allclose(np.linalg.norm(closest[exact], axis=1), 0.5, atol=2e-3)
+    assert np.all(distance[~exact] > 0.2)
+    full, none = grid_distance(mesh.vertices, mesh.faces, 20)
+    assert none is None
+    np.testing.assert_array_equal(full[exact], distance[exact])

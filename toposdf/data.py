@@ -162,8 +162,7 @@ def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.03) -> tuple[trimesh
     return orient_faces(out), norm
 
 
-def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, robust: bool = False,
-                    exact: np.ndarray | None = None, bound: np.ndarray | None = None) -> np.ndarray:
+def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, robust: bool = False) -> np.ndarray:
     """Signed distance from ``points`` ``(n, 3)`` to a triangle mesh, negative inside.
 
     The magnitude is the exact distance to the closest point of the mesh (libigl's AABB tree). The sign comes
@@ -172,9 +171,7 @@ def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
     makes a component with reversed orientation count as inside too; a component whose faces disagree with each
     other needs :func:`orient_faces` first. ``robust``: for a mesh that is not clean
     (:func:`toposdf.inside.mesh_is_clean`: faces stored twice, overlapping parts wound both ways), the sign of
-    :func:`toposdf.inside.robust_inside`. ``exact`` ``(n,)`` bool, with ``bound``: the distance is computed only
-    where ``exact`` holds (libigl answers each point alone, so those values are the same), elsewhere ``bound`` (a
-    lower bound of it) stands for it, with the sign. Returns ``(n,)`` float64.
+    :func:`toposdf.inside.robust_inside`. Returns ``(n,)`` float64.
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3:
@@ -183,13 +180,7 @@ def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
         return np.zeros(0)
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
-    if exact is None:
-        distance = np.sqrt(igl.point_mesh_squared_distance(points, vertices, faces)[0])
-    else:
-        distance = np.array(bound, dtype=np.float64)
-        if exact.any():
-            squared = igl.point_mesh_squared_distance(np.ascontiguousarray(points[exact]), vertices, faces)[0]
-            distance[exact] = np.sqrt(squared)
+    distance = np.sqrt(igl.point_mesh_squared_distance(points, vertices, faces)[0])
     return np.where(inside(points, vertices, faces, robust), -1.0, 1.0) * distance
 
 
@@ -250,12 +241,31 @@ def sdf_grid(mesh: trimesh.Trimesh, resolution: int, robust: bool = False, band:
     ``band``: exact only where the distance may be below ``band``; a vertex certainly farther gets a lower bound of
     its distance (:func:`distance_lower_bound`, above ``band``) with the right sign. Clamped to ``[-band, band]``,
     as persistence clamps at ``tau``, the grid is the same, at a fraction of the distance queries."""
-    exact = bound = None
-    if band is not None:
-        bound = distance_lower_bound(mesh.vertices, mesh.faces, resolution)
-        exact = bound < band + BAND_MARGIN
-    sdf = signed_distance(grid_points(resolution), mesh.vertices, mesh.faces, robust, exact=exact, bound=bound)
-    return sdf.reshape((resolution,) * 3).astype(np.float32)
+    vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(mesh.faces, dtype=np.int64)
+    distance, _ = grid_distance(vertices, faces, resolution, band)
+    sign = np.where(inside(grid_points(resolution), vertices, faces, robust), -1.0, 1.0)
+    return (sign * distance).reshape((resolution,) * 3).astype(np.float32)
+
+
+def grid_distance(vertices: np.ndarray, faces: np.ndarray, resolution: int, band: float | None = None,
+                  closest: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(distance, closest points)`` of the ``resolution^3`` grid's vertices (C order) to a triangle mesh: the
+    unsigned distance ``(N^3,)`` float64, exact (libigl's AABB tree, each point alone) everywhere, or with ``band``
+    only where it may be below ``band`` and elsewhere :func:`distance_lower_bound`. ``closest``: also each vertex's
+    closest mesh point ``(N^3, 3)``, NaN where the distance is a bound; otherwise None."""
+    points = grid_points(resolution)
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    distance = np.full(len(points), np.inf) if band is None else distance_lower_bound(vertices, faces, resolution)
+    exact = np.ones(len(points), dtype=bool) if band is None else distance < band + BAND_MARGIN
+    nearest = np.full((len(points), 3), np.nan) if closest else None
+    if exact.any():
+        squared, _, found = igl.point_mesh_squared_distance(np.ascontiguousarray(points[exact]), vertices, faces)
+        distance[exact] = np.sqrt(squared)
+        if closest:
+            nearest[exact] = found
+    return distance, nearest
 
 
 def distance_lower_bound(vertices: np.ndarray, faces: np.ndarray, resolution: int) -> np.ndarray:

@@ -26,7 +26,7 @@ import igl
 import numpy as np
 import torch
 
-from toposdf.data import BAND_MARGIN, distance_lower_bound, grid_points
+from toposdf.data import grid_distance, grid_points
 from toposdf.field import extract_mesh
 from toposdf.topology import cubical_diagrams_with_critical
 
@@ -55,22 +55,15 @@ def surface_diagrams(grid: np.ndarray, tau: float, min_persistence: float, crop:
     vertices, faces = extract_mesh(grid)
     if len(faces) == 0:
         return None
-    resolution = grid.shape[0]
-    points = grid_points(resolution)
-    distance = distance_lower_bound(vertices, faces, resolution)
-    exact = distance < tau + BAND_MARGIN
-    squared, _, closest = igl.point_mesh_squared_distance(np.ascontiguousarray(points[exact]), vertices, faces)
-    distance[exact] = np.sqrt(squared)
+    distance, closest = grid_distance(vertices, faces, grid.shape[0], band=tau, closest=True)
     signed = np.where(grid.ravel() < 0, -distance, distance).reshape(grid.shape).astype(np.float32)
     diagrams, critical = cubical_diagrams_with_critical(signed, tau, min_persistence, crop)
     used = np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
-    nearest = np.zeros((len(used), 3))
-    position = np.cumsum(exact) - 1  # a vertex's row among the exact ones
-    known = exact[used]
-    nearest[known] = closest[position[used[known]]]
-    if not known.all():  # vertices beyond the band (their values are clamped: only the point matters)
-        nearest[~known] = igl.point_mesh_squared_distance(np.ascontiguousarray(points[used[~known]]), vertices,
-                                                          faces)[2]
+    nearest = closest[used]
+    beyond = np.isnan(nearest[:, 0])
+    if beyond.any():  # vertices beyond the band (their values are clamped: only the point matters)
+        points = np.ascontiguousarray(grid_points(grid.shape[0])[used[beyond]])
+        nearest[beyond] = igl.point_mesh_squared_distance(points, vertices, faces)[2]
     return diagrams, critical, SurfaceVertices(used, signed.ravel()[used].astype(np.float64), nearest)
 
 

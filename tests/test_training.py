@@ -683,6 +683,27 @@ def test_the_consistency_term_takes_its_own_grid_when_one_is_set(tmp_path):
     trainer.close()
 
 
+def test_a_method_can_take_its_own_synthetic_field():
+    """``methods.<name>.synthetic_field`` overrides ``train.joint.synthetic_field`` for that method alone (the
+    presets give the topology layer's prior the network's field, as in its paper); null keeps the block's."""
+    import yaml
+
+    from toposdf.training import joint_train_config
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert raw["train"]["joint"]["synthetic_field"] == "both"
+    raw["methods"]["deepsdf_topoprior"] = {"geometry": "eikonal", "topology": "prior", "synthetic_field": "network"}
+    cfg = Config.from_dict(raw)
+    assert joint_train_config(cfg, "deepsdf_topoprior").synthetic_field == "network"
+    assert joint_train_config(cfg, "ours_deepsdf_se").synthetic_field == "both"  # no override: the block's
+    raw["methods"]["deepsdf_topoprior"]["synthetic_field"] = "edges"
+    with pytest.raises(Exception, match="synthetic_field"):
+        Config.from_dict(raw)
+    for preset in ("cpu_long", "gpu_reference", "shapenet", "tiny"):
+        blocks = yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text())["methods"]
+        assert blocks["deepsdf_topoprior"]["synthetic_field"] == "network", preset
+
+
 @pytest.mark.parametrize("lambda_cons", [None, 0.0, 0.25])
 def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, lambda_cons):
     """Eq. 14's consistency weight is ``lambda_cons`` (the paper writes it apart from eq. 13's ``lambda_con``);

@@ -96,7 +96,7 @@ def pdgen_train_config(cfg, method: str) -> PDGeneratorTrainConfig:
 def joint_train_config(cfg, method: str, threads: int = 1) -> JointTrainConfig:
     """Stage 2's settings for ``method``. ``workers``: ``train.joint.workers``, else ``threads - 1`` (at least 1);
     ``grid_resolution``: ``train.joint.grid_resolution``, else ``grid.resolution``. A method ``from_scratch`` gets
-    ``train.implicit.epochs`` warm rounds more."""
+    ``train.implicit.epochs`` warm rounds more. ``synthetic_field``: the method's, else ``train.joint``'s."""
     block, implicit, joint = cfg.methods[method], cfg.train.implicit, cfg.train.joint
     warm = int(implicit.epochs) if block.from_scratch else 0
     return _composed(
@@ -104,6 +104,7 @@ def joint_train_config(cfg, method: str, threads: int = 1) -> JointTrainConfig:
         rounds=joint.rounds + warm, workers=joint.workers or max(1, threads - 1), warm_rounds=warm,
         **{f"warm_{key}": getattr(implicit, key) for key in WARM},
         lambda_cons=block.lambda_con if block.lambda_cons is None else block.lambda_cons,
+        synthetic_field=block.synthetic_field or joint.synthetic_field,
         lambda_smooth=smoothness_weight(block), **{f"prior_{k}": v for k, v in asdict(block.prior).items()},
         grid_resolution=joint.grid_resolution or cfg.grid.resolution, tau=cfg.persistence.tau, seed=cfg.train.seed)
 

@@ -289,8 +289,10 @@ def pd_trainer(tmp_path, name, epochs=40, cfg=None):
                               device=DEVICE)
 
 
-def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
-    """Why PDGenerators.initialize_from exists: from a default init this problem stalls (all slots dead)."""
+def test_without_initialization_slots_die_on_the_diagonal(tmp_path, caplog):
+    """Why PDGenerators.initialize_from exists: from a default init this problem stalls (all slots dead). Stage 2
+    names such a collapse too (No PD Training's generators never see PD data: at one seed its PD0 collapsed and
+    every prior chair came out empty)."""
     from toposdf.models import PDGenerators
     from toposdf.training import PDGeneratorTrainer, generator_sizes
 
@@ -310,6 +312,15 @@ def test_without_initialization_slots_die_on_the_diagonal(tmp_path):
     fitted = pd_trainer(tmp_path, "fitted")
     fitted.fit(progress=False)
     assert collapsed_dimensions(fitted.generators, fitted.latent_means, diagrams) == []
+    from toposdf.training.entry import warn_if_collapsed
+
+    with caplog.at_level("WARNING", logger="toposdf.training.entry"):
+        warn_if_collapsed(fitted.generators, fitted.latent_means, diagrams, "ours_deepsdf", stage="stage 2")
+        assert not caplog.records
+        warn_if_collapsed(trainer.generators, trainer.latent_means, diagrams, "no_pd_training", stage="stage 2")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and all(m.startswith("stage 2 (no_pd_training): PD") for m in messages)
+    assert "PD0's generator" in messages[0] and "empty prior samples" in messages[0]
 
 
 def test_the_essential_slot_cannot_die_and_fits_each_shapes_essential_class(tmp_path):

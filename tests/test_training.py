@@ -699,6 +699,7 @@ def test_a_method_can_take_its_own_synthetic_field():
     presets give the topology layer's prior the network's field, as in its paper); null keeps the block's."""
     import yaml
 
+    from toposdf.config import ConfigError
     from toposdf.training import joint_train_config
 
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -708,7 +709,7 @@ def test_a_method_can_take_its_own_synthetic_field():
     assert joint_train_config(cfg, "deepsdf_topoprior").synthetic_field == "network"
     assert joint_train_config(cfg, "ours_deepsdf_se").synthetic_field == "both"  # no override: the block's
     raw["methods"]["deepsdf_topoprior"]["synthetic_field"] = "edges"
-    with pytest.raises(Exception, match="synthetic_field"):
+    with pytest.raises(ConfigError, match="synthetic_field"):
         Config.from_dict(raw)
     for preset in ("cpu_long", "gpu_reference", "shapenet", "tiny"):
         blocks = yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text())["methods"]

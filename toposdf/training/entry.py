@@ -62,25 +62,26 @@ def pretrain_implicit(job: Job) -> None:
                               "latent_aggregate_std": spread}, output, log_csv)
 
 
+COLLAPSE_ADVICE = {  # what a collapsed generator means, by the stage after which it is found
+    "stage 1b": "it has collapsed, and stage 2 will remove those features from the shapes. Rerun with another "
+                "train.seed or a lower train.pdgen.lr (at a higher rate the slots can collapse onto the diagonal in "
+                "the first epochs; for PD0 also train.pdgen.essential_slot: true).",
+    "stage 2": "eq. 8 has been asking the synthetic shapes to remove those features (for PD0 every piece: expect "
+               "empty prior samples). No PD Training, whose generators never see PD data, does this at some seeds "
+               "(docs/results.md, section 0); for a method with PD data, rerun with another train.seed.",
+}
+
+
 def warn_if_collapsed(generators: PDGenerators, latent_means, diagrams, method: str, stage: str = "stage 1b") -> None:
-    """Warn about each homology dimension whose generator has collapsed onto the diagonal after ``stage``
-    (``"stage 1b"``, or ``"stage 2"``, where No PD Training's generators, which never see PD data, can collapse)."""
+    """Warn about each homology dimension whose generator has collapsed onto the diagonal after ``stage`` (a key of
+    :data:`COLLAPSE_ADVICE`)."""
+    advice = COLLAPSE_ADVICE[stage]
     with torch.no_grad():
         dimensions = collapsed_dimensions(generators, torch.as_tensor(latent_means), diagrams)
     for k in dimensions:
-        n = generators.generators[k].n_points
-        if stage == "stage 1b":
-            log.warning("stage 1b (%s): PD%d's generator puts all %d slots on the diagonal at every training code, "
-                        "though the training diagrams have such points: it has collapsed, and stage 2 will remove "
-                        "those features from the shapes. Rerun with another train.seed or a lower train.pdgen.lr (at "
-                        "a higher rate the slots can collapse onto the diagonal in the first epochs; for PD0 also "
-                        "train.pdgen.essential_slot: true).", method, k, n)
-        else:
-            log.warning("%s (%s): PD%d's generator ends with all %d slots on the diagonal at every training code, "
-                        "though the training diagrams have such points: eq. 8 has been asking the synthetic shapes "
-                        "to remove those features (for PD0 every piece: expect empty prior samples). No PD Training "
-                        "does this at some seeds (docs/results.md, section 0); for a method with PD data, rerun with "
-                        "another train.seed.", stage, method, k, n)
+        log.warning("%s (%s): PD%d's generator puts all %d slots on the diagonal at every training code, though the "
+                    "training diagrams have such points: %s", stage, method, k, generators.generators[k].n_points,
+                    advice)
 
 
 def pretrain_pdgen(job: Job) -> None:
@@ -183,11 +184,11 @@ def joint_train(job: Job) -> None:
         trainer.fit()
     finally:
         trainer.close()
-    extra = {"n_points": [g.n_points for g in generators.generators], "tau": cfg.persistence.tau,
-             "lambda_smooth": trainer.lambda_smooth, "essential_slot": generators.essential_slot,
-             } if generators is not None else {}
+    extra = {}
     if generators is not None:
         warn_if_collapsed(generators, codes.mu.detach(), diagrams, method, stage="stage 2")
+        extra = {"n_points": [g.n_points for g in generators.generators], "tau": cfg.persistence.tau,
+                 "lambda_smooth": trainer.lambda_smooth, "essential_slot": generators.essential_slot}
     extra["latent_aggregate_std"] = check_prior_coverage(codes.aggregate_std(), f"stage 2 ({method})")
     finish(trainer.state() | {"ids": ids, "method": method, "model": asdict(cfg.model), "latent": asdict(cfg.latent),
                               **extra}, output, log_csv)

@@ -223,6 +223,37 @@ def max_births(diagrams) -> list[float | None]:
     return [float(b.max()) if len(b) else None for b in _births(diagrams)]
 
 
+def min_persistences(diagrams) -> list[float | None]:
+    """Per homology dimension, the shortest persistence of any point of the shapes' ``[PD0, PD1, PD2]`` (None where
+    there is none): the floors of :func:`snap_persistence`."""
+    lengths = [np.concatenate([np.diff(np.asarray(shape[k], np.float64).reshape(-1, 2), axis=1)[:, 0]
+                               for shape in diagrams]) for k in range(len(diagrams[0]) if diagrams else 0)]
+    return [float(p.min()) if len(p) else None for p in lengths]
+
+
+def snap_persistence(generated: list[torch.Tensor], floors: list[float | None] | None) -> list[torch.Tensor]:
+    """Round every generated point shorter than its dimension's floor (the shortest training persistence) to the
+    nearer of the two things a training shape has there: a point at least that long or none. A point of
+    persistence ``p < floor`` keeps its birth and gets death ``birth + floor`` where ``p >= floor / 2``, and death
+    ``birth`` (the diagonal) below. ``generated[k]`` is ``(B, n_k, 2)``; ``floors`` None (or a None entry) leaves it
+    as is.
+
+    Between two training codes, a slot that one of them uses and the other parks on the diagonal comes out with a
+    persistence between the two: a tunnel shorter than any training shape has (``docs/results.md``, section 4m). As
+    a target of eq. 8 it shortens the real tunnel it is matched with, toward a break."""
+    if floors is None:
+        return generated
+    snapped = []
+    for points, floor in zip(generated, floors):
+        if floor is None or points.numel() == 0:
+            snapped.append(points)
+            continue
+        birth, length = points[..., 0], points[..., 1] - points[..., 0]
+        length = torch.where(length >= floor, length, torch.where(length >= floor / 2, floor, 0.0))
+        snapped.append(torch.stack([birth, birth + length], dim=-1))
+    return snapped
+
+
 def shift_births(generated: list[torch.Tensor], caps: list[float | None] | None) -> list[torch.Tensor]:
     """Move every generated point whose birth exceeds its dimension's cap down the diagonal's direction, by
     ``birth - cap`` in both coordinates: its birth becomes the cap and its persistence is kept, so a slot on the

@@ -14,7 +14,7 @@ GEOMETRY = block_fields("geometry.*")  # lambda_steik (0: DeepSDF, > 0: -SE), it
 STAGE1_TERMS = ("clamp_delta", "lambda_kl", "lambda_eikonal", "eikonal_p", "regularizer_shapes", "regularizer_points")
 WARM = ("lr_decoder", "lr_codes", "lr_decay_at", "lr_decay_factor", "points_per_shape")  # stage 1's, warm_* in 2
 METHOD_TERMS = ("topology", "lambda_con", "lambda_cons", "lambda_pd", "lambda_smooth", "diagonal_anchor",
-                "target_births")
+                "target_births", "target_persistence")
 PRIOR = tuple(f"prior_{key}" for key in block_fields("methods.*.prior"))  # E(p, q, i0; PD_dim) of the prior methods
 
 
@@ -44,10 +44,14 @@ PDGeneratorTrainConfig = _stage_class(
 
 
 def _check_joint(self) -> None:
-    """The values of ``topology`` and ``target_births`` are the schema's enums; this is the one rule across them."""
-    if self.target_births != "free" and (self.topology != "learned" or self.lambda_pd == 0):
-        raise ValueError(f"target_births: {self.target_births} caps the PD generators' targets at the training "
-                         "diagrams' births: it needs topology: learned with PD data (lambda_pd > 0)")
+    """The values of ``topology``, ``target_births`` and ``target_persistence`` are the schema's enums; this is the
+    one rule across them."""
+    for key, what in (("target_births", "caps the PD generators' targets at the training diagrams' births"),
+                      ("target_persistence", "rounds the PD generators' targets to the training diagrams' "
+                                             "shortest persistence")):
+        if getattr(self, key) != "free" and (self.topology != "learned" or self.lambda_pd == 0):
+            raise ValueError(f"{key}: {getattr(self, key)} {what}: it needs topology: learned with PD data "
+                             "(lambda_pd > 0)")
 
 
 JointTrainConfig = _stage_class(

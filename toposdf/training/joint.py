@@ -17,7 +17,9 @@ from toposdf.losses import (
     diagram_fit_loss,
     diagram_points,
     max_births,
+    min_persistences,
     shift_births,
+    snap_persistence,
     topological_prior_loss,
 )
 from toposdf.models import LatentCodes, PDGenerators, SDFDecoder, frozen
@@ -75,6 +77,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         self.anchors = slot_anchors(self.diagrams, cfg.diagonal_anchor)
         # eq. 8's targets in the network's block: births capped at the training diagrams' largest (target_births)
         self.birth_caps = max_births(self.diagrams) if cfg.target_births == "training" else None
+        self.persistence_floors = min_persistences(self.diagrams) if cfg.target_persistence == "training" else None
         if len(self.diagrams) != len(codes.mu):
             raise ValueError(f"{len(codes.mu)} latent codes and SDF sample sets, {len(self.diagrams)} diagrams: they "
                              "must all be of the training shapes")
@@ -154,8 +157,9 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         self.synthetic.submit(self.decoder, z, generated)
 
     def _targets(self, z: torch.Tensor) -> list[torch.Tensor]:
-        """The PD generators' diagrams at ``z`` as eq. 8's targets in the network's block (``target_births``)."""
-        return shift_births(self.generators(z), self.birth_caps)
+        """The PD generators' diagrams at ``z`` as eq. 8's targets in the network's block (``target_births``, then
+        ``target_persistence``)."""
+        return snap_persistence(shift_births(self.generators(z), self.birth_caps), self.persistence_floors)
 
     def _theta_epoch(self) -> dict[str, float]:
         batches = self._batches()

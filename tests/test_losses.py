@@ -12,10 +12,12 @@ from toposdf.losses import (
     eikonal_loss,
     max_births,
     mean_births,
+    min_persistences,
     normal_laplacian_loss,
     sdf_data_loss,
     shift_births,
     smoothness_loss,
+    snap_persistence,
     spatial_gradient,
     topological_prior_loss,
 )
@@ -197,6 +199,32 @@ def test_mean_births_per_dimension_with_none_where_a_dimension_is_empty():
               [np.array([[-0.3, 0.2]]), empty, empty]]
     births = mean_births(shapes)
     assert births[0] == pytest.approx(-0.2) and births[1] == pytest.approx(-0.03) and births[2] is None
+
+
+def test_targets_shorter_than_every_training_point_round_to_the_floor_or_to_the_diagonal():
+    """methods.<m>.target_persistence: training. The floor of a dimension is its shortest training persistence
+    (min_persistences); a generated point at least half of it long keeps its birth and gets that persistence, a
+    shorter one goes onto the diagonal at its birth; points at or above the floor and a dimension without a floor
+    stay as they are."""
+    empty = np.zeros((0, 2))
+    shapes = [[np.array([[-0.1, 0.2]]), np.array([[-0.02, 0.1], [-0.04, 0.04]]), empty],
+              [np.array([[-0.3, 0.2]]), np.array([[-0.05, 0.08]]), empty]]
+    floors = min_persistences(shapes)
+    assert floors[0] == pytest.approx(0.3) and floors[1] == pytest.approx(0.08) and floors[2] is None
+    h1 = torch.tensor([[[-0.03, 0.09],    # 0.12: a training-like tunnel, untouched
+                        [-0.02, 0.03],    # 0.05: a blend of a used and an unused slot, rounded up to 0.08
+                        [-0.01, 0.02],    # 0.03: below half the floor, onto the diagonal
+                        [0.01, 0.01]]],   # an unused slot on the diagonal: it stays
+                      dtype=torch.float64)
+    h0 = torch.tensor([[[-0.05, 0.3], [-0.05, 0.2]]], dtype=torch.float64)  # 0.35 kept; 0.25 up to 0.3
+    h2 = torch.tensor([[[0.05, 0.06]]], dtype=torch.float64)
+    out = snap_persistence([h0, h1, h2], floors)
+    assert torch.allclose(out[0], torch.tensor([[[-0.05, 0.3], [-0.05, 0.25]]], dtype=torch.float64))
+    want = torch.tensor([[[-0.03, 0.09], [-0.02, 0.06], [-0.01, -0.01], [0.01, 0.01]]], dtype=torch.float64)
+    assert torch.allclose(out[1], want)
+    assert torch.equal(out[1][..., 0], h1[..., 0])
+    assert out[2] is h2
+    assert snap_persistence([h0, h1, h2], None)[1] is h1
 
 
 def test_births_above_the_training_ones_move_down_the_diagonal_with_their_persistence_kept():

@@ -741,6 +741,44 @@ def test_the_generators_block_weighs_the_consistency_by_lambda_cons(tmp_path, la
     trainer.close()
 
 
+def test_target_persistence_rounds_the_network_blocks_targets_and_needs_pd_data(tmp_path):
+    """methods.<m>.target_persistence: training rounds eq. 8's targets in the network's block (after
+    target_births) to the training diagrams' shortest persistence of their dimension or to the diagonal; free (the
+    paper's eq. 8, the schema's default) leaves them as generated; a method without PD data cannot take it."""
+    import yaml
+
+    from toposdf.config import Config, ConfigError
+    from toposdf.losses import max_births, min_persistences, shift_births, snap_persistence
+    from toposdf.training import joint_train_config
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    raw["methods"]["no_pd_training"]["target_persistence"] = "training"
+    with pytest.raises(ValueError, match="target_persistence: training rounds"):
+        joint_train_config(Config.from_dict(raw), "no_pd_training")
+    raw["methods"]["ours_deepsdf"]["target_persistence"] = "longer"
+    with pytest.raises(ConfigError, match="target_persistence"):
+        Config.from_dict(raw)
+
+    free = joint_trainer(tmp_path, "ours_deepsdf", "free", target_births="training", target_persistence="free")
+    snapped = joint_trainer(tmp_path, "ours_deepsdf", "snapped", target_births="training",
+                            target_persistence="training")
+    assert free.persistence_floors is None
+    assert snapped.persistence_floors == min_persistences(snapped.diagrams)
+    z = torch.randn(5, free.codes.mu.shape[1], device=free.codes.mu.device)
+    with torch.no_grad():
+        targets = snapped._targets(z)
+        want = snap_persistence(shift_births(snapped.generators(z), max_births(snapped.diagrams)),
+                                snapped.persistence_floors)
+    for k, floor in enumerate(snapped.persistence_floors):
+        assert torch.equal(targets[k], want[k])
+        if floor is not None:
+            length = targets[k][..., 1] - targets[k][..., 0]
+            assert bool(((length == 0) | (length >= floor - 1e-6)).all())
+    assert np.isfinite(snapped.train_epoch()["theta_consistency"])
+    for trainer in (free, snapped):
+        trainer.close()
+
+
 def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_path):
     """methods.<m>.target_births: training moves eq. 8's targets in the network's block (the pool's matchings and
     the loss alike) under the training diagrams' largest births; free (the paper's eq. 8, the schema's default)

@@ -205,10 +205,15 @@ def diagram_fit_loss(generated: list[torch.Tensor], targets, matchings=None,
     return diagram_fit_terms(generated, targets, matchings, pool=pool)[0]
 
 
+def _points(diagrams) -> list[np.ndarray]:
+    """Per homology dimension, every ``(birth, death)`` point of the shapes' ``[PD0, PD1, PD2]``, concatenated."""
+    return [np.concatenate([np.asarray(shape[k], np.float64).reshape(-1, 2) for shape in diagrams])
+            for k in range(len(diagrams[0]) if diagrams else 0)]
+
+
 def _births(diagrams) -> list[np.ndarray]:
     """Per homology dimension, the births of every point of the shapes' ``[PD0, PD1, PD2]``, concatenated."""
-    return [np.concatenate([np.asarray(shape[k], np.float64).reshape(-1, 2) for shape in diagrams])[:, 0]
-            for k in range(len(diagrams[0]) if diagrams else 0)]
+    return [points[:, 0] for points in _points(diagrams)]
 
 
 def mean_births(diagrams) -> list[float | None]:
@@ -226,9 +231,16 @@ def max_births(diagrams) -> list[float | None]:
 def min_persistences(diagrams) -> list[float | None]:
     """Per homology dimension, the shortest persistence of any point of the shapes' ``[PD0, PD1, PD2]`` (None where
     there is none): the floors of :func:`snap_persistence`."""
-    lengths = [np.concatenate([np.diff(np.asarray(shape[k], np.float64).reshape(-1, 2), axis=1)[:, 0]
-                               for shape in diagrams]) for k in range(len(diagrams[0]) if diagrams else 0)]
-    return [float(p.min()) if len(p) else None for p in lengths]
+    return [float((p[:, 1] - p[:, 0]).min()) if len(p) else None for p in _points(diagrams)]
+
+
+def _per_dimension(generated: list[torch.Tensor], bounds: list[float | None] | None, move) -> list[torch.Tensor]:
+    """``move(points, bound)`` on each dimension's generated points; ``bounds`` None, a None entry or no points leave
+    that dimension's tensor as it is (the same object)."""
+    if bounds is None:
+        return generated
+    return [points if bound is None or points.numel() == 0 else move(points, bound)
+            for points, bound in zip(generated, bounds)]
 
 
 def snap_persistence(generated: list[torch.Tensor], floors: list[float | None] | None) -> list[torch.Tensor]:
@@ -241,17 +253,12 @@ def snap_persistence(generated: list[torch.Tensor], floors: list[float | None] |
     Between two training codes, a slot that one of them uses and the other parks on the diagonal comes out with a
     persistence between the two: a tunnel shorter than any training shape has (``docs/results.md``, section 4m). As
     a target of eq. 8 it shortens the real tunnel it is matched with, toward a break."""
-    if floors is None:
-        return generated
-    snapped = []
-    for points, floor in zip(generated, floors):
-        if floor is None or points.numel() == 0:
-            snapped.append(points)
-            continue
+    def snap(points: torch.Tensor, floor: float) -> torch.Tensor:
         birth, length = points[..., 0], points[..., 1] - points[..., 0]
         length = torch.where(length >= floor, length, torch.where(length >= floor / 2, floor, 0.0))
-        snapped.append(torch.stack([birth, birth + length], dim=-1))
-    return snapped
+        return torch.stack([birth, birth + length], dim=-1)
+
+    return _per_dimension(generated, floors, snap)
 
 
 def shift_births(generated: list[torch.Tensor], caps: list[float | None] | None) -> list[torch.Tensor]:
@@ -262,16 +269,10 @@ def shift_births(generated: list[torch.Tensor], caps: list[float | None] | None)
     A PD generator's point born above every training point of its dimension (an H1 point born outside the surface,
     where no training shape has one) is a blend of a used slot with an unused one between training codes
     (``docs/results.md``, section 4e); as a target of eq. 8 it pulls a real tunnel's birth outward, toward a break."""
-    if caps is None:
-        return generated
-    shifted = []
-    for points, cap in zip(generated, caps):
-        if cap is None or points.numel() == 0:
-            shifted.append(points)
-            continue
-        excess = (points[..., 0] - cap).clamp(min=0.0)
-        shifted.append(points - excess.unsqueeze(-1))
-    return shifted
+    def shift(points: torch.Tensor, cap: float) -> torch.Tensor:
+        return points - (points[..., 0] - cap).clamp(min=0.0).unsqueeze(-1)
+
+    return _per_dimension(generated, caps, shift)
 
 
 def consistency_loss(

@@ -43,7 +43,7 @@ def test_surface_values_are_the_surface_distance_and_move_with_the_surface():
     births = []
     for scale in (1.0, 2.0):
         decoder = Sphere(0.15, scale)
-        diagrams, critical, surface = surface_diagrams(_grid(decoder), TAU, 0.0)
+        diagrams, critical, surface, _ = surface_diagrams(_grid(decoder), TAU, 0.0)
         assert len(diagrams[0]) == 1 and len(diagrams[1]) == len(diagrams[2]) == 0
         births.append(diagrams[0][0, 0])
         assert np.array_equal(surface.vertices, np.unique(np.concatenate([c.ravel() for c in critical])))
@@ -123,7 +123,7 @@ def test_diagram_points_take_the_surface_values_and_both_gradients(field_gradien
     constant)."""
     scale = 2.0
     decoder = Sphere(0.15, scale)
-    diagrams, critical, surface = surface_diagrams(_grid(decoder), TAU, 0.0)
+    diagrams, critical, surface, _ = surface_diagrams(_grid(decoder), TAU, 0.0)
     computed = GridDiagrams([diagrams], [critical], [surface], field_gradient)
     points = diagram_points(decoder, torch.zeros(1, 2, dtype=torch.float64), computed, RES, TAU)
     assert np.allclose(points[0][0].detach().numpy(), diagrams[0])

@@ -115,6 +115,10 @@ def _disagreements(config: dict) -> list[str]:
         problems.append("dataset.shapes_per_category: required (an integer) when dataset.kind is 'synthetic'")
     if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":
         problems.append(f"figures.ours: {figures['ours']!r} has no PD generators (topology must be 'learned')")
+    join_tau = config["train"]["joint"].get("join_tau")
+    if join_tau is not None and not join_tau > config["persistence"]["tau"]:
+        problems.append(f"train.joint.join_tau: {join_tau} must exceed persistence.tau "
+                        f"({config['persistence']['tau']}), or be null")
     if latent["prior"] == "per_code" and not latent["variational"]:
         problems.append("latent.variational: the per-code KL (latent.prior: per_code) needs variational codes (true)")
     if not any(abs(study["plot_decay"] - s) < 1e-9 for s in study["decays"]):

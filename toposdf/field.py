@@ -40,6 +40,9 @@ class GridDiagrams:
     # diagrams are of the shape's surface distance; None (or a None entry): of the network's field
     surface: list | None = None
     field_gradient: bool = False  # with ``surface``: the gradient also reaches the field at the vertices
+    # per shape, over PD0: True where a pair dying at tau has its joining saddle as death vertex
+    # (toposdf.topology.joining_diagrams, train.joint.join_tau); None: no such pairs
+    joins: list | None = None
 
 
 # Points evaluated per forward call, over all shapes of the batch. On the CPU, activations that stay in cache

@@ -28,7 +28,7 @@ import torch
 
 from toposdf.data import grid_distance, grid_points
 from toposdf.field import extract_mesh
-from toposdf.topology import cubical_diagrams_with_critical
+from toposdf.topology import cubical_diagrams_with_critical, joining_diagrams
 
 MIN_GRADIENT = 0.1  # |grad f| below this at a surface point is taken as this (a flat field would blow the step up)
 
@@ -43,9 +43,12 @@ class SurfaceVertices:
     closest: np.ndarray
 
 
-def surface_diagrams(grid: np.ndarray, tau: float, min_persistence: float, crop: bool = True):
-    """``(diagrams, critical, surface)`` of the surface distance of the network grid ``grid`` (``(N, N, N)`` over
-    ``[-1, 1]^3``), or None where the grid has no surface (every value of one sign).
+def surface_diagrams(grid: np.ndarray, tau: float, min_persistence: float, crop: bool = True,
+                     join_tau: float | None = None):
+    """``(diagrams, critical, surface, joins)`` of the surface distance of the network grid ``grid`` (``(N, N, N)``
+    over ``[-1, 1]^3``), or None where the grid has no surface (every value of one sign). ``joins``: None, or with
+    ``join_tau`` the floating pieces' joining saddles of :func:`toposdf.topology.joining_diagrams` (the distance
+    then exact up to ``join_tau``).
 
     The distance is the evaluation's (:func:`toposdf.data.sdf_grid` with ``band=tau``: exact where it may be below
     ``tau``, a lower bound elsewhere); its sign is the grid's own, which is the marching-cubes surface's side at
@@ -55,16 +58,19 @@ def surface_diagrams(grid: np.ndarray, tau: float, min_persistence: float, crop:
     vertices, faces = extract_mesh(grid)
     if len(faces) == 0:
         return None
-    distance, closest = grid_distance(vertices, faces, grid.shape[0], band=tau, closest=True)
+    distance, closest = grid_distance(vertices, faces, grid.shape[0], band=join_tau or tau, closest=True)
     signed = np.where(grid.ravel() < 0, -distance, distance).reshape(grid.shape).astype(np.float32)
-    diagrams, critical = cubical_diagrams_with_critical(signed, tau, min_persistence, crop)
+    if join_tau is None:
+        (diagrams, critical), joins = cubical_diagrams_with_critical(signed, tau, min_persistence, crop), None
+    else:
+        diagrams, critical, joins = joining_diagrams(signed, tau, join_tau, min_persistence, crop)
     used = np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
     nearest = closest[used]
     beyond = np.isnan(nearest[:, 0])
     if beyond.any():  # vertices beyond the band (their values are clamped: only the point matters)
         points = np.ascontiguousarray(grid_points(grid.shape[0])[used[beyond]])
         nearest[beyond] = igl.point_mesh_squared_distance(points, vertices, faces)[2]
-    return diagrams, critical, SurfaceVertices(used, signed.ravel()[used].astype(np.float64), nearest)
+    return diagrams, critical, SurfaceVertices(used, signed.ravel()[used].astype(np.float64), nearest), joins
 
 
 def surface_values(decoder, z: torch.Tensor, surface: SurfaceVertices) -> torch.Tensor:

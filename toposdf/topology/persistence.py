@@ -116,6 +116,43 @@ def cubical_diagrams_with_critical(
     return diagrams, critical
 
 
+def joining_diagrams(
+    grid: np.ndarray, tau: float, join_tau: float, min_persistence: float = 0.0, crop: bool = True
+) -> tuple[Diagrams, list[np.ndarray], np.ndarray]:
+    """:func:`cubical_diagrams_with_critical`'s diagrams of ``clamp(grid, -tau, tau)``, with the vertex where each
+    floating piece would join the shape.
+
+    A piece that has not joined the shape by ``tau`` (its gap wider than ``2 tau``) dies at ``tau`` in the clamped
+    filtration, at a vertex of value ``tau`` that says nothing about the gap. Here the filtration runs on to
+    ``join_tau`` (``clamp(grid, -tau, join_tau)``) and its deaths beyond ``tau`` are capped at ``tau``, which gives
+    the same diagrams (up to the order of equal points), while an H0 pair that then dies below ``join_tau`` keeps
+    that death's vertex: the saddle of the gap, where the piece would join.
+
+    Returns ``(diagrams, critical, joins)``: ``joins`` the boolean array over ``diagrams[0]``, True for the pairs
+    whose death vertex is such a saddle (value in ``(tau, join_tau)``); every other death at ``tau`` has the
+    essential class's death vertex.
+    """
+    if not join_tau > tau:
+        raise ValueError(f"join_tau must exceed tau ({tau}), got {join_tau}")
+    grid = _check_grid(grid)
+    longer, critical = cubical_diagrams_with_critical(np.maximum(grid, -tau), join_tau, 0.0, crop)
+    essential_vertex = int(np.argmax(np.clip(grid, -tau, tau)))
+    diagrams, kept, joins = [], [], np.zeros(0, bool)
+    for k, (points, vertices) in enumerate(zip(longer, critical)):
+        birth, death = points[:, 0], np.minimum(points[:, 1], tau)
+        keep = (birth < tau) & (death - birth > 0) & (death - birth >= min_persistence)
+        keep[:1] |= k == 0  # the essential class: first, the longest in the longer filtration too
+        sel = np.flatnonzero(keep)
+        sel = sel[np.argsort(-(death - birth)[sel], kind="stable")]
+        vertex = vertices[sel].copy()
+        saddle = (k == 0) & (sel != 0) & (points[sel, 1] > tau) & (points[sel, 1] < join_tau)
+        vertex[(points[sel, 1] >= tau) & ~saddle, 1] = essential_vertex
+        joins = saddle if k == 0 else joins
+        diagrams.append(np.stack([birth[sel], death[sel]], axis=1).reshape(-1, 2))
+        kept.append(vertex.reshape(-1, 2).astype(np.int64))
+    return diagrams, kept, joins
+
+
 def cubical_diagrams(grid: np.ndarray, tau: float | None = None, min_persistence: float = 0.0) -> Diagrams:
     """``[PD0, PD1, PD2]`` of the sublevel-set filtration of ``clamp(grid, -tau, tau)``.
 

@@ -14,7 +14,7 @@ import torch
 from toposdf.field import GridDiagrams, evaluate_grid, evaluate_grid_band
 from toposdf.losses import match_diagrams
 from toposdf.surface_field import surface_diagrams
-from toposdf.topology import cubical_diagrams_with_critical
+from toposdf.topology import cubical_diagrams_with_critical, joining_diagrams
 from toposdf.transfer import to_host
 
 
@@ -36,7 +36,9 @@ class SyntheticDiagrams:
     ``narrow_band`` False as well, every vertex is evaluated and the whole grid is filtered: the reference path.
     ``field`` (``train.joint.synthetic_field``): ``"surface"`` or ``"both"`` take the diagrams of the signed
     distance of each grid's marching-cubes surface instead, with its critical vertices' closest surface points
-    (:func:`toposdf.surface_field.surface_diagrams`; a grid without a surface keeps the field's).
+    (:func:`toposdf.surface_field.surface_diagrams`; a grid without a surface keeps the field's). ``join_tau``
+    (``train.joint.join_tau``): the diagrams mark each floating piece's joining saddle
+    (:func:`toposdf.topology.joining_diagrams`, ``GridDiagrams.joins``).
     """
 
     @property
@@ -46,10 +48,12 @@ class SyntheticDiagrams:
         return counts["evaluated"] / counts["vertices"] if counts.get("vertices") else 1.0
 
     def __init__(self, resolution: int, tau: float, min_persistence: float, workers: int = 1,
-                 narrow_band: bool = True, crop: bool = True, field: str = "network") -> None:
+                 narrow_band: bool = True, crop: bool = True, field: str = "network",
+                 join_tau: float | None = None) -> None:
         if field not in ("network", "surface", "both"):
             raise ValueError(f"field must be 'network', 'surface' or 'both', got {field!r}")
         self.resolution, self.tau, self.min_persistence, self.field = resolution, tau, min_persistence, field
+        self.join_tau = join_tau
         self.narrow_band, self.crop = narrow_band, crop
         self.workers = max(1, workers)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="persistence")
@@ -59,22 +63,31 @@ class SyntheticDiagrams:
 
     def _one(self, grid: np.ndarray, generated: list[np.ndarray] | None):
         start = time.perf_counter()
-        found = surface_diagrams(grid, self.tau, self.min_persistence, self.crop) if self.field != "network" else None
+        found = (surface_diagrams(grid, self.tau, self.min_persistence, self.crop, self.join_tau)
+                 if self.field != "network" else None)
         if found is None:  # the network's field (or a shape without a surface)
-            diagrams, critical = cubical_diagrams_with_critical(grid, self.tau, self.min_persistence, self.crop)
             surface = None
+            if self.join_tau is None:
+                (diagrams, critical), joins = cubical_diagrams_with_critical(
+                    grid, self.tau, self.min_persistence, self.crop), None
+            else:
+                diagrams, critical, joins = joining_diagrams(grid, self.tau, self.join_tau, self.min_persistence,
+                                                             self.crop)
         else:
-            diagrams, critical, surface = found
+            diagrams, critical, surface, joins = found
         middle = time.perf_counter()
         matchings = None if generated is None else [match_diagrams(g, d) for g, d in zip(generated, diagrams)]
-        return diagrams, critical, matchings, middle - start, time.perf_counter() - middle, surface
+        return diagrams, critical, matchings, middle - start, time.perf_counter() - middle, surface, joins
 
     def submit(self, decoder: torch.nn.Module, z: torch.Tensor, generated: list[torch.Tensor] | None = None) -> None:
         """Queue the shapes ``f(., z)`` (``z`` ``(B, L)``); ``generated[k]`` ``(B, n_k, 2)``, when given, is the
         PD generators' output at ``z`` to match against."""
         start = time.perf_counter()
         if self.narrow_band:
-            grids = evaluate_grid_band(decoder, z, self.resolution, self.tau, stats=self.grid_counts)
+            # the field's own diagrams with joining saddles need its values up to join_tau; the surface's only
+            # its sign and the level set
+            band = self.join_tau if self.join_tau is not None and self.field == "network" else self.tau
+            grids = evaluate_grid_band(decoder, z, self.resolution, band, stats=self.grid_counts)
         else:
             grids = evaluate_grid(decoder, z, self.resolution)
         self.seconds["grid"] += time.perf_counter() - start
@@ -92,7 +105,8 @@ class SyntheticDiagrams:
         self.seconds["persistence"] += sum(r[3] for r in results)
         self.seconds["assignment"] += sum(r[4] for r in results)
         surface = [r[5] for r in results] if self.field != "network" else None
-        computed = GridDiagrams([r[0] for r in results], [r[1] for r in results], surface, self.field == "both")
+        computed = GridDiagrams([r[0] for r in results], [r[1] for r in results], surface, self.field == "both",
+                                [r[6] for r in results] if self.join_tau is not None else None)
         matchings = None if results[0][2] is None else [r[2] for r in results]
         return z, computed, matchings
 

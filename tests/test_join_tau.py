@@ -60,7 +60,8 @@ def test_joining_diagrams_are_the_clamped_diagrams_with_the_gap_saddle():
     joined, critical, joins = joining_diagrams(grids[0], TAU, JOIN, 0.0)
     assert len(joined[0]) == 2 and joins.tolist() == [False, True]
     saddle = grid_points(RES)[critical[0][1, 1]]
-    assert abs(saddle[0]) < 0.05 and grids[0].ravel()[critical[0][1, 1]] == pytest.approx(0.245, abs=0.001)  # the rod: 0.2 + 0.032 sqrt(2)
+    # the rod's value at the vertices nearest its axis: 0.2 + 0.032 sqrt(2)
+    assert abs(saddle[0]) < 0.05 and grids[0].ravel()[critical[0][1, 1]] == pytest.approx(0.245, abs=0.001)
     with pytest.raises(ValueError, match="join_tau"):
         joining_diagrams(grids[0], TAU, TAU, 0.0)
 
@@ -123,3 +124,16 @@ def test_the_config_takes_join_tau_above_tau_only():
     raw["train"]["joint"]["join_tau"] = raw["persistence"]["tau"]
     with pytest.raises(ConfigError, match="train.joint.join_tau"):
         validate_config(raw)
+
+
+def test_h0_kinds_sorts_the_pieces_besides_the_essential_class():
+    from toposdf.diagnostics import h0_kinds
+
+    empty = np.zeros((0, 2))
+    shapes = [[np.array([[-0.05, TAU], [-0.03, TAU], [-0.02, 0.01], [-0.06, -0.03], [-0.01, -0.005]]), empty, empty],
+              [np.array([[-0.04, TAU]]), empty, empty]]
+    kinds = h0_kinds(shapes, 0.02, TAU)
+    assert kinds["far_per_shape"] == kinds["floating_per_shape"] == kinds["lump_per_shape"] == 0.5
+    assert kinds["shapes_with_far"] == 0.5
+    assert kinds["far_cost"] == pytest.approx(0.5 * 0.5 * 0.13**2)
+    assert kinds["lump_cost"] == pytest.approx(0.5 * 0.5 * 0.03**2)

@@ -3,7 +3,9 @@
 PD-LAP gives one number per dimension. This says where it comes from: per shape, how many points lie above the
 persistence threshold and their total persistence, and over all of them the median lifetime, the mean birth
 and death, and the share born outside the surface (a positive birth: for H1, a ring that closes only in the offset
-band, i.e. a broken rail or leg). Rows, per category: the training and test shapes' ground truth (``diagrams/*.npz`` and
+band, i.e. a broken rail or leg); and H0's points besides the essential class by kind, far pieces (dying at
+``--tau``), floating pieces and lumps, with what they cost as PD-LAP extras (``toposdf.diagnostics.h0_kinds``).
+Rows, per category: the training and test shapes' ground truth (``diagrams/*.npz`` and
 ``split.json``), then for each method its samples (``generate/{method}/diagrams.npz``, every z-draw) and, for the
 methods with PD generators, the generators' diagrams at ``z ~ N(0, I)`` (``--codes`` codes, seed 0; the targets
 of eq. 8 at prior codes; also stage 1b's, where stage 2 started) and at the training shapes' latent means (what
@@ -26,7 +28,7 @@ import numpy as np
 
 from toposdf.checkpoints import cpu_threads, load_checkpoint
 from toposdf.data import load_shape_diagrams
-from toposdf.diagnostics import diagram_summary, matched_offsets
+from toposdf.diagnostics import diagram_summary, h0_kinds, matched_offsets
 from toposdf.evaluation import calibration_draws
 from toposdf.generation import diagrams_of_generators, draws_of, generator_diagrams, load_model, sample_latents
 from toposdf.metrics import pd_lap_parts
@@ -37,7 +39,9 @@ def _print(category: str, source: str, method: str, summary: dict[str, float]) -
     dims = "  ".join(f"H{k} {summary[f'h{k}_points']:5.2f} pts, total {summary[f'h{k}_total_persistence']:.4f}, "
                      f"median life {summary[f'h{k}_median_life']:.4f}, birth {summary[f'h{k}_mean_birth']:+.4f} "
                      f"({summary[f'h{k}_born_outside']:.0%} outside)" for k in range(2))
-    print(f"{category:8s} {source:15s} {method:20s} {dims}", flush=True)
+    kinds = "  ".join(f"{kind} {summary[f'{kind}_per_shape']:.3f} ({1e3 * summary[f'{kind}_cost']:.2f})"
+                      for kind in ("far", "floating", "lump"))
+    print(f"{category:8s} {source:15s} {method:20s} {dims}  H0 pieces: {kinds}", flush=True)
 
 
 def _print_offsets(category: str, source: str, method: str, offsets: dict[str, float]) -> None:
@@ -87,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=0.02,
                         help="keep points of persistence above this (default 0.02, the evaluation's "
                              "persistence.min_persistence by default)")
+    parser.add_argument("--tau", type=float, default=0.1,
+                        help="the filtration's clamp, persistence.tau (default 0.1): an H0 point dying there besides "
+                             "the essential class is a far piece")
     parser.add_argument("--codes", type=int, default=1024, help="prior codes for the PD generators (default 1024)")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: print only)")
     args = parser.parse_args(argv)
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
 
     def add(category: str, source: str, method: str, diagrams) -> None:
-        summary = diagram_summary(diagrams, args.threshold)
+        summary = {**diagram_summary(diagrams, args.threshold), **h0_kinds(diagrams, args.threshold, args.tau)}
         rows.append({"category": category, "source": source, "method": method, "shapes": len(diagrams), **summary})
         _print(category, source, method, summary)
 

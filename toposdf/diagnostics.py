@@ -57,6 +57,30 @@ def diagram_summary(diagrams: Sequence[Diagrams], threshold: float) -> dict[str,
     return summary
 
 
+def h0_kinds(diagrams: Sequence[Diagrams], threshold: float, tau: float) -> dict[str, float]:
+    """The H0 points of shapes besides the essential class (persistence above ``threshold``), by kind: ``far``
+    pieces, which die at ``tau`` (more than ``2 tau`` from the rest of the shape), ``floating`` pieces, which join
+    it within ``tau`` (dying outside the surface), and ``lump`` (born and dying inside: a thick part joined through
+    a thinner neck). Per kind, the mean count per shape (``{kind}_per_shape``) and the mean of ``0.5 p^2`` per shape
+    (``{kind}_cost``), what such points cost as PD-LAP extras against a shape without them; and the share of shapes
+    with a far piece (``shapes_with_far``). The essential class is the deepest-born point dying at ``tau``."""
+    counts = {kind: 0.0 for kind in ("far", "floating", "lump")}
+    costs, with_far = dict(counts), 0
+    for shape in diagrams:
+        points = np.asarray(off_diagonal(shape, threshold)[0], np.float64).reshape(-1, 2)
+        at_tau = np.flatnonzero(points[:, 1] >= tau - 1e-6)
+        essential = at_tau[np.argmin(points[at_tau, 0])] if len(at_tau) else -1
+        with_far += len(at_tau) > 1
+        for i, (birth, death) in enumerate(points):
+            if i != essential:
+                kind = "far" if death >= tau - 1e-6 else "lump" if death <= 0 else "floating"
+                counts[kind] += 1
+                costs[kind] += 0.5 * (death - birth) ** 2
+    n = max(1, len(diagrams))
+    return {**{f"{k}_per_shape": v / n for k, v in counts.items()}, **{f"{k}_cost": v / n for k, v in costs.items()},
+            "shapes_with_far": with_far / n}
+
+
 def matched_offsets(generated: Sequence[Diagrams], targets: Sequence[Diagrams]) -> dict[str, float]:
     """How PD generators' diagrams sit against the diagrams they were fitted to, per homology dimension k: over the
     pairs that eq. 1's optimal matching pairs off the diagonal, ``h{k}_birth_offset`` and ``h{k}_death_offset``

@@ -68,12 +68,13 @@ def h0_kinds(diagrams: Sequence[Diagrams], threshold: float, tau: float) -> dict
     costs, with_far = dict(counts), 0
     for shape in diagrams:
         points = np.asarray(off_diagonal(shape, threshold)[0], np.float64).reshape(-1, 2)
-        at_tau = np.flatnonzero(points[:, 1] >= tau - 1e-6)
+        dies_at_tau = points[:, 1] >= tau - 1e-6
+        at_tau = np.flatnonzero(dies_at_tau)
         essential = at_tau[np.argmin(points[at_tau, 0])] if len(at_tau) else -1
         with_far += len(at_tau) > 1
         for i, (birth, death) in enumerate(points):
             if i != essential:
-                kind = "far" if death >= tau - 1e-6 else "lump" if death <= 0 else "floating"
+                kind = "far" if dies_at_tau[i] else "lump" if death <= 0 else "floating"
                 counts[kind] += 1
                 costs[kind] += 0.5 * (death - birth) ** 2
     n = max(1, len(diagrams))

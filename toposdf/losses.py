@@ -96,8 +96,8 @@ def diagram_points(
     outliving the clamp) are the constant ``tau``: the essential class's death vertex is only the grid maximum,
     which may lie below ``tau``. Where ``computed.joins`` marks a floating piece's joining saddle
     (``train.joint.join_tau``), its death keeps the value ``tau`` and takes the saddle's gradient (unclamped), so
-    that eq. 8 can join the piece to the shape as well as delete it. The vertices' coordinates, indices and death flags of every shape go to the device
-    in two copies (:mod:`toposdf.transfer`).
+    that eq. 8 can join the piece to the shape as well as delete it. The vertices' coordinates, indices and death
+    flags of every shape go to the device in two copies (:mod:`toposdf.transfer`).
 
     Returns ``points[b][k]``, an ``(n_k, 2)`` tensor per shape and dimension, in the order of ``computed``.
     """
@@ -110,8 +110,8 @@ def diagram_points(
     for b, critical in enumerate(computed.critical):
         for k, crit in enumerate(critical):
             host += [np.searchsorted(vertices[b], crit.ravel()), computed.diagrams[b][k][:, 1] >= tau]
-            if computed.joins is not None:
-                host.append(computed.joins[b] if k == 0 else np.zeros(len(crit), bool))
+            if computed.joins is not None and k == 0:
+                host.append(computed.joins[b])
     sent = iter(pack_indices(host, z.device))
     points: list[list[torch.Tensor]] = []
     for b in range(z.shape[0]):
@@ -125,11 +125,11 @@ def diagram_points(
                 raw = raw + (field - field.detach())
         values = raw.clamp(-tau, tau)
         shape_points = []
-        for _ in range(dims[b]):
+        for k in range(dims[b]):
             index, dies_at_tau = next(sent), next(sent) != 0
             pairs = values[index].reshape(-1, 2)
             death = torch.where(dies_at_tau, torch.full_like(pairs[:, 1], tau), pairs[:, 1])
-            if computed.joins is not None:  # tau in value, the joining saddle's gradient
+            if computed.joins is not None and k == 0:  # tau in value, the joining saddle's gradient
                 beyond = raw[index].reshape(-1, 2)[:, 1]
                 death = death + torch.where(next(sent) != 0, beyond - beyond.detach(), torch.zeros_like(death))
             shape_points.append(torch.stack([pairs[:, 0], death], 1))

@@ -28,7 +28,7 @@ import torch
 
 from toposdf.data import grid_distance, grid_points
 from toposdf.field import extract_mesh
-from toposdf.topology import cubical_diagrams_with_critical, joining_diagrams
+from toposdf.topology import joining_diagrams
 
 MIN_GRADIENT = 0.1  # |grad f| below this at a surface point is taken as this (a flat field would blow the step up)
 
@@ -60,10 +60,7 @@ def surface_diagrams(grid: np.ndarray, tau: float, min_persistence: float, crop:
         return None
     distance, closest = grid_distance(vertices, faces, grid.shape[0], band=join_tau or tau, closest=True)
     signed = np.where(grid.ravel() < 0, -distance, distance).reshape(grid.shape).astype(np.float32)
-    if join_tau is None:
-        (diagrams, critical), joins = cubical_diagrams_with_critical(signed, tau, min_persistence, crop), None
-    else:
-        diagrams, critical, joins = joining_diagrams(signed, tau, join_tau, min_persistence, crop)
+    diagrams, critical, joins = joining_diagrams(signed, tau, join_tau, min_persistence, crop)
     used = np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
     nearest = closest[used]
     beyond = np.isnan(nearest[:, 0])

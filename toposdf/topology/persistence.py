@@ -117,8 +117,8 @@ def cubical_diagrams_with_critical(
 
 
 def joining_diagrams(
-    grid: np.ndarray, tau: float, join_tau: float, min_persistence: float = 0.0, crop: bool = True
-) -> tuple[Diagrams, list[np.ndarray], np.ndarray]:
+    grid: np.ndarray, tau: float, join_tau: float | None, min_persistence: float = 0.0, crop: bool = True
+) -> tuple[Diagrams, list[np.ndarray], np.ndarray | None]:
     """:func:`cubical_diagrams_with_critical`'s diagrams of ``clamp(grid, -tau, tau)``, with the vertex where each
     floating piece would join the shape.
 
@@ -130,8 +130,10 @@ def joining_diagrams(
 
     Returns ``(diagrams, critical, joins)``: ``joins`` the boolean array over ``diagrams[0]``, True for the pairs
     whose death vertex is such a saddle (value in ``(tau, join_tau)``); every other death at ``tau`` has the
-    essential class's death vertex.
+    essential class's death vertex. ``join_tau`` None: :func:`cubical_diagrams_with_critical`'s own, ``joins`` None.
     """
+    if join_tau is None:
+        return (*cubical_diagrams_with_critical(grid, tau, min_persistence, crop), None)
     if not join_tau > tau:
         raise ValueError(f"join_tau must exceed tau ({tau}), got {join_tau}")
     grid = _check_grid(grid)

@@ -14,7 +14,7 @@ import torch
 from toposdf.field import GridDiagrams, evaluate_grid, evaluate_grid_band
 from toposdf.losses import match_diagrams
 from toposdf.surface_field import surface_diagrams
-from toposdf.topology import cubical_diagrams_with_critical, joining_diagrams
+from toposdf.topology import joining_diagrams
 from toposdf.transfer import to_host
 
 
@@ -66,13 +66,8 @@ class SyntheticDiagrams:
         found = (surface_diagrams(grid, self.tau, self.min_persistence, self.crop, self.join_tau)
                  if self.field != "network" else None)
         if found is None:  # the network's field (or a shape without a surface)
+            diagrams, critical, joins = joining_diagrams(grid, self.tau, self.join_tau, self.min_persistence, self.crop)
             surface = None
-            if self.join_tau is None:
-                (diagrams, critical), joins = cubical_diagrams_with_critical(
-                    grid, self.tau, self.min_persistence, self.crop), None
-            else:
-                diagrams, critical, joins = joining_diagrams(grid, self.tau, self.join_tau, self.min_persistence,
-                                                             self.crop)
         else:
             diagrams, critical, surface, joins = found
         middle = time.perf_counter()

@@ -147,9 +147,8 @@ def test_loss_curve_check_runs_and_compares_the_three_runs(tmp_path, monkeypatch
     import toposdf.training.pool as pool
 
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
-    crops, persistence = [], pool.cubical_diagrams_with_critical
-    monkeypatch.setattr(pool, "cubical_diagrams_with_critical",
-                        lambda *args: crops.append(args[-1]) or persistence(*args))
+    crops, persistence = [], pool.joining_diagrams
+    monkeypatch.setattr(pool, "joining_diagrams", lambda *args: crops.append(args[-1]) or persistence(*args))
     out = tmp_path / "curve.json"
     loss_curve.main(["--steps", "6", "--window", "3", "--out", str(out)])
     result = json.loads(out.read_text())

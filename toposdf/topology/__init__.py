@@ -27,6 +27,7 @@ from toposdf.topology.persistence import (
     joining_diagrams,
     load_diagrams,
     off_diagonal,
+    piece_sets,
     save_diagrams,
 )
 
@@ -46,5 +47,6 @@ __all__ = [
     "off_diagonal",
     "pd_distance",
     "pd_lap",
+    "piece_sets",
     "save_diagrams",
 ]

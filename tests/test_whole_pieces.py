@@ -64,8 +64,8 @@ def test_piece_sets_are_the_piece_below_its_midpoint():
     small = np.linalg.norm(grid_points(RES) - CENTRES[1], axis=1) < RADII[1] + 0.1
     expected = np.flatnonzero(small & (flat < midpoint) & (flat > -TAU))
     assert set(vertex.tolist()) == set(expected.tolist()) - {critical[0][1, 0]} and len(vertex) > 4
-    assert (pair == 1).all() and np.allclose(weight, (midpoint - flat[vertex]) / (TAU - diagrams[0][1, 0]))
-    assert (weight > 0).all() and (weight <= 0.5).all()
+    depth = midpoint - flat[vertex]
+    assert (pair == 1).all() and (depth > 0).all() and np.allclose(weight, depth / depth.sum())
     assert piece_sets(grid, diagrams[0], critical[0], np.array([0]), TAU)[1].size == 0  # never the essential class
 
 
@@ -88,16 +88,18 @@ def test_eq8_moves_the_whole_piece_with_the_same_loss():
     assert set(np.flatnonzero(grads[0]).tolist()) <= {birth, critical[0][0, 0]}  # the birth vertices alone
     moved = np.flatnonzero(grads[1])
     assert set(moved.tolist()) == set(pieces[1].tolist()) | set(np.flatnonzero(grads[0]).tolist())
-    # each piece vertex moves as (f(v) - m)^2 / 2 would move it
+    # the piece moves as sum_v (f(v) - m)^2 / 2 would move it, and together as much as the birth vertex
     midpoint = diagrams[0][1].mean()
-    assert np.allclose(grads[1][pieces[1]], np.clip(grid.ravel(), -TAU, TAU)[pieces[1]] - midpoint)
-    assert grads[1][birth] == grads[0][birth]
+    direction = np.clip(grid.ravel(), -TAU, TAU)[pieces[1]] - midpoint
+    assert np.allclose(grads[1][pieces[1]] / direction, grads[1][pieces[1]][0] / direction[0])
+    assert grads[1][pieces[1]].sum() == pytest.approx(grads[0][birth]) and grads[1][birth] == grads[0][birth]
 
 
 @pytest.mark.parametrize("field", ["network", "both"])
 def test_the_pool_sends_the_pieces_to_eq8(field):
     """Stage 2's persistence pool with ``whole_pieces``, on the field and on the surface distance: the same loss,
-    and a push on the floating piece several times that of its birth vertex alone."""
+    and a push on the floating piece about twice that of its birth vertex alone (the piece's other vertices take
+    the birth's once more, shared)."""
     z = torch.zeros(1, 2, dtype=torch.float64)
     losses, grads = [], []
     for whole in (False, True):
@@ -117,4 +119,4 @@ def test_the_pool_sends_the_pieces_to_eq8(field):
         losses.append(loss.item())
         grads.append(decoder.lift.grad.item())
     assert losses[0] == pytest.approx(losses[1], rel=1e-9) and losses[0] > 0.005
-    assert grads[0] < 0 and grads[1] < 2 * grads[0]  # descent raises the piece, faster with the whole piece
+    assert grads[0] < 0 and grads[1] < 1.5 * grads[0]  # descent raises the piece, faster with the whole piece

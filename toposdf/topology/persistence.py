@@ -165,9 +165,10 @@ def piece_sets(grid: np.ndarray, diagram: np.ndarray, critical: np.ndarray, pair
     ``{v : f(v) < m}`` (edges of the grid, as the V-construction joins vertices) that holds its birth vertex. A
     piece that has not joined the shape by ``m < d`` is that component alone. The essential class (pair 0) is
     never sent. Returns ``(pair, vertex, weight)`` arrays over those vertices, the birth vertices themselves and
-    vertices at ``-tau`` (clamped: no gradient) left out; ``weight = (m - f(v)) / (d - b)`` in ``(0, 1/2)``, so
-    that a vertex given ``weight`` times the birth's gradient of ``(d - b)^2 / 2`` moves as ``(f(v) - m)^2 / 2``
-    would move it."""
+    vertices at ``-tau`` (clamped: no gradient) left out. ``weight`` is ``m - f(v)`` normalized to sum to 1 over
+    each piece: given ``weight`` times the birth's gradient, the piece's vertices move in the direction of
+    ``sum_v (f(v) - m)^2 / 2`` and together as much as the birth vertex alone (the unnormalized sum, a push
+    growing with the piece's size, overwhelmed stage 2's data term in a pilot: docs/results.md, 4p)."""
     from scipy import ndimage
 
     values = np.clip(np.asarray(grid, np.float64), -tau, tau)
@@ -182,7 +183,8 @@ def piece_sets(grid: np.ndarray, diagram: np.ndarray, critical: np.ndarray, pair
         label = labels.flat[critical[j, 0]]
         vertex = np.flatnonzero(labels.ravel() == label) if label else np.zeros(0, np.int64)
         vertex = vertex[(vertex != critical[j, 0]) & (flat[vertex] > -tau)]
-        found.append((np.full(len(vertex), j, np.int64), vertex, (level - flat[vertex]) / (death - birth)))
+        depth = level - flat[vertex]
+        found.append((np.full(len(vertex), j, np.int64), vertex, depth / depth.sum() if len(vertex) else depth))
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     return tuple(np.concatenate(parts) for parts in zip(*found))

@@ -27,7 +27,6 @@ from toposdf.topology.persistence import (
     joining_diagrams,
     load_diagrams,
     off_diagonal,
-    piece_sets,
     save_diagrams,
 )
 
@@ -47,6 +46,5 @@ __all__ = [
     "off_diagonal",
     "pd_distance",
     "pd_lap",
-    "piece_sets",
     "save_diagrams",
 ]

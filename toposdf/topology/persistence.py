@@ -155,41 +155,6 @@ def joining_diagrams(
     return diagrams, kept, joins
 
 
-def piece_sets(grid: np.ndarray, diagram: np.ndarray, critical: np.ndarray, pairs: np.ndarray,
-               tau: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The vertices eq. 8 must raise to send each H0 pair of ``pairs`` to the diagonal: the critical set of
-    Nigmetov and Morozov's "big steps" (2024), not the birth vertex alone.
-
-    Pair ``j`` (``diagram[j]`` of ``clamp(grid, -tau, tau)``, born at ``critical[j, 0]``) reaches the diagonal at
-    its midpoint ``m = (b + d) / 2`` once every vertex of its piece below ``m`` is at ``m``: the component of
-    ``{v : f(v) < m}`` (edges of the grid, as the V-construction joins vertices) that holds its birth vertex. A
-    piece that has not joined the shape by ``m < d`` is that component alone. The essential class (pair 0) is
-    never sent. Returns ``(pair, vertex, weight)`` arrays over those vertices, the birth vertices themselves and
-    vertices at ``-tau`` (clamped: no gradient) left out. ``weight`` is ``m - f(v)`` normalized to sum to 1 over
-    each piece: given ``weight`` times the birth's gradient, the piece's vertices move in the direction of
-    ``sum_v (f(v) - m)^2 / 2`` and together as much as the birth vertex alone (the unnormalized sum, a push
-    growing with the piece's size, overwhelmed stage 2's data term in a pilot: docs/results.md, 4p)."""
-    from scipy import ndimage
-
-    values = np.clip(np.asarray(grid, np.float64), -tau, tau)
-    flat = values.ravel()
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for j in np.unique(np.asarray(pairs, np.int64)):
-        birth, death = diagram[j]
-        if j == 0 or not death > birth:
-            continue
-        level = 0.5 * (birth + death)
-        labels, _ = ndimage.label(values < level)
-        label = labels.flat[critical[j, 0]]
-        vertex = np.flatnonzero(labels.ravel() == label) if label else np.zeros(0, np.int64)
-        vertex = vertex[(vertex != critical[j, 0]) & (flat[vertex] > -tau)]
-        depth = level - flat[vertex]
-        found.append((np.full(len(vertex), j, np.int64), vertex, depth / depth.sum() if len(vertex) else depth))
-    if not found:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    return tuple(np.concatenate(parts) for parts in zip(*found))
-
-
 def cubical_diagrams(grid: np.ndarray, tau: float | None = None, min_persistence: float = 0.0) -> Diagrams:
     """``[PD0, PD1, PD2]`` of the sublevel-set filtration of ``clamp(grid, -tau, tau)``.
 

@@ -43,9 +43,6 @@ class GridDiagrams:
     # per shape, over PD0: True where a pair dying at tau has its joining saddle as death vertex
     # (toposdf.topology.joining_diagrams, train.joint.join_tau); None: no such pairs
     joins: list | None = None
-    # per shape, the far pieces eq. 8 sends to the diagonal with every vertex of their piece below the pair's
-    # midpoint: ``(pair, vertex, weight)`` arrays of toposdf.topology.far_piece_sets (train.joint.far_pieces)
-    pieces: list | None = None
 
 
 # Points evaluated per forward call, over all shapes of the batch. On the CPU, activations that stay in cache

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from toposdf.field import GridDiagrams, grid_points_cached
-from toposdf.surface_field import critical_vertices, surface_values
+from toposdf.surface_field import surface_values
 from toposdf.topology import pd_distance
 from toposdf.transfer import pack_indices, to_device_packed, to_host
 
@@ -84,18 +84,6 @@ def matched_diagram_loss(
     return _matched_cost(generated, target, *pack_indices(list(matching_parts(matching)), generated.device))
 
 
-def _vertex_values(decoder, z: torch.Tensor, x: torch.Tensor, surface, field_gradient: bool) -> torch.Tensor:
-    """The field of ``f(., z)`` at the vertices ``x``, or (``surface`` given) their surface distance, moved
-    through their closest surface points, and with ``field_gradient`` through the field at the vertices too."""
-    if surface is None:
-        return decoder(z, x[None])[0]
-    raw = surface_values(decoder, z, surface)
-    if field_gradient:
-        field = decoder(z, x[None])[0]
-        raw = raw + (field - field.detach())
-    return raw
-
-
 def diagram_points(
     decoder, z: torch.Tensor, computed: GridDiagrams, resolution: int, tau: float
 ) -> list[list[torch.Tensor]]:
@@ -108,19 +96,15 @@ def diagram_points(
     outliving the clamp) are the constant ``tau``: the essential class's death vertex is only the grid maximum,
     which may lie below ``tau``. Where ``computed.joins`` marks a floating piece's joining saddle
     (``train.joint.join_tau``), its death keeps the value ``tau`` and takes the saddle's gradient (unclamped), so
-    that eq. 8 can join the piece to the shape as well as delete it. Where ``computed.pieces`` gives a far piece's
-    vertices (``train.joint.far_pieces``), its birth keeps its value and takes the gradient of every vertex of the
-    piece below the pair's midpoint as well, each weighted (:func:`toposdf.topology.far_piece_sets`), so that
-    sending the pair to the diagonal raises the whole piece rather than its deepest vertex. The vertices' coordinates,
-    indices, flags and weights of every shape go to the device in three copies (:mod:`toposdf.transfer`).
+    that eq. 8 can join the piece to the shape as well as delete it. The vertices' coordinates, indices and death
+    flags of every shape go to the device in two copies (:mod:`toposdf.transfer`).
 
     Returns ``points[b][k]``, an ``(n_k, 2)`` tensor per shape and dimension, in the order of ``computed``.
     """
     coords = grid_points_cached(resolution)
     dims = [len(shape) for shape in computed.critical]
-    pieces = computed.pieces or [None] * len(dims)
-    vertices = [critical_vertices(critical, *([piece[1]] if piece is not None else []))
-                for critical, piece in zip(computed.critical, pieces)]
+    vertices = [np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
+                for critical in computed.critical]
     xs = to_device_packed([coords[v] for v in vertices], z.device, z.dtype)
     host = []
     for b, critical in enumerate(computed.critical):
@@ -128,14 +112,17 @@ def diagram_points(
             host += [np.searchsorted(vertices[b], crit.ravel()), computed.diagrams[b][k][:, 1] >= tau]
             if computed.joins is not None and k == 0:
                 host.append(computed.joins[b])
-            if pieces[b] is not None and k == 0:
-                host += [pieces[b][0], np.searchsorted(vertices[b], pieces[b][1])]
     sent = iter(pack_indices(host, z.device))
-    weights = to_device_packed([piece[2] for piece in pieces if piece is not None], z.device, z.dtype)[::-1]
     points: list[list[torch.Tensor]] = []
     for b in range(z.shape[0]):
         surface = computed.surface[b] if computed.surface is not None else None
-        raw = _vertex_values(decoder, z[b : b + 1], xs[b], surface, computed.field_gradient)
+        if surface is None:
+            raw = decoder(z[b : b + 1], xs[b][None])[0]
+        else:  # the surface distance at the same vertices, moved through their closest surface points
+            raw = surface_values(decoder, z[b : b + 1], surface)
+            if computed.field_gradient:  # and through the field at the vertices themselves
+                field = decoder(z[b : b + 1], xs[b][None])[0]
+                raw = raw + (field - field.detach())
         values = raw.clamp(-tau, tau)
         shape_points = []
         for k in range(dims[b]):
@@ -145,12 +132,7 @@ def diagram_points(
             if computed.joins is not None and k == 0:  # tau in value, the joining saddle's gradient
                 beyond = raw[index].reshape(-1, 2)[:, 1]
                 death = death + torch.where(next(sent) != 0, beyond - beyond.detach(), torch.zeros_like(death))
-            birth = pairs[:, 0]
-            if pieces[b] is not None and k == 0:  # the birth's value, and its gradient on the whole piece
-                pair, at = next(sent), next(sent)
-                moved = weights.pop() * (values[at] - values[at].detach())
-                birth = birth + torch.zeros_like(birth).index_add(0, pair, moved)
-            shape_points.append(torch.stack([birth, death], 1))
+            shape_points.append(torch.stack([pairs[:, 0], death], 1))
         points.append(shape_points)
     return points
 

@@ -43,58 +43,31 @@ class SurfaceVertices:
     closest: np.ndarray
 
 
-@dataclass
-class SurfaceDistance:
-    """The signed distance ``signed`` ``(N, N, N)`` of a network grid's marching-cubes mesh (``vertices``,
-    ``faces``), with each grid vertex's ``closest`` surface point ``(N^3, 3)`` (NaN beyond the band)."""
+def surface_diagrams(grid: np.ndarray, tau: float, min_persistence: float, crop: bool = True,
+                     join_tau: float | None = None):
+    """``(diagrams, critical, surface, joins)`` of the surface distance of the network grid ``grid`` (``(N, N, N)``
+    over ``[-1, 1]^3``), or None where the grid has no surface (every value of one sign). ``joins``: None, or with
+    ``join_tau`` the floating pieces' joining saddles of :func:`toposdf.topology.joining_diagrams` (the distance
+    then exact up to ``join_tau``).
 
-    signed: np.ndarray
-    closest: np.ndarray
-    vertices: np.ndarray
-    faces: np.ndarray
-
-    def at(self, used: np.ndarray) -> SurfaceVertices:
-        """The :class:`SurfaceVertices` of the sorted flat indices ``used``."""
-        nearest = self.closest[used]
-        beyond = np.isnan(nearest[:, 0])
-        if beyond.any():  # vertices beyond the band (their values are clamped: only the point matters)
-            points = np.ascontiguousarray(grid_points(self.signed.shape[0])[used[beyond]])
-            nearest[beyond] = igl.point_mesh_squared_distance(points, self.vertices, self.faces)[2]
-        return SurfaceVertices(used, self.signed.ravel()[used].astype(np.float64), nearest)
-
-
-def surface_distance(grid: np.ndarray, band: float) -> SurfaceDistance | None:
-    """The :class:`SurfaceDistance` of the network grid ``grid`` (``(N, N, N)`` over ``[-1, 1]^3``), exact up to
-    ``band``, or None where the grid has no surface (every value of one sign).
-
-    The distance is the evaluation's (:func:`toposdf.data.sdf_grid` with ``band``: exact where it may be below
-    ``band``, a lower bound elsewhere); its sign is the grid's own, which is the marching-cubes surface's side at
+    The distance is the evaluation's (:func:`toposdf.data.sdf_grid` with ``band=tau``: exact where it may be below
+    ``tau``, a lower bound elsewhere); its sign is the grid's own, which is the marching-cubes surface's side at
     every grid vertex (the surface crosses each edge between vertices of opposite signs), so the winding number the
     evaluation takes for a mesh of unknown origin is not needed."""
     grid = np.asarray(grid)
     vertices, faces = extract_mesh(grid)
     if len(faces) == 0:
         return None
-    distance, closest = grid_distance(vertices, faces, grid.shape[0], band=band, closest=True)
+    distance, closest = grid_distance(vertices, faces, grid.shape[0], band=join_tau or tau, closest=True)
     signed = np.where(grid.ravel() < 0, -distance, distance).reshape(grid.shape).astype(np.float32)
-    return SurfaceDistance(signed, closest, vertices, faces)
-
-
-def critical_vertices(critical: list[np.ndarray], *more: np.ndarray) -> np.ndarray:
-    """The sorted flat indices of every critical vertex (and of ``more``)."""
-    return np.unique(np.concatenate([c.ravel() for c in critical] + list(more) + [np.zeros(0, np.int64)]))
-
-
-def surface_diagrams(grid: np.ndarray, tau: float, min_persistence: float, crop: bool = True,
-                     join_tau: float | None = None):
-    """``(diagrams, critical, surface, joins)`` of the surface distance (:func:`surface_distance`, exact up to
-    ``join_tau or tau``) of the network grid ``grid``, or None where the grid has no surface. ``joins``: None, or
-    with ``join_tau`` the floating pieces' joining saddles of :func:`toposdf.topology.joining_diagrams`."""
-    found = surface_distance(grid, join_tau or tau)
-    if found is None:
-        return None
-    diagrams, critical, joins = joining_diagrams(found.signed, tau, join_tau, min_persistence, crop)
-    return diagrams, critical, found.at(critical_vertices(critical)), joins
+    diagrams, critical, joins = joining_diagrams(signed, tau, join_tau, min_persistence, crop)
+    used = np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
+    nearest = closest[used]
+    beyond = np.isnan(nearest[:, 0])
+    if beyond.any():  # vertices beyond the band (their values are clamped: only the point matters)
+        points = np.ascontiguousarray(grid_points(grid.shape[0])[used[beyond]])
+        nearest[beyond] = igl.point_mesh_squared_distance(points, vertices, faces)[2]
+    return diagrams, critical, SurfaceVertices(used, signed.ravel()[used].astype(np.float64), nearest), joins
 
 
 def surface_values(decoder, z: torch.Tensor, surface: SurfaceVertices) -> torch.Tensor:
@@ -111,5 +84,4 @@ def surface_values(decoder, z: torch.Tensor, surface: SurfaceVertices) -> torch.
     return values + (f - f.detach()) / norm
 
 
-__all__ = ["SurfaceDistance", "SurfaceVertices", "critical_vertices", "surface_diagrams", "surface_distance",
-           "surface_values"]
+__all__ = ["SurfaceVertices", "surface_diagrams", "surface_values"]

@@ -155,45 +155,6 @@ def joining_diagrams(
     return diagrams, kept, joins
 
 
-def far_piece_sets(grid: np.ndarray, diagram: np.ndarray, critical: np.ndarray, pairs: np.ndarray,
-                   tau: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The vertices eq. 8 must raise to send each far piece among the H0 pairs ``pairs`` to the diagonal: the
-    critical set of Nigmetov and Morozov's "big steps" (2024), not the birth vertex alone.
-
-    A far piece is a pair of ``diagram`` (of ``clamp(grid, -tau, tau)``) that dies at ``tau``, so that in eq. 8
-    its death is a constant and its birth vertex the only one that moves; on a plateau such as a shelf, raising
-    that vertex makes its neighbour the birth. Pair ``j`` reaches the diagonal at its midpoint ``m = (b + d) / 2``
-    once every vertex of its piece below ``m`` is at ``m``: the component of ``{v : f(v) < m}`` (edges of the
-    grid, as the V-construction joins vertices) that holds its birth vertex ``critical[j, 0]``. Never the
-    essential class (pair 0) nor a pair born in the shape's body (the largest component of ``{f < 0}``), which
-    a matching between near-equal births may send instead of the piece; lumps and near pieces keep their birth
-    vertex alone (their whole sets are legs: docs/results.md, 4p). Returns ``(pair, vertex, weight)`` arrays over
-    those vertices, the birth vertices and vertices at ``-tau`` (clamped: no gradient) left out, ``weight =
-    (m - f(v)) / (d - b)``: given ``weight`` times the birth's gradient of ``(d - b)^2 / 2``, a vertex moves as
-    ``(f(v) - m)^2 / 2`` would move it."""
-    from scipy import ndimage
-
-    values = np.clip(np.asarray(grid, np.float64), -tau, tau)
-    flat = values.ravel()
-    far = [j for j in np.unique(np.asarray(pairs, np.int64)) if j != 0 and diagram[j, 1] >= tau > diagram[j, 0]]
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    if far:
-        inside, count = ndimage.label(values < 0)
-        body = np.argmax(np.bincount(inside.ravel(), minlength=count + 1)[1:]) + 1 if count else -1
-    for j in far:
-        if inside.flat[critical[j, 0]] == body:
-            continue
-        birth, death = diagram[j]
-        level = 0.5 * (birth + death)
-        labels, _ = ndimage.label(values < level)
-        vertex = np.flatnonzero(labels.ravel() == labels.flat[critical[j, 0]])
-        vertex = vertex[(vertex != critical[j, 0]) & (flat[vertex] > -tau)]
-        found.append((np.full(len(vertex), j, np.int64), vertex, (level - flat[vertex]) / (death - birth)))
-    if not found:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    return tuple(np.concatenate(parts) for parts in zip(*found))
-
-
 def cubical_diagrams(grid: np.ndarray, tau: float | None = None, min_persistence: float = 0.0) -> Diagrams:
     """``[PD0, PD1, PD2]`` of the sublevel-set filtration of ``clamp(grid, -tau, tau)``.
 

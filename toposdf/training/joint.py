@@ -83,8 +83,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
                              "must all be of the training shapes")
         self.n_shapes = len(self.points)
         self.synthetic = SyntheticDiagrams(cfg.grid_resolution, cfg.tau, cfg.loss_min_persistence, cfg.workers,
-                                           cfg.narrow_band, field=cfg.synthetic_field, join_tau=cfg.join_tau,
-                                           far_pieces=cfg.far_pieces)
+                                           cfg.narrow_band, field=cfg.synthetic_field, join_tau=cfg.join_tau)
         self.lambda_smooth = cfg.lambda_smooth
         self._consumed: list = []  # the theta block's synthetic (z, diagrams), for the phi block of the same round
         self._start(cfg.seed, cfg.batch_shapes, checkpoint, log_csv)

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from toposdf.field import GridDiagrams, evaluate_grid, evaluate_grid_band
-from toposdf.losses import match_diagrams, matching_parts
-from toposdf.surface_field import critical_vertices, surface_distance
-from toposdf.topology import far_piece_sets, joining_diagrams
+from toposdf.losses import match_diagrams
+from toposdf.surface_field import surface_diagrams
+from toposdf.topology import joining_diagrams
 from toposdf.transfer import to_host
 
 
@@ -36,11 +36,9 @@ class SyntheticDiagrams:
     ``narrow_band`` False as well, every vertex is evaluated and the whole grid is filtered: the reference path.
     ``field`` (``train.joint.synthetic_field``): ``"surface"`` or ``"both"`` take the diagrams of the signed
     distance of each grid's marching-cubes surface instead, with its critical vertices' closest surface points
-    (:func:`toposdf.surface_field.surface_distance`; a grid without a surface keeps the field's). ``join_tau``
+    (:func:`toposdf.surface_field.surface_diagrams`; a grid without a surface keeps the field's). ``join_tau``
     (``train.joint.join_tau``): the diagrams mark each floating piece's joining saddle
-    (:func:`toposdf.topology.joining_diagrams`, ``GridDiagrams.joins``). ``far_pieces``
-    (``train.joint.far_pieces``): with the generators' output, the far pieces the matching sends to the diagonal
-    carry their pieces' vertices (:func:`toposdf.topology.far_piece_sets`, ``GridDiagrams.pieces``).
+    (:func:`toposdf.topology.joining_diagrams`, ``GridDiagrams.joins``).
     """
 
     @property
@@ -51,11 +49,11 @@ class SyntheticDiagrams:
 
     def __init__(self, resolution: int, tau: float, min_persistence: float, workers: int = 1,
                  narrow_band: bool = True, crop: bool = True, field: str = "network",
-                 join_tau: float | None = None, far_pieces: bool = False) -> None:
+                 join_tau: float | None = None) -> None:
         if field not in ("network", "surface", "both"):
             raise ValueError(f"field must be 'network', 'surface' or 'both', got {field!r}")
         self.resolution, self.tau, self.min_persistence, self.field = resolution, tau, min_persistence, field
-        self.join_tau, self.far_pieces = join_tau, far_pieces
+        self.join_tau = join_tau
         self.narrow_band, self.crop = narrow_band, crop
         self.workers = max(1, workers)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="persistence")
@@ -65,17 +63,16 @@ class SyntheticDiagrams:
 
     def _one(self, grid: np.ndarray, generated: list[np.ndarray] | None):
         start = time.perf_counter()
-        found = surface_distance(grid, self.join_tau or self.tau) if self.field != "network" else None
-        values = grid if found is None else found.signed  # the network's field, or a shape without a surface
-        diagrams, critical, joins = joining_diagrams(values, self.tau, self.join_tau, self.min_persistence, self.crop)
+        found = (surface_diagrams(grid, self.tau, self.min_persistence, self.crop, self.join_tau)
+                 if self.field != "network" else None)
+        if found is None:  # the network's field (or a shape without a surface)
+            diagrams, critical, joins = joining_diagrams(grid, self.tau, self.join_tau, self.min_persistence, self.crop)
+            surface = None
+        else:
+            diagrams, critical, surface, joins = found
         middle = time.perf_counter()
         matchings = None if generated is None else [match_diagrams(g, d) for g, d in zip(generated, diagrams)]
-        pieces = None
-        if self.far_pieces and matchings is not None:
-            sent = matching_parts(matchings[0])[3]  # the computed PD0 points eq. 1 sends to the diagonal
-            pieces = far_piece_sets(values, diagrams[0], critical[0], sent, self.tau)
-        surface = None if found is None else found.at(critical_vertices(critical, *([pieces[1]] if pieces else [])))
-        return diagrams, critical, matchings, middle - start, time.perf_counter() - middle, surface, joins, pieces
+        return diagrams, critical, matchings, middle - start, time.perf_counter() - middle, surface, joins
 
     def submit(self, decoder: torch.nn.Module, z: torch.Tensor, generated: list[torch.Tensor] | None = None) -> None:
         """Queue the shapes ``f(., z)`` (``z`` ``(B, L)``); ``generated[k]`` ``(B, n_k, 2)``, when given, is the
@@ -104,8 +101,7 @@ class SyntheticDiagrams:
         self.seconds["assignment"] += sum(r[4] for r in results)
         surface = [r[5] for r in results] if self.field != "network" else None
         computed = GridDiagrams([r[0] for r in results], [r[1] for r in results], surface, self.field == "both",
-                                [r[6] for r in results] if self.join_tau is not None else None,
-                                [r[7] for r in results] if results[0][7] is not None else None)
+                                [r[6] for r in results] if self.join_tau is not None else None)
         matchings = None if results[0][2] is None else [r[2] for r in results]
         return z, computed, matchings
 

@@ -250,3 +250,15 @@ def test_births_above_the_training_ones_move_down_the_diagonal_with_their_persis
     assert torch.allclose(out[1][..., 1] - out[1][..., 0], h1[..., 1] - h1[..., 0])
     assert out[2] is h2
     assert shift_births([h0, h1, h2], None)[1] is h1
+
+
+def test_hard_sample_weight_weighs_errors_toward_the_surface():
+    """Curriculum DeepSDF's weight: an inside sample predicted too high and an outside one predicted too low count
+    ``1 + w``; errors away from the surface ``1 - w``; ``w = 0`` is DeepSDF's clamped L1."""
+    from toposdf.losses import sdf_data_loss
+
+    target = torch.tensor([-0.02, 0.03, -0.02, 0.03])
+    pred = torch.tensor([0.01, 0.0, -0.05, 0.06])  # toward the surface, toward it, away, away: errors 0.03 each
+    assert sdf_data_loss(pred, target, 0.1) == pytest.approx(0.03)
+    assert sdf_data_loss(pred[:2], target[:2], 0.1, hard=0.5) == pytest.approx(0.045)
+    assert sdf_data_loss(pred[2:], target[2:], 0.1, hard=0.5) == pytest.approx(0.015)

@@ -16,9 +16,15 @@ from toposdf.topology import pd_distance
 from toposdf.transfer import pack_indices, to_device_packed, to_host
 
 
-def sdf_data_loss(pred: torch.Tensor, target: torch.Tensor, delta: float = 0.1) -> torch.Tensor:
-    """DeepSDF's data term: mean ``|clamp(pred, delta) - clamp(target, delta)|``."""
-    return (pred.clamp(-delta, delta) - target.clamp(-delta, delta)).abs().mean()
+def sdf_data_loss(pred: torch.Tensor, target: torch.Tensor, delta: float = 0.1, hard: float = 0.0) -> torch.Tensor:
+    """DeepSDF's data term: mean ``|clamp(pred, delta) - clamp(target, delta)|``. ``hard`` > 0: Curriculum
+    DeepSDF's hard-sample weight (Duan et al. 2020, eq. 5), each sample's error times
+    ``1 + hard sgn(target) sgn(target - pred)``: more where the prediction errs toward the surface (toward the
+    other sign), as a thin bar's inside samples predicted outside do."""
+    error = (pred.clamp(-delta, delta) - target.clamp(-delta, delta)).abs()
+    if hard > 0:
+        error = error * (1.0 + hard * torch.sign(target) * torch.sign(target - pred.detach()))
+    return error.mean()
 
 
 def spatial_gradient(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

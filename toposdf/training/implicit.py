@@ -51,7 +51,7 @@ class ImplicitTerms:
         pick = torch.randint(self.points.shape[1], (len(shape_index), n_points), generator=self.generator)
         rows = shape_index[:, None]  # only the picked samples are read (the samples may be memory-mapped)
         x, target = to_device(self.points[rows, pick], dev), to_device(self.sdf[rows, pick], dev)
-        return sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta)
+        return sdf_data_loss(self.decoder(z, x), target, cfg.clamp_delta, cfg.hard_sample_weight)
 
     def regularizer_terms(self, latent_size: int) -> dict[str, torch.Tensor]:
         """Eikonal and (for a StEik weight > 0) StEik terms of ``regularizer_shapes`` synthetic shapes at

@@ -11,7 +11,8 @@ from dataclasses import asdict, fields, make_dataclass
 from toposdf.config import block_fields
 
 GEOMETRY = block_fields("geometry.*")  # lambda_steik (0: DeepSDF, > 0: -SE), its anneal over stage 1
-STAGE1_TERMS = ("clamp_delta", "hard_sample_weight", "lambda_kl", "lambda_eikonal", "eikonal_p", "regularizer_shapes", "regularizer_points")
+STAGE1_TERMS = ("clamp_delta", "hard_sample_weight", "lambda_kl", "lambda_eikonal", "eikonal_p", "regularizer_shapes",
+                "regularizer_points")
 WARM = ("lr_decoder", "lr_codes", "lr_decay_at", "lr_decay_factor", "points_per_shape")  # stage 1's, warm_* in 2
 METHOD_TERMS = ("topology", "lambda_con", "lambda_cons", "lambda_pd", "lambda_smooth", "diagonal_anchor",
                 "target_births", "target_persistence")

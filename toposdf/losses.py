@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from toposdf.field import GridDiagrams, grid_points_cached
-from toposdf.surface_field import surface_values
+from toposdf.surface_field import critical_vertices, surface_values
 from toposdf.topology import pd_distance
 from toposdf.transfer import pack_indices, to_device_packed, to_host
 
@@ -109,8 +109,7 @@ def diagram_points(
     """
     coords = grid_points_cached(resolution)
     dims = [len(shape) for shape in computed.critical]
-    vertices = [np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
-                for critical in computed.critical]
+    vertices = [critical_vertices(critical) for critical in computed.critical]
     xs = to_device_packed([coords[v] for v in vertices], z.device, z.dtype)
     host = []
     for b, critical in enumerate(computed.critical):

@@ -61,13 +61,18 @@ def surface_diagrams(grid: np.ndarray, tau: float, min_persistence: float, crop:
     distance, closest = grid_distance(vertices, faces, grid.shape[0], band=join_tau or tau, closest=True)
     signed = np.where(grid.ravel() < 0, -distance, distance).reshape(grid.shape).astype(np.float32)
     diagrams, critical, joins = joining_diagrams(signed, tau, join_tau, min_persistence, crop)
-    used = np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
+    used = critical_vertices(critical)
     nearest = closest[used]
     beyond = np.isnan(nearest[:, 0])
     if beyond.any():  # vertices beyond the band (their values are clamped: only the point matters)
         points = np.ascontiguousarray(grid_points(grid.shape[0])[used[beyond]])
         nearest[beyond] = igl.point_mesh_squared_distance(points, vertices, faces)[2]
     return diagrams, critical, SurfaceVertices(used, signed.ravel()[used].astype(np.float64), nearest), joins
+
+
+def critical_vertices(critical: list[np.ndarray]) -> np.ndarray:
+    """The sorted flat indices of every critical vertex of one shape's diagrams (``critical[k]``: pair × 2)."""
+    return np.unique(np.concatenate([c.ravel() for c in critical] + [np.zeros(0, np.int64)]))
 
 
 def surface_values(decoder, z: torch.Tensor, surface: SurfaceVertices) -> torch.Tensor:
@@ -84,4 +89,4 @@ def surface_values(decoder, z: torch.Tensor, surface: SurfaceVertices) -> torch.
     return values + (f - f.detach()) / norm
 
 
-__all__ = ["SurfaceVertices", "surface_diagrams", "surface_values"]
+__all__ = ["SurfaceVertices", "critical_vertices", "surface_diagrams", "surface_values"]

@@ -74,6 +74,13 @@ def _ablation_references(methods: dict[str, dict]) -> dict[str, str]:
     return refs
 
 
+def claim_pairs(methods: dict[str, dict]) -> dict[str, str]:
+    """Each full method with topological terms -> its baseline (:func:`toposdf.tables.paired_baselines` without the
+    ablations, which are compared with the full method instead): the pairs of the ``pd_lap`` claim."""
+    ablations = _ablation_references(methods)
+    return {m: b for m, b in paired_baselines(methods).items() if m not in ablations}
+
+
 def _row(category, check, method, against, value, reference, holds, detail) -> dict:
     return dict(zip(COLUMNS, (category, check, method, against, value, reference, bool(holds), detail)))
 
@@ -93,7 +100,7 @@ def check_claims(long: pd.DataFrame, cd_paired: pd.DataFrame, fits: dict[str, di
         return tuple(stats.loc[key]) if key in stats.index else (math.nan, math.nan)
 
     ablations = _ablation_references(methods)
-    pairs = {m: b for m, b in paired_baselines(methods).items() if m not in ablations}
+    pairs = claim_pairs(methods)
     compared = [m for m in methods if m not in ablations]  # the baselines and the full methods
     rows_present = set(long["method"])
     representation = representation_pairs(methods, rows_present)

@@ -1,0 +1,131 @@
+"""The PD-LAP claim over several runs (toposdf.seeds, tools/seeds_summary.py), on hand-made metrics files."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toposdf.claims import claim_pairs
+from toposdf.seeds import every_pair_apart, pair_rows, read_runs, seeds_summary, sign_test
+
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = {"ours_deepsdf": "deepsdf_vad", "ours_deepsdf_se": "deepsdf_se_vad"}
+
+
+def _write(run: Path, category: str, method: str, pd_lap: float, std: float, h0: float, h1: float, seed: int,
+           sha: str | None = None) -> None:
+    path = run / category / "eval" / method / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metrics = {"pd_lap": {"mean": pd_lap, "std": std}, "pd_lap_h0": {"mean": h0, "std": 0.0},
+               "pd_lap_h1": {"mean": h1, "std": 0.0}, "cd_mean": {"mean": 0.01, "std": None}}
+    path.write_text(json.dumps({"category": category, "method": method, "metrics": metrics,
+                                "provenance": {"train_seed": seed, "commit": "abc",
+                                               "checkpoint_sha256": sha or f"{run}-{category}-{method}"}}))
+
+
+# (baseline, its std, ours, its std) per run and pair, and Table 2's columns: ours' H1 lower in run 0 only
+RUNS = {
+    0: {"ours_deepsdf": (12.0, 0.5, 9.0, 0.5), "ours_deepsdf_se": (12.0, 1.0, 10.0, 1.0)},   # apart by 2.0, 0.0
+    1: {"ours_deepsdf": (11.0, 1.0, 10.0, 0.5), "ours_deepsdf_se": (11.5, 0.5, 9.5, 0.5)},   # -0.5, +1.0
+    2: {"ours_deepsdf": (10.0, 0.5, 10.5, 0.5), "ours_deepsdf_se": (13.0, 0.5, 9.0, 0.5)},   # ours higher; +3.0
+}
+
+
+@pytest.fixture
+def runs(tmp_path):
+    paths = []
+    for seed, pairs in RUNS.items():
+        run = tmp_path / f"seed{seed}" / "results" / "synthetic"
+        for method, (b, bs, m, ms) in pairs.items():
+            _write(run, "table", PAIRS[method], b / 1e3, bs / 1e3, 0.004, 0.007, seed)
+            _write(run, "table", method, m / 1e3, ms / 1e3, 0.002, 0.006 if seed == 0 else 0.008, seed)
+        paths.append(run)
+    return paths
+
+
+def test_pair_rows_apart_by_and_table2(runs):
+    table = pair_rows(read_runs(runs), PAIRS)
+    assert len(table) == 6
+    apart = {(r.train_seed, r.method): round(r.apart_by * 1e3, 6) for r in table.itertuples()}
+    assert apart == {(0, "ours_deepsdf"): 2.0, (0, "ours_deepsdf_se"): 0.0, (1, "ours_deepsdf"): -0.5,
+                     (1, "ours_deepsdf_se"): 1.0, (2, "ours_deepsdf"): -1.5, (2, "ours_deepsdf_se"): 3.0}
+    assert table["h0_lower"].all()
+    assert table.groupby("train_seed")["h1_lower"].all().to_dict() == {0: True, 1: False, 2: False}
+
+
+def test_summary_counts_interval_and_sign_test(runs, tmp_path):
+    result, _ = seeds_summary(runs, PAIRS, out=tmp_path / "s.json", markdown=tmp_path / "s.md")
+    eik = next(r for r in result["summary"] if r["method"] == "ours_deepsdf")
+    assert (eik["runs"], eik["ours_lower"], eik["apart"], eik["h1_lower"]) == (3, 2, 1, 1)
+    assert eik["train_seeds"] == [0, 1, 2]
+    diffs = [-3.0, -1.0, 0.5]  # ours - baseline, x1e3
+    mean = sum(diffs) / 3
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2)
+    half = 4.302652729911275 * sd / math.sqrt(3)  # t(0.975, 2)
+    d = eik["difference"]
+    assert d["mean"] * 1e3 == pytest.approx(mean)
+    assert (d["low"] * 1e3, d["high"] * 1e3) == pytest.approx((mean - half, mean + half))
+    assert d["resolved"] == 0.0
+    assert eik["sign_test_p"] == pytest.approx(0.5)  # P(X >= 2), X ~ B(3, 1/2)
+    assert eik["min_apart_by"] * 1e3 == pytest.approx(-1.5)
+    se = next(r for r in result["summary"] if r["method"] == "ours_deepsdf_se")
+    assert (se["ours_lower"], se["apart"], se["sign_test_p"]) == (3, 2, pytest.approx(0.125))
+    # a pair exactly touching (apart_by 0) is not apart; runs with both pairs apart: none
+    assert result["every_pair_apart"] == {"table": {"runs": 3, "all_apart": 0}}
+    assert json.loads((tmp_path / "s.json").read_text())["summary"][0]["runs"] == 3
+    md = (tmp_path / "s.md").read_text()
+    assert "| table | Ours-DeepSDF | DeepSDF-VAD | 3 | 2 | 0.5 | 1 |" in md
+    assert "table 0 of 3" in md
+
+
+def test_copied_run_counted_once_and_missing_rows_skipped(runs, tmp_path):
+    copy = tmp_path / "copy" / "results" / "synthetic"
+    for method, baseline in PAIRS.items():  # seed 0's models again, under another folder
+        for name in (method, baseline):
+            src = json.loads((runs[0] / "table" / "eval" / name / "metrics.json").read_text())
+            _write(copy, "table", name, src["metrics"]["pd_lap"]["mean"], src["metrics"]["pd_lap"]["std"], 0.004,
+                   0.007, 0, sha=src["provenance"]["checkpoint_sha256"])
+    (runs[2] / "table" / "eval" / "deepsdf_se_vad" / "metrics.json").unlink()
+    table = pair_rows(read_runs([*runs, copy]), PAIRS)
+    assert len(table) == 5  # the copy's two pairs dropped, run 2's StEik pair has no baseline
+    assert every_pair_apart(table, list(PAIRS)) == {"table": {"runs": 2, "all_apart": 0}}
+
+
+def test_errors_name_the_problem(tmp_path, runs):
+    with pytest.raises(ValueError, match="no {category}/eval/{method}/metrics.json"):
+        read_runs([tmp_path / "nothing"])
+    with pytest.raises(ValueError, match="no run holds both rows"):
+        seeds_summary(runs, {"ours_x": "baseline_x"})
+
+
+def test_sign_test_values():
+    assert sign_test(10, 10) == pytest.approx(1 / 1024)
+    assert sign_test(0, 4) == pytest.approx(1.0)
+    assert math.isnan(sign_test(0, 0))
+
+
+def test_claim_pairs_are_the_configs_full_methods():
+    methods = {"deepsdf_vad": {"geometry": "eikonal", "topology": "none"},
+               "deepsdf_se_vad": {"geometry": "steik", "topology": "none"},
+               "ours_deepsdf": {"geometry": "eikonal", "topology": "learned", "lambda_pd": 1.0,
+                                "lambda_smooth": "auto", "from_scratch": False},
+               "ours_deepsdf_se": {"geometry": "steik", "topology": "learned", "lambda_pd": 1.0,
+                                   "lambda_smooth": "auto", "from_scratch": False},
+               "no_pd_smoothness": {"geometry": "steik", "topology": "learned", "lambda_pd": 1.0,
+                                    "lambda_smooth": 0.0, "from_scratch": False}}
+    assert claim_pairs(methods) == PAIRS
+
+
+def test_command_line(runs, tmp_path):
+    out = tmp_path / "cli.json"
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "seeds_summary.py"), *map(str, runs),
+                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "Runs with every pair apart: table 0 of 3" in done.stdout
+    assert {r["method"] for r in json.loads(out.read_text())["summary"]} == set(PAIRS)
+    bad = subprocess.run([sys.executable, str(ROOT / "tools" / "seeds_summary.py"), str(tmp_path / "none")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0 and "metrics.json" in bad.stderr

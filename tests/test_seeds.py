@@ -94,6 +94,31 @@ def test_copied_run_counted_once_and_missing_rows_skipped(runs, tmp_path):
     assert every_pair_apart(table, list(PAIRS)) == {"table": {"runs": 2, "all_apart": 0}}
 
 
+def _fit(method: str, iou: float, sha: str) -> dict:
+    return {"method": method, "decoded_iou": iou, "nearest_other_iou": 0.72, "retrieval": 0.9,
+            "retrieval_no_twin": 0.96, "shapes_no_twin": 48, "training_shapes": 64, "volume_ratio": 1.04,
+            "latent_aggregate_std": 1.0,
+            "provenance": {"checkpoint_sha256": sha}}
+
+
+def test_fit_checks_over_runs(runs, tmp_path):
+    ious = {0: (0.87, 0.86), 1: (0.86, 0.82), 2: (0.84, 0.83)}  # (DeepSDF-VAD, Ours-DeepSDF) per run
+    for seed, (base, ours) in ious.items():
+        rows = [_fit("deepsdf_vad", base, f"b{seed}"), _fit("ours_deepsdf", ours, f"o{seed}"),
+                _fit("no_pd_training", 0.5, f"n{seed}")]
+        (runs[seed] / "table" / "eval" / "training_fit.json").write_text(json.dumps({"category": "table",
+                                                                                     "rows": rows}))
+    result, md = seeds_summary(runs, PAIRS)
+    fits = {(r["check"], r["method"]): r for r in result["fit"]}
+    assert ("fit_iou", "no_pd_training") not in fits  # only the pairs' methods
+    iou, kept = fits[("fit_iou", "deepsdf_vad")], fits[("fit_kept", "ours_deepsdf")]
+    assert (iou["runs"], iou["holds"], iou["min"], iou["max"]) == (3, 2, 0.84, 0.87)
+    assert (kept["runs"], kept["holds"]) == (3, 2)  # run 1: 0.04 below its baseline
+    assert (kept["min"], kept["max"]) == pytest.approx((-0.04, -0.01))
+    assert fits[("fit_retrieval", "deepsdf_vad")]["holds"] == 3
+    assert "| table | within 0.03 IoU of the baseline | Ours-DeepSDF | 3 | 2 | -0.040 | -0.010 |" in md
+
+
 def test_errors_name_the_problem(tmp_path, runs):
     with pytest.raises(ValueError, match="no {category}/eval/{method}/metrics.json"):
         read_runs([tmp_path / "nothing"])

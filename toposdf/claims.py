@@ -139,7 +139,7 @@ def check_claims(long: pd.DataFrame, cd_paired: pd.DataFrame, fits: dict[str, di
                              f"{i * pd_lap_scale:.2f}"))
         rows += _representation_rows(category, get, cd_paired, representation, pd_lap_scale, cd_scale)
         fit_rows = [r for r in fits.get(category, {}).get("rows", []) if r["method"] in compared]
-        rows += _fit_rows(category, fit_rows, pairs)
+        rows += fit_checks(category, fit_rows, pairs)
         rows += _sample_rows(category, get, sampled)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -164,7 +164,9 @@ def _representation_rows(category: str, get, cd_paired: pd.DataFrame, pairs: Seq
     return rows
 
 
-def _fit_rows(category: str, fit_rows: list[dict], pairs: dict[str, str]) -> list[dict]:
+def fit_checks(category: str, fit_rows: list[dict], pairs: dict[str, str]) -> list[dict]:
+    """The fit checks of one category (``fit_iou``, ``fit_retrieval``, ``fit_volume`` for each baseline,
+    ``fit_kept`` for each method of ``pairs``, ``prior_std`` for all) from ``training_fit.json``'s ``rows``."""
     by_method = {r["method"]: r for r in fit_rows}
     rows = []
     for method, r in by_method.items():

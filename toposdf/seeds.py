@@ -10,7 +10,8 @@ effect itself, and this module reads it from the runs' ``metrics.json`` files:
 - per pair over the runs: how many runs have ours lower, how many apart, the paired difference over the runs (mean
   and t-interval, :func:`toposdf.metrics.paired_difference`, each run one pair of values), the same relative to the
   baseline, a one-sided sign test of "ours lower", and the runs where Table 2's H0 and H1 columns are lower;
-- per category: the runs whose every pair is apart (a one-run claim's unit).
+- per category: the runs whose every pair is apart (a one-run claim's unit);
+- where a run has ``{category}/eval/training_fit.json``: the fit checks of :mod:`toposdf.claims` over the runs.
 
 The runs are ``results/<dataset>`` folders (or a reference run's ``synthetic/`` folder) holding
 ``{category}/eval/{method}/metrics.json``; a run that lacks one of a pair's two rows leaves that pair out for that
@@ -135,14 +136,40 @@ def every_pair_apart(pairs: pd.DataFrame, methods: Sequence[str]) -> dict[str, d
     return out
 
 
+def fit_summary(runs: Sequence[str | Path], pairs: dict[str, str]) -> list[dict]:
+    """The fit checks of :func:`toposdf.claims.fit_checks` over the runs that have ``{category}/eval/
+    training_fit.json``: per (category, check, method), ``runs``, ``holds`` (how many of them pass) and the value's
+    ``min`` and ``max`` (for ``fit_kept``: the method's IoU minus its baseline's). A row whose checkpoint an earlier
+    run already has is counted once."""
+    from .claims import fit_checks
+
+    checks, seen = {}, set()
+    for run in map(Path, runs):
+        for path in sorted(run.glob("*/eval/training_fit.json")):
+            fit = read_json(path)
+            rows = []
+            for row in fit["rows"]:
+                sha = row.get("provenance", {}).get("checkpoint_sha256")
+                if sha is None or (fit["category"], sha) not in seen:
+                    rows.append(row)
+                    seen.add((fit["category"], sha))
+            compared = [r for r in rows if r["method"] in pairs or r["method"] in pairs.values()]
+            for check in fit_checks(fit["category"], compared, pairs):
+                checks.setdefault((check["category"], check["check"], check["method"]), []).append(check)
+    values = {key: [x["value"] - x["reference"] if key[1] == "fit_kept" else x["value"] for x in v]
+              for key, v in checks.items()}
+    return [{"category": c, "check": k, "method": m, "runs": len(v), "holds": sum(x["holds"] for x in v),
+             "min": min(values[(c, k, m)]), "max": max(values[(c, k, m)])} for (c, k, m), v in checks.items()]
+
+
 def _name(method: str) -> str:
     return DISPLAY_NAMES.get(method, method)
 
 
 def summary_markdown(summary: list[dict], categories: dict[str, dict], pairs: pd.DataFrame, scale: float,
-                     confidence: float = 0.95) -> str:
-    """The summary over runs (one line per pair), each category's runs with every pair apart, and the per-run
-    numbers (PD-LAP ×``scale``)."""
+                     confidence: float = 0.95, fits: Sequence[dict] = ()) -> str:
+    """The summary over runs (one line per pair), the fit checks over runs (:func:`fit_summary`), each category's
+    runs with every pair apart, and the per-run numbers (PD-LAP ×``scale``)."""
     s, level = scale, f"{confidence:.0%}"
     lines = [f"**PD-LAP over several runs** (×{s:g}; difference = ours - baseline, each run one pair of values, "
              f"{level} t-interval over the runs; apart: mean ± std over the run's draws do not overlap)", "",
@@ -154,6 +181,7 @@ def summary_markdown(summary: list[dict], categories: dict[str, dict], pairs: pd
                      f"{r['ours_lower']} | {r['sign_test_p']:.2g} | {r['apart']} | {d['mean'] * s:+.2f} "
                      f"[{d['low'] * s:+.2f}, {d['high'] * s:+.2f}] | {rel['mean']:+.0%} | {r['h0_lower']} | "
                      f"{r['h1_lower']} |")
+    lines += _fit_markdown(fits)
     lines += ["", "Runs with every pair apart: " + "; ".join(
         f"{c} {v['all_apart']} of {v['runs']}" for c, v in categories.items()), "",
         "| run | train seed | category | method | baseline | ours | apart by |", "|" + " --- |" * 7]
@@ -163,6 +191,20 @@ def summary_markdown(summary: list[dict], categories: dict[str, dict], pairs: pd
                      f"{r.baseline_value * s:.2f} ± {r.baseline_std * s:.2f} | "
                      f"{r.ours * s:.2f} ± {r.ours_std * s:.2f} | {r.apart_by * s:+.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _fit_markdown(fits: Sequence[dict]) -> list[str]:
+    if not fits:
+        return []
+    from .claims import TITLES
+
+    lines = ["", "**Whether the generators fit, over the runs with a `training_fit.json`** (toposdf.claims' checks; "
+             "min and max of the value, for the IoU kept: the method's IoU minus its baseline's)",
+             "", "| category | check | method | runs | holds | min | max |", "|" + " --- |" * 7]
+    for r in fits:
+        lines.append(f"| {r['category']} | {TITLES[r['check']]} | {_name(r['method'])} | {r['runs']} | "
+                     f"{r['holds']} | {r['min']:.3f} | {r['max']:.3f} |")
+    return lines
 
 
 def seeds_summary(runs: Sequence[str | Path], pairs: dict[str, str], scale: float = 1000.0,
@@ -177,12 +219,13 @@ def seeds_summary(runs: Sequence[str | Path], pairs: dict[str, str], scale: floa
         raise ValueError(f"no run holds both rows of any pair {pairs}; are these finished runs of the same config?")
     summary = summarize(table, confidence)
     categories = every_pair_apart(table, list(pairs))
+    fits = fit_summary(runs, pairs)
     result = json_safe({"runs": [str(r) for r in runs], "pairs": pairs, "confidence": confidence,
-                        "summary": summary, "every_pair_apart": categories,
+                        "summary": summary, "every_pair_apart": categories, "fit": fits,
                         "per_run": table.to_dict(orient="records")})
     if out is not None:
         atomic_write_json(out, result)
-    text = summary_markdown(summary, categories, table, scale, confidence)
+    text = summary_markdown(summary, categories, table, scale, confidence, fits)
     if markdown is not None:
         with atomic_open(markdown, "w") as fh:
             fh.write(text)

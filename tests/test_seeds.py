@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from toposdf.claims import claim_pairs
-from toposdf.seeds import every_pair_apart, pair_rows, read_runs, seeds_summary, sign_test
+from toposdf.metrics import pd_lap_summary
+from toposdf.seeds import (add_paired_draws, draw_values, every_pair_apart, pair_rows, read_runs, seeds_summary,
+                           sign_test)
+from toposdf.topology import pd_lap, save_diagrams
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = {"ours_deepsdf": "deepsdf_vad", "ours_deepsdf_se": "deepsdf_se_vad"}
@@ -154,3 +158,61 @@ def test_command_line(runs, tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "tools" / "seeds_summary.py"), str(tmp_path / "none")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode != 0 and "metrics.json" in bad.stderr
+
+
+def _shape(rng: np.random.Generator, spurious: float) -> list[np.ndarray]:
+    """[PD0, PD1, PD2]: one essential-like component, one tunnel, and a spurious piece of persistence ``spurious``."""
+    b = rng.uniform(-0.05, 0.0)
+    pd0 = np.array([[b, 0.08]] + ([[0.01, 0.01 + spurious]] if spurious else []), np.float32)
+    pd1 = np.array([[rng.uniform(-0.02, 0.0), rng.uniform(0.02, 0.04)]], np.float32)
+    return [pd0, pd1, np.zeros((0, 2), np.float32)]
+
+
+def _run_with_draws(root: Path, draws: int = 4, n: int = 3) -> Path:
+    """A run's table folder: 3 test shapes' diagrams, a baseline whose draws carry spurious pieces and ours whose
+    draws carry smaller ones, at the same draw seeds, and metrics.json written from their PD-LAP."""
+    run = root / "results" / "synthetic"
+    category = run / "table"
+    category.mkdir(parents=True)
+    (category / "split.json").write_text(json.dumps({"train": ["t"], "test": ["a", "b", "c"]}))
+    (category / "diagrams").mkdir()
+    save_diagrams(category / "diagrams" / "0.npz", ["a", "b", "c"], [_shape(np.random.default_rng(i), 0) for i in
+                                                                      range(3)])
+    for method, spurious in (("deepsdf_vad", 0.06), ("ours_deepsdf", 0.02)):
+        shapes = [[_shape(np.random.default_rng(100 * d + i), spurious + 0.01 * d) for i in range(n)]
+                  for d in range(draws)]
+        path = category / "generate" / method / "diagrams.npz"
+        path.parent.mkdir(parents=True)
+        save_diagrams(path, [f"{d:02d}/{i:04d}" for d in range(draws) for i in range(n)], sum(shapes, []))
+        reference = [_shape(np.random.default_rng(i), 0) for i in range(3)]
+        values = pd_lap_summary(shapes, reference, 1).values
+        _write(run, "table", method, float(values.mean()), float(values.std()), 0.0, 0.0, 0)
+    return run
+
+
+def test_paired_draws_recompute_each_draw_and_check_the_run(tmp_path):
+    run = _run_with_draws(tmp_path)
+    table = add_paired_draws(pair_rows(read_runs([run]), PAIRS))
+    (row,) = table.itertuples()
+    assert row.draws_lower == 4 and row.draws_high < 0
+    per_draw = []
+    for method in ("ours_deepsdf", "deepsdf_vad"):
+        values = draw_values(run, "table", method)
+        assert values.shape == (4,)
+        per_draw.append(values)
+    assert row.draws_mean == pytest.approx(float(np.mean(per_draw[0] - per_draw[1])))
+    reference = [_shape(np.random.default_rng(i), 0) for i in range(3)]  # the baseline's draw 1 by hand
+    draw1 = [[_shape(np.random.default_rng(100 + i), 0.07) for i in range(3)]]
+    assert per_draw[1][1] == pytest.approx(pd_lap(draw1[0], reference, 1).value)
+    result, md = seeds_summary([run], PAIRS, paired_draws=True)
+    assert result["summary"][0]["draws_below_zero"] == 1
+    assert "| 4 |" in md.splitlines()[-1]
+    metrics = run / "table" / "eval" / "ours_deepsdf" / "metrics.json"
+    written = json.loads(metrics.read_text())
+    written["metrics"]["pd_lap"]["mean"] += 1e-9  # a metrics file from another run
+    metrics.write_text(json.dumps(written))
+    with pytest.raises(ValueError, match="says"):
+        draw_values(run, "table", "ours_deepsdf")
+    (run / "table" / "generate" / "deepsdf_vad" / "diagrams.npz").unlink()
+    with pytest.raises(ValueError, match="missing"):
+        draw_values(run, "table", "deepsdf_vad")

@@ -5,7 +5,9 @@ a sign test, and Table 2's H0 and H1 columns; per category, the runs whose every
 Run the same config at several ``train.seed`` values (one folder per seed: docs/cluster.md, "Several seeds at
 once"), then give each run's ``results/<dataset>`` folder (a reference run's ``synthetic/`` folder works too). The
 pairs are the config's (the full methods with topological terms and their baselines, as in ``claims.md``); give the
-config files the runs used with ``--configfile``, in Snakemake's order. Prints the markdown; ``--out`` and
+config files the runs used with ``--configfile``, in Snakemake's order. ``--paired-draws`` adds, per run, the
+difference paired over its 10 z-draws (the evaluation draws every method at the same codes), recomputed from the
+run's ``generate/`` diagrams and checked against its ``metrics.json``. Prints the markdown; ``--out`` and
 ``--markdown`` write the JSON and the markdown.
 
     python tools/seeds_summary.py runs/seed*/results/synthetic --configfile config.yaml seeds.yaml \\
@@ -31,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="the config files the runs used, merged in order (default: the project's config.yaml)")
     parser.add_argument("--methods", nargs="+", default=None, help="only these methods' pairs (default: every pair)")
     parser.add_argument("--confidence", type=float, default=0.95, help="of the interval over the runs (default 0.95)")
+    parser.add_argument("--paired-draws", action="store_true",
+                        help="also the difference paired over each run's z-draws (recomputes PD-LAP from the runs' "
+                             "generate/ and diagrams/ folders; a few seconds a method)")
+    parser.add_argument("--processes", type=int, default=1, help="for --paired-draws' PD-LAP (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="JSON output")
     parser.add_argument("--markdown", type=Path, default=None, help="markdown output")
     args = parser.parse_args(argv)
@@ -43,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         pairs = {m: b for m, b in pairs.items() if m in args.methods}
     try:
         _, text = seeds_summary(args.runs, pairs, cfg.evaluation.pd_lap_scale, args.confidence, args.out,
-                               args.markdown)
+                                args.markdown, args.paired_draws, args.processes)
     except ValueError as err:
         sys.exit(str(err))
     print(text)

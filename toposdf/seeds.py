@@ -11,6 +11,8 @@ effect itself, and this module reads it from the runs' ``metrics.json`` files:
   and t-interval, :func:`toposdf.metrics.paired_difference`, each run one pair of values), the same relative to the
   baseline, a one-sided sign test of "ours lower", and the runs where Table 2's H0 and H1 columns are lower;
 - per category: the runs whose every pair is apart (a one-run claim's unit);
+- on request, per run and pair, the difference paired over the run's z-draws (every method decodes the same codes
+  in draw ``d``), recomputed from the run's ``generate/`` diagrams and checked against its ``metrics.json``;
 - where a run has ``{category}/eval/training_fit.json``: the fit checks of :mod:`toposdf.claims` over the runs.
 
 The runs are ``results/<dataset>`` folders (or a reference run's ``synthetic/`` folder) holding
@@ -22,9 +24,11 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .io import atomic_open, atomic_write_json, json_safe, read_json
@@ -96,6 +100,56 @@ def pair_rows(frame: pd.DataFrame, pairs: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def draw_values(run: str | Path, category: str, method: str, processes: int = 1) -> np.ndarray:
+    """``(draws,)`` PD-LAP of each z-draw of ``method`` in the finished run ``run`` (a ``results/<dataset>``
+    folder), recomputed as the evaluate rule does: ``{category}/generate/{method}/diagrams.npz`` against the test
+    shapes' diagrams (``split.json``, ``diagrams/<shard>.npz``). Raises ``ValueError`` where a file is missing or
+    where the values' mean and std are not the run's ``metrics.json`` to the last bit (the files are not one
+    run's)."""
+    from .data import load_shape_diagrams, split_ids
+    from .generation import draws_of
+    from .metrics import pd_lap_summary
+
+    root = Path(run) / category
+    generated, metrics_path = root / "generate" / method / "diagrams.npz", root / "eval" / method / "metrics.json"
+    shards = sorted(p for p in (root / "diagrams").glob("*.npz") if re.fullmatch(r"\d+", p.stem))
+    for path in (generated, metrics_path, root / "split.json"):
+        if not path.exists():
+            raise ValueError(f"{path}: missing (the paired draws need a run's generate/ and diagrams/ folders)")
+    reference = list(load_shape_diagrams(shards, split_ids(root / "split.json", "test"), skip_missing=True).values())
+    values = np.asarray(pd_lap_summary(draws_of(generated), reference, processes).values, np.float64)
+    written = read_json(metrics_path)["metrics"]["pd_lap"]
+    if values.mean() != written["mean"] or values.std() != written["std"]:
+        raise ValueError(f"{generated}: its draws give PD-LAP {values.mean()!r} ± {values.std()!r}, "
+                         f"{metrics_path} says {written['mean']!r} ± {written['std']!r}")
+    return values
+
+
+def add_paired_draws(pairs: pd.DataFrame, processes: int = 1, confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`pair_rows` with the difference paired over the z-draws: every method draws its shapes at the same
+    codes (``evaluation.seed``), so draw ``d`` of ours and of its baseline decode the same ``z``. Adds
+    ``draws_mean``, ``draws_low``, ``draws_high`` (the paired difference over the draws, :func:`toposdf.metrics.
+    paired_difference`) and ``draws_lower`` (the draws where ours is lower) from :func:`draw_values`."""
+    cache: dict[tuple, np.ndarray] = {}
+
+    def values(path, category, method):
+        if (path, category, method) not in cache:
+            cache[(path, category, method)] = draw_values(path, category, method, processes)
+        return cache[(path, category, method)]
+
+    out = pairs.copy()
+    for column in ("draws_mean", "draws_low", "draws_high", "draws_lower"):
+        out[column] = math.nan
+    for i, r in pairs.iterrows():
+        ours, base = values(r["path"], r["category"], r["method"]), values(r["path"], r["category"], r["baseline"])
+        if len(ours) != len(base):
+            raise ValueError(f"{r['path']}: {r['method']} has {len(ours)} draws, {r['baseline']} {len(base)}")
+        d = paired_difference(ours, base, confidence)
+        out.loc[i, ["draws_mean", "draws_low", "draws_high", "draws_lower"]] = (
+            d["mean"], d["low"], d["high"], int((ours < base).sum()))
+    return out
+
+
 def sign_test(lower: int, runs: int) -> float:
     """One-sided p-value of ``lower`` of ``runs`` runs having ours below its baseline if either order were as
     likely (a binomial test at 1/2); ``nan`` without runs."""
@@ -110,7 +164,8 @@ def summarize(pairs: pd.DataFrame, confidence: float = 0.95) -> list[dict]:
     """Per (category, method, baseline) over the runs of :func:`pair_rows`: ``runs``, ``train_seeds``,
     ``ours_lower``, ``apart``, ``sign_test_p``, ``difference`` (mean, low, high, n, resolved: the paired difference
     over the runs at ``confidence``), ``relative`` (the same divided by the baseline, per run),
-    ``min_apart_by``, ``h0_lower``, ``h1_lower``."""
+    ``min_apart_by``, ``h0_lower``, ``h1_lower``; with :func:`add_paired_draws`' columns, ``draws_below_zero``:
+    the runs whose difference paired over the draws has its interval below 0."""
     out = []
     for (category, method, baseline), g in pairs.groupby(["category", "method", "baseline"], sort=False):
         lower = int((g["difference"] < 0).sum())
@@ -121,7 +176,8 @@ def summarize(pairs: pd.DataFrame, confidence: float = 0.95) -> list[dict]:
             "difference": paired_difference(g["ours"], g["baseline_value"], confidence),
             "relative": paired_difference(g["ours"] / g["baseline_value"], [1.0] * len(g), confidence),
             "min_apart_by": float(g["apart_by"].min()),
-            "h0_lower": int(g["h0_lower"].sum()), "h1_lower": int(g["h1_lower"].sum())})
+            "h0_lower": int(g["h0_lower"].sum()), "h1_lower": int(g["h1_lower"].sum())}
+            | ({"draws_below_zero": int((g["draws_high"] < 0).sum())} if "draws_high" in g else {}))
     return out
 
 
@@ -169,28 +225,41 @@ def _name(method: str) -> str:
 def summary_markdown(summary: list[dict], categories: dict[str, dict], pairs: pd.DataFrame, scale: float,
                      confidence: float = 0.95, fits: Sequence[dict] = ()) -> str:
     """The summary over runs (one line per pair), the fit checks over runs (:func:`fit_summary`), each category's
-    runs with every pair apart, and the per-run numbers (PD-LAP ×``scale``)."""
-    s, level = scale, f"{confidence:.0%}"
+    runs with every pair apart, and the per-run numbers (PD-LAP ×``scale``); the difference paired over the draws
+    where ``pairs`` has :func:`add_paired_draws`' columns."""
+    s, level, draws = scale, f"{confidence:.0%}", "draws_high" in pairs
     lines = [f"**PD-LAP over several runs** (×{s:g}; difference = ours - baseline, each run one pair of values, "
-             f"{level} t-interval over the runs; apart: mean ± std over the run's draws do not overlap)", "",
+             f"{level} t-interval over the runs; apart: mean ± std over the run's draws do not overlap"
+             + ("; paired over draws: the runs whose difference paired over their z-draws has its interval below 0"
+                if draws else "") + ")", "",
              f"| category | method | against | runs | ours lower | sign test p | apart | difference [{level}] | "
-             "relative | H0 lower | H1 lower |", "|" + " --- |" * 11]
+             "relative | H0 lower | H1 lower |" + (" paired over draws |" if draws else ""),
+             "|" + " --- |" * (12 if draws else 11)]
     for r in summary:
         d, rel = r["difference"], r["relative"]
         lines.append(f"| {r['category']} | {_name(r['method'])} | {_name(r['baseline'])} | {r['runs']} | "
                      f"{r['ours_lower']} | {r['sign_test_p']:.2g} | {r['apart']} | {d['mean'] * s:+.2f} "
                      f"[{d['low'] * s:+.2f}, {d['high'] * s:+.2f}] | {rel['mean']:+.0%} | {r['h0_lower']} | "
-                     f"{r['h1_lower']} |")
+                     f"{r['h1_lower']} |" + (f" {r['draws_below_zero']} |" if draws else ""))
     lines += _fit_markdown(fits)
     lines += ["", "Runs with every pair apart: " + "; ".join(
-        f"{c} {v['all_apart']} of {v['runs']}" for c, v in categories.items()), "",
-        "| run | train seed | category | method | baseline | ours | apart by |", "|" + " --- |" * 7]
+        f"{c} {v['all_apart']} of {v['runs']}" for c, v in categories.items()), ""]
+    return "\n".join(lines + _per_run_markdown(pairs, s, level, draws)) + "\n"
+
+
+def _per_run_markdown(pairs: pd.DataFrame, s: float, level: str, draws: bool) -> list[str]:
+    lines = ["| run | train seed | category | method | baseline | ours | apart by |"
+             + (f" paired over draws [{level}] | draws lower |" if draws else ""), "|" + " --- |" * (9 if draws else 7)]
     for r in pairs.itertuples():
         seed = "" if pd.isna(r.train_seed) else int(r.train_seed)
-        lines.append(f"| {r.path} | {seed} | {r.category} | {_name(r.method)} | "
-                     f"{r.baseline_value * s:.2f} ± {r.baseline_std * s:.2f} | "
-                     f"{r.ours * s:.2f} ± {r.ours_std * s:.2f} | {r.apart_by * s:+.2f} |")
-    return "\n".join(lines) + "\n"
+        line = (f"| {r.path} | {seed} | {r.category} | {_name(r.method)} | "
+                f"{r.baseline_value * s:.2f} ± {r.baseline_std * s:.2f} | "
+                f"{r.ours * s:.2f} ± {r.ours_std * s:.2f} | {r.apart_by * s:+.2f} |")
+        if draws:
+            line += (f" {r.draws_mean * s:+.2f} [{r.draws_low * s:+.2f}, {r.draws_high * s:+.2f}] | "
+                     f"{r.draws_lower:.0f} |")
+        lines.append(line)
+    return lines
 
 
 def _fit_markdown(fits: Sequence[dict]) -> list[str]:
@@ -208,15 +277,18 @@ def _fit_markdown(fits: Sequence[dict]) -> list[str]:
 
 
 def seeds_summary(runs: Sequence[str | Path], pairs: dict[str, str], scale: float = 1000.0,
-                  confidence: float = 0.95, out: str | Path | None = None,
-                  markdown: str | Path | None = None) -> tuple[dict, str]:
+                  confidence: float = 0.95, out: str | Path | None = None, markdown: str | Path | None = None,
+                  paired_draws: bool = False, processes: int = 1) -> tuple[dict, str]:
     """Read ``runs`` (:func:`read_runs`), pair them (``pairs``: method -> baseline, e.g.
-    :func:`toposdf.claims.claim_pairs` of the config's methods) and summarize; write the JSON to ``out`` and the
-    markdown to ``markdown`` where given. Returns the JSON's dict and the markdown. Raises ``ValueError`` when no run
-    has a pair."""
+    :func:`toposdf.claims.claim_pairs` of the config's methods) and summarize, with the difference paired over each
+    run's draws if ``paired_draws`` (:func:`add_paired_draws`, ``processes`` for its PD-LAP); write the JSON to
+    ``out`` and the markdown to ``markdown`` where given. Returns the JSON's dict and the markdown. Raises
+    ``ValueError`` when no run has a pair."""
     table = pair_rows(read_runs(runs), pairs)
     if table.empty:
         raise ValueError(f"no run holds both rows of any pair {pairs}; are these finished runs of the same config?")
+    if paired_draws:
+        table = add_paired_draws(table, processes, confidence)
     summary = summarize(table, confidence)
     categories = every_pair_apart(table, list(pairs))
     fits = fit_summary(runs, pairs)

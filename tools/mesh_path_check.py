@@ -13,7 +13,6 @@ network's diagrams on both sides (counted). Prints the table and writes JSON.
 
 import argparse
 import json
-import re
 import tempfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import trimesh
 
 from toposdf.checkpoints import cpu_threads
 from toposdf.config import load_config_file
-from toposdf.data import load_shape_diagrams, split_ids
+from toposdf.diagnostics import run_test_diagrams
 from toposdf.external import grids_and_diagrams, prepare_meshes
 from toposdf.generation import draw_seeds, load_model, meshes_of, sample_latents, shapes_at
 from toposdf.metrics import pd_lap_summary
@@ -30,9 +29,7 @@ from toposdf.metrics import pd_lap_summary
 def both_ways(run: Path, cfg, category: str, method: str, workers: int, mesh_resolution: int | None = None) -> dict:
     root = run / "results" / cfg.dataset.name / category
     ev, tau, minp, res = cfg.evaluation, cfg.persistence.tau, cfg.persistence.min_persistence, cfg.grid.resolution
-    test = split_ids(root / "split.json", "test")
-    shards = sorted(p for p in (root / "diagrams").glob("*.npz") if re.fullmatch(r"\d+", p.stem))
-    reference = list(load_shape_diagrams(shards, test, skip_missing=True).values())
+    reference = run_test_diagrams(root)
     n = ev.generated_shapes or len(reference)
     model = load_model(root / "train" / method / "model.pt", "cpu")
     network, meshed, empty = [], [], 0

@@ -10,6 +10,7 @@ own shapes on the ground truth's grid (:func:`training_fit`), which ``tools/trai
 from __future__ import annotations
 
 import logging
+import re
 from functools import partial
 from pathlib import Path
 from typing import Sequence
@@ -229,6 +230,17 @@ def fitted_test_codes(path: str | Path) -> tuple[list[str], np.ndarray]:
                         "shapes measured. snakemake --forcerun reconstruct writes them.", path)
             return [], np.zeros((0, 0), np.float32)
         return [str(i) for i in data["ids"]], data["latents"]
+
+
+def run_test_diagrams(category_root: str | Path) -> list[Diagrams]:
+    """The test shapes' ground-truth diagrams of a finished run's category folder (``split.json`` and the
+    ``diagrams/<shard>.npz`` shards), in the order of the split's sorted ids; a shape without diagrams is left out,
+    as the evaluate rule does."""
+    from .data import load_shape_diagrams, split_ids
+
+    root = Path(category_root)
+    shards = sorted(p for p in (root / "diagrams").glob("*.npz") if re.fullmatch(r"\d+", p.stem))
+    return list(load_shape_diagrams(shards, split_ids(root / "split.json", "test"), skip_missing=True).values())
 
 
 def training_fit(model: TrainedModel, grid_paths: Sequence[str | Path], batch: int = 16, shapes: int | None = None,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -106,17 +105,16 @@ def draw_values(run: str | Path, category: str, method: str, processes: int = 1)
     shapes' diagrams (``split.json``, ``diagrams/<shard>.npz``). Raises ``ValueError`` where a file is missing or
     where the values' mean and std are not the run's ``metrics.json`` to the last bit (the files are not one
     run's)."""
-    from .data import load_shape_diagrams, split_ids
+    from .diagnostics import run_test_diagrams
     from .generation import draws_of
     from .metrics import pd_lap_summary
 
     root = Path(run) / category
     generated, metrics_path = root / "generate" / method / "diagrams.npz", root / "eval" / method / "metrics.json"
-    shards = sorted(p for p in (root / "diagrams").glob("*.npz") if re.fullmatch(r"\d+", p.stem))
     for path in (generated, metrics_path, root / "split.json"):
         if not path.exists():
             raise ValueError(f"{path}: missing (the paired draws need a run's generate/ and diagrams/ folders)")
-    reference = list(load_shape_diagrams(shards, split_ids(root / "split.json", "test"), skip_missing=True).values())
+    reference = run_test_diagrams(root)
     values = np.asarray(pd_lap_summary(draws_of(generated), reference, processes).values, np.float64)
     written = read_json(metrics_path)["metrics"]["pd_lap"]
     if values.mean() != written["mean"] or values.std() != written["std"]:

@@ -59,7 +59,7 @@ def test_held_out_shapes_that_are_the_test_shapes_cover_all_at_no_distance_and_t
     radii = (0.80, 0.85, 0.90)
     rows = _calibrate(tmp_path, _spheres(radii), _spheres(radii))
     floor, blob = rows["heldout_training"], rows["blob"]
-    assert floor["pd_lap"] == {"mean": 0.0, "std": 0.0, "n": 3}
+    assert floor["pd_lap"] == {"mean": 0.0, "std": 0.0, "n": 3, "draws": [0.0, 0.0, 0.0]}
     assert floor["mmd_cd"] == {"mean": 0.0, "std": 0.0, "n": 3}
     assert floor["cov_cd"] == {"mean": 1.0, "std": 0.0, "n": 3}
     assert floor["1_nna_cd"] == {"mean": 0.0, "std": 0.0, "n": 3}
@@ -93,8 +93,12 @@ def test_the_calibration_rows_pd_lap_is_that_of_the_calibration_draws(tmp_path):
     assert [pick.tolist() for pick in calibration_picks(5, 7, 0, 2)] == [[3, 0, 0, 4, 1, 3, 0], [0, 2, 3, 4, 0, 2, 2]]
     floor = calibration_draws(train, 2, 0, 3)
     assert all(shape is train[i] for draw, pick in zip(floor, picks) for shape, i in zip(draw, pick))
-    summary = pd_lap_summary(floor, test).stats()
-    assert rows["heldout_training"]["pd_lap"] == {"mean": summary["total"][0], "std": summary["total"][1], "n": 3}
+    summary = pd_lap_summary(floor, test)
+    stats, values = summary.stats(), summary.values.tolist()
+    assert rows["heldout_training"]["pd_lap"] == {"mean": stats["total"][0], "std": stats["total"][1], "n": 3,
+                                                  "draws": values}
+    assert rows["heldout_training"]["pd_lap_h1"]["draws"] == summary.per_dimension[:, 1].tolist()
+    assert len(set(values)) > 1  # three different draws, kept in order
     assert rows["heldout_training"]["mmd_cd"]["std"] > 0 and rows["heldout_training"]["mmd_cd"]["n"] == 3
 
 

@@ -216,3 +216,30 @@ def test_paired_draws_recompute_each_draw_and_check_the_run(tmp_path):
     (run / "table" / "generate" / "deepsdf_vad" / "diagrams.npz").unlink()
     with pytest.raises(ValueError, match="missing"):
         draw_values(run, "table", "deepsdf_vad")
+
+
+def test_paired_draws_read_the_values_a_run_wrote_without_its_generate_folder(tmp_path):
+    """A run that wrote each draw's PD-LAP into metrics.json (the evaluate rule does) needs no generate/ folder,
+    as a committed reference keeps none: the same values as recomputed, and a file whose draws do not give its own
+    mean is refused."""
+    import shutil
+
+    run = _run_with_draws(tmp_path)
+    recomputed = {m: draw_values(run, "table", m) for m in ("ours_deepsdf", "deepsdf_vad")}
+    before = add_paired_draws(pair_rows(read_runs([run]), PAIRS))
+    for method, values in recomputed.items():
+        path = run / "table" / "eval" / method / "metrics.json"
+        written = json.loads(path.read_text())
+        written["metrics"]["pd_lap"]["draws"] = values.tolist()
+        path.write_text(json.dumps(written))
+    shutil.rmtree(run / "table" / "generate")
+    for method, values in recomputed.items():
+        assert draw_values(run, "table", method).tolist() == values.tolist()
+    after = add_paired_draws(pair_rows(read_runs([run]), PAIRS))
+    assert after["draws_mean"].tolist() == before["draws_mean"].tolist() and after["draws_lower"].iloc[0] == 4
+    path = run / "table" / "eval" / "deepsdf_vad" / "metrics.json"
+    written = json.loads(path.read_text())
+    written["metrics"]["pd_lap"]["draws"][0] += 1e-6
+    path.write_text(json.dumps(written))
+    with pytest.raises(ValueError, match="says"):
+        draw_values(run, "table", "deepsdf_vad")

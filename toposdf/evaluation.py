@@ -25,7 +25,8 @@ from .figures import pd_matrices_figure
 from .generation import (Generation, Mesh, draw_seeds, draws_of, generate, generator_diagrams, interpolate,
                          load_meshes, TrainedModel, load_model, sample_latents, save_generation, save_meshes, shapes_at)
 from .io import atomic_open, atomic_write_json, json_safe
-from .metrics import cd_mean, mmd_cov_1nna, mmd_cov_1nna_from_distances, pairwise_chamfer, pd_lap_summary
+from .metrics import (PDLapSummary, cd_mean, mmd_cov_1nna, mmd_cov_1nna_from_distances, pairwise_chamfer,
+                      pd_lap_summary)
 from .provenance import provenance
 from .stages import optional
 from .reconstruction import reconstruct_latents, reconstruction_chamfer, reconstruction_mesh
@@ -250,10 +251,11 @@ def _metrics_entry(category: str, method: str, metrics: dict, **extra) -> dict:
     return {"category": category, "method": method, "metrics": metrics, **extra}
 
 
-def _pd_lap_metrics(summary: dict, draws: int) -> dict:
-    return {"pd_lap": {"mean": summary["total"][0], "std": summary["total"][1], "n": draws},
-            **{f"pd_lap_h{k}": {"mean": summary[f"H{k}"][0], "std": summary[f"H{k}"][1], "n": draws}
-               for k in range(3)}}
+def _pd_lap_metrics(summary: PDLapSummary) -> dict:
+    """PD-LAP and Table 2's columns: mean ± std over the z-draws and each draw's value (pairs up across methods)."""
+    columns = {"pd_lap": summary.values, **{f"pd_lap_h{k}": summary.per_dimension[:, k] for k in range(3)}}
+    return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v), "draws": [float(x) for x in v]}
+            for key, v in columns.items()}
 
 
 def _scalar_metrics(values: dict) -> dict:
@@ -309,10 +311,10 @@ def run_calibrate(job: Job) -> dict:
     blob_generation = generation_metrics([extract_mesh(blob_grid(cfg.grid.resolution))] * n, references,
                                          ev.cloud_points, ev.seed, processes)
     rows = {
-        "heldout_training": _pd_lap_metrics(pd_lap_summary(floor, reference, processes).stats(), len(floor))
+        "heldout_training": _pd_lap_metrics(pd_lap_summary(floor, reference, processes))
         | _over_draws([_metric_names(g) for g in floor_generation])
         | _scalar_metrics(betti_summary([d for draw in floor for d in draw], tau)),
-        "blob": _pd_lap_metrics(pd_lap_summary(blob, reference, processes).stats(), 1)
+        "blob": _pd_lap_metrics(pd_lap_summary(blob, reference, processes))
         | _scalar_metrics(_metric_names(blob_generation))  # one draw: no std
         | _scalar_metrics(betti_summary(blob[0], tau)),
     }
@@ -338,7 +340,8 @@ def run_evaluate(job: Job) -> dict:
     ev = cfg.evaluation
     ids = split_ids(split_path, "test")
     reference = list(load_shape_diagrams(diagram_paths, ids, skip_missing=True).values())
-    summary = pd_lap_summary(draws_of(generated_diagrams), reference, processes=max(1, threads)).stats()
+    generated = draws_of(generated_diagrams)
+    summary = pd_lap_summary(generated, reference, processes=max(1, threads))
     test_betti = betti_summary(reference, cfg.persistence.tau)
     table = pd.read_csv(job.input.chamfer)
     chamfers = table["chamfer"].to_numpy(np.float64)
@@ -349,12 +352,10 @@ def run_evaluate(job: Job) -> dict:
     references = list(shape_clouds(manifest_paths, ids, ev.cloud_points, ev.seed).values())
     generation = generation_metrics(load_meshes(job.input.shapes), references, ev.cloud_points, ev.seed,
                                     max(1, threads))
-    generated = draws_of(generated_diagrams)
-    draws = len(generated)
     metrics = {
         "cd_mean": {"mean": cd, "std": float(finite.std()) if len(finite) else float("nan"), "n": int(len(finite)),
                     "failed": failed} | ({"note": "; ".join(notes)} if notes else {}),
-        **_pd_lap_metrics(summary, draws),
+        **_pd_lap_metrics(summary),
         **_scalar_metrics(_metric_names(generation)),  # one draw: no std
         # the Betti numbers of every draw's samples (compare with the test shapes', test_betti)
         **_scalar_metrics(betti_summary([d for draw in generated for d in draw], cfg.persistence.tau)),

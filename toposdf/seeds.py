@@ -12,7 +12,8 @@ effect itself, and this module reads it from the runs' ``metrics.json`` files:
   baseline, a one-sided sign test of "ours lower", and the runs where Table 2's H0 and H1 columns are lower;
 - per category: the runs whose every pair is apart (a one-run claim's unit);
 - on request, per run and pair, the difference paired over the run's z-draws (every method decodes the same codes
-  in draw ``d``), recomputed from the run's ``generate/`` diagrams and checked against its ``metrics.json``;
+  in draw ``d``), from the ``draws`` of its ``metrics.json``, or recomputed from its ``generate/`` diagrams where
+  an older run has none, and checked against the file's mean and std;
 - where a run has ``{category}/eval/training_fit.json``: the fit checks of :mod:`toposdf.claims` over the runs.
 
 The runs are ``results/<dataset>`` folders (or a reference run's ``synthetic/`` folder) holding
@@ -100,25 +101,31 @@ def pair_rows(frame: pd.DataFrame, pairs: dict[str, str]) -> pd.DataFrame:
 
 
 def draw_values(run: str | Path, category: str, method: str, processes: int = 1) -> np.ndarray:
-    """``(draws,)`` PD-LAP of each z-draw of ``method`` in the finished run ``run`` (a ``results/<dataset>``
-    folder), recomputed as the evaluate rule does: ``{category}/generate/{method}/diagrams.npz`` against the test
-    shapes' diagrams (``split.json``, ``diagrams/<shard>.npz``). Raises ``ValueError`` where a file is missing or
-    where the values' mean and std are not the run's ``metrics.json`` to the last bit (the files are not one
-    run's)."""
+    """``(draws,)`` PD-LAP of each z-draw of ``method`` in the finished run ``run`` (a ``results/<dataset>`` folder
+    or a reference's): its ``metrics.json``'s ``pd_lap.draws`` where the run wrote them, else recomputed as the
+    evaluate rule does, from ``{category}/generate/{method}/diagrams.npz`` against the test shapes' diagrams
+    (``split.json``, ``diagrams/<shard>.npz``). Raises ``ValueError`` where a file is missing or where the values'
+    mean and std are not the ``metrics.json``'s to the last bit (the files are not one run's)."""
     from .diagnostics import run_test_diagrams
     from .generation import draws_of
     from .metrics import pd_lap_summary
 
     root = Path(run) / category
     generated, metrics_path = root / "generate" / method / "diagrams.npz", root / "eval" / method / "metrics.json"
-    for path in (generated, metrics_path, root / "split.json"):
-        if not path.exists():
-            raise ValueError(f"{path}: missing (the paired draws need a run's generate/ and diagrams/ folders)")
-    reference = run_test_diagrams(root)
-    values = np.asarray(pd_lap_summary(draws_of(generated), reference, processes).values, np.float64)
+    if not metrics_path.exists():
+        raise ValueError(f"{metrics_path}: missing")
     written = read_json(metrics_path)["metrics"]["pd_lap"]
+    if "draws" in written:
+        values, source = np.asarray(written["draws"], np.float64), metrics_path
+    else:
+        for path in (generated, root / "split.json"):
+            if not path.exists():
+                raise ValueError(f"{path}: missing ({metrics_path} has no per-draw values, and recomputing them "
+                                 "needs the run's generate/ and diagrams/ folders)")
+        values, source = np.asarray(pd_lap_summary(draws_of(generated), run_test_diagrams(root), processes).values,
+                                    np.float64), generated
     if values.mean() != written["mean"] or values.std() != written["std"]:
-        raise ValueError(f"{generated}: its draws give PD-LAP {values.mean()!r} ± {values.std()!r}, "
+        raise ValueError(f"{source}: its draws give PD-LAP {values.mean()!r} ± {values.std()!r}, "
                          f"{metrics_path} says {written['mean']!r} ± {written['std']!r}")
     return values
 

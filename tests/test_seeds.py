@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -222,8 +223,6 @@ def test_paired_draws_read_the_values_a_run_wrote_without_its_generate_folder(tm
     """A run that wrote each draw's PD-LAP into metrics.json (the evaluate rule does) needs no generate/ folder,
     as a committed reference keeps none: the same values as recomputed, and a file whose draws do not give its own
     mean is refused."""
-    import shutil
-
     run = _run_with_draws(tmp_path)
     recomputed = {m: draw_values(run, "table", m) for m in ("ours_deepsdf", "deepsdf_vad")}
     before = add_paired_draws(pair_rows(read_runs([run]), PAIRS))

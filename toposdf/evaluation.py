@@ -252,10 +252,9 @@ def _metrics_entry(category: str, method: str, metrics: dict, **extra) -> dict:
 
 
 def _pd_lap_metrics(summary: PDLapSummary) -> dict:
-    """PD-LAP and Table 2's columns: mean ± std over the z-draws and each draw's value (pairs up across methods)."""
-    columns = {"pd_lap": summary.values, **{f"pd_lap_h{k}": summary.per_dimension[:, k] for k in range(3)}}
-    return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v), "draws": [float(x) for x in v]}
-            for key, v in columns.items()}
+    """PD-LAP and Table 2's columns over the z-draws, each draw's value kept (the draws pair up across methods)."""
+    return _over_draws([{"pd_lap": total, **{f"pd_lap_h{k}": dims[k] for k in range(3)}}
+                        for total, dims in zip(summary.values, summary.per_dimension)], keep_draws=True)
 
 
 def _scalar_metrics(values: dict) -> dict:
@@ -268,10 +267,11 @@ def _metric_names(generation: dict) -> dict:
     return {key.lower().replace("-", "_"): value for key, value in generation.items() if key != "empty_samples"}
 
 
-def _over_draws(per_draw: Sequence[dict]) -> dict:
-    """Metrics of several draws as ``{"mean", "std" (ddof=0, as PD-LAP's), "n"}``."""
+def _over_draws(per_draw: Sequence[dict], keep_draws: bool = False) -> dict:
+    """Metrics of several draws as ``{"mean", "std" (ddof=0, as PD-LAP's), "n"}``, with each draw's (``draws``)."""
     values = {key: np.array([draw[key] for draw in per_draw], np.float64) for key in per_draw[0]}
-    return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v)} for key, v in values.items()}
+    kept = {key: {"draws": v.tolist()} if keep_draws else {} for key, v in values.items()}
+    return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v)} | kept[key] for key, v in values.items()}
 
 
 def run_calibrate(job: Job) -> dict:

@@ -47,6 +47,13 @@ def test_default_config_is_valid_and_typed():
     assert cfg.persistence.tau > 0 and cfg.shards >= 1 and cfg.grid.resolution >= 8
 
 
+def test_the_schemas_default_rows_are_config_yamls():
+    """A config that names no methods gets config.yaml's rows of Table 1, every weight as config.yaml sets it."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    without_rows = {key: value for key, value in config.items() if key != "methods"}
+    assert validate_config(without_rows)["methods"] == validate_config(config)["methods"]
+
+
 def test_tiny_preset_is_valid():
     cfg = Config.from_dict(_merged("tiny.yaml"))
     assert cfg.dataset.name == "tiny" and cfg.dataset.shapes_per_category <= 10

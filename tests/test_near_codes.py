@@ -70,6 +70,8 @@ def test_the_tool_scores_a_finished_run(tmp_path, monkeypatch):
     (folder / "train" / "sphere" / "model.pt").write_bytes(b"")
     (folder / "split.json").write_text(json.dumps({"train": ["a"], "test": ["t0", "t1", "t2"]}))
     save_diagrams(folder / "diagrams" / "0.npz", ["a", "t0", "t1", "t2"], _reference(model, 4))
+    other = [np.array([[-0.5, 0.5]]), np.zeros((0, 2)), np.zeros((0, 2))]  # not a shard: the tool must not read it
+    save_diagrams(folder / "diagrams" / "stale.npz", ["t0"], [other])
     monkeypatch.setattr(tool, "load_model", lambda path, device: model)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     tool.main([str(tmp_path / "run"), "--scales", "0", "--draws", "1", "--resolution", str(RESOLUTION), "--tau",

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from toposdf.checkpoints import cpu_threads
-from toposdf.data import load_shape_diagrams, split_ids
-from toposdf.diagnostics import near_code_latents
+from toposdf.diagnostics import near_code_latents, run_test_diagrams
 from toposdf.external import mesh_path_diagrams
 from toposdf.generation import TrainedModel, load_model, shapes_at
 from toposdf.io import atomic_write_json, json_safe
@@ -88,8 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'category':9s} {'method':20s} {'codes':>12s} {'PD-LAP x1e3':>15s} {'H0':>15s} {'H1':>15s}")
     for category in categories:
         folder = args.run / category
-        test = split_ids(folder / "split.json", "test")
-        reference = list(load_shape_diagrams(sorted(folder.glob("diagrams/*.npz")), test, skip_missing=True).values())
+        reference = run_test_diagrams(folder)  # the test shapes' diagrams, from the numbered shards only
         methods = args.methods or sorted(p.parent.name for p in folder.glob("train/*/model.pt"))
         for method in methods:
             model = load_model(folder / "train" / method / "model.pt", "cpu")

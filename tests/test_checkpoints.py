@@ -130,7 +130,7 @@ def test_the_stages_settings_take_the_schemas_defaults():
     assert default["joint"]["grid_resolution"] is None and joint.grid_resolution == cfg.grid.resolution == 64
     assert joint.workers == 3 and joint.tau == 0.1 and joint.topology == "learned"
     unset = joint_train_config(schema_defaults({"methods.ours_deepsdf.lambda_cons": None}), "ours_deepsdf")
-    assert unset.lambda_cons == unset.lambda_con == 0.5  # null: eq. 14 takes eq. 13's weight
+    assert unset.lambda_cons == unset.lambda_con == 0.25  # null: eq. 14 takes eq. 13's weight
     assert (joint.lambda_kl, joint.smooth_share) == (default["implicit"]["lambda_kl"], default["pdgen"]["smooth_share"])
 
 

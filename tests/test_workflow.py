@@ -236,7 +236,7 @@ def test_changing_one_methods_weight_reruns_exactly_its_stage_two_and_what_follo
     reruns that method's stage 2 in each category and every job downstream of it, as --forcerun would, and no
     other method's training, generation or metrics."""
     workdir, _ = tiny_run
-    (workdir / "changed.yaml").write_text("methods:\n  ours_deepsdf:\n    lambda_con: 0.25\n")
+    (workdir / "changed.yaml").write_text("methods:\n  ours_deepsdf:\n    lambda_con: 0.4\n")
     changed = _planned(workdir, configfiles=(*TINY, "changed.yaml"))
     stage2 = [f"results/tiny/{c}/train/ours_deepsdf/model.pt" for c in CATEGORIES]
     assert changed == _planned(workdir, "--forcerun", *stage2)

@@ -137,6 +137,21 @@ def test_consistency_is_zero_when_the_generator_reproduces_the_diagrams():
     assert loss.item() == pytest.approx(0.0, abs=1e-20)
 
 
+def test_consistency_dims_split_eq_8_into_its_homology_dimensions():
+    decoder = tiny_decoder(output_tanh=False)
+    torch.manual_seed(3)
+    z = torch.randn(2, 4, dtype=torch.float64)
+    generated = [torch.randn(2, n, 2, dtype=torch.float64).mul(0.05).cumsum(-1) for n in (3, 2, 1)]
+    whole, computed = _consistency(decoder, z, generated)
+    parts = [consistency_loss(decoder, z, generated, computed, 10, 0.3, dims=[k]) for k in range(3)]
+    assert all(part.item() > 0 for part in parts[:2])  # components and tunnels both enter: the split is not vacuous
+    assert sum(part.item() for part in parts) == pytest.approx(whole.item(), rel=1e-12)
+    assert consistency_loss(decoder, z, generated, computed, 10, 0.3, dims=[1, 0]).item() == pytest.approx(
+        parts[0].item() + parts[1].item(), rel=1e-12)
+    with pytest.raises(ValueError, match="dimensions 0-1"):
+        consistency_loss(decoder, z, generated[:2], computed, 10, 0.3, dims=[2])
+
+
 def test_topological_prior_is_the_topology_layers_E():
     pd0 = torch.tensor([[-0.05, 0.0], [-0.1, 0.1], [-0.02, 0.01]], dtype=torch.float64)  # persistence .05 .2 .03
     points = [[pd0, torch.zeros(0, 2, dtype=torch.float64), torch.zeros(0, 2, dtype=torch.float64)]]

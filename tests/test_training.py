@@ -779,6 +779,40 @@ def test_target_persistence_rounds_the_network_blocks_targets_and_needs_pd_data(
         trainer.close()
 
 
+def test_consistency_dims_keep_eq_8_to_those_dimensions_in_the_network_block(tmp_path):
+    """methods.<m>.consistency_dims: the network's block takes eq. 8 on those homology dimensions only, on the same
+    synthetic shapes and matchings; null (the schema's default) takes every dimension; the prior methods cannot
+    take it, and a dimension the diagrams lack is a schema error."""
+    import yaml
+
+    from toposdf.config import Config, ConfigError
+    from toposdf.training import joint_train_config
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert joint_train_config(Config.from_dict(raw), "ours_deepsdf").consistency_dims is None
+    raw["methods"]["deepsdf_topoprior"] = {"geometry": "eikonal", "topology": "prior", "consistency_dims": [0]}
+    with pytest.raises(ValueError, match="consistency_dims: \\[0\\] selects"):
+        joint_train_config(Config.from_dict(raw), "deepsdf_topoprior")
+    raw["methods"].pop("deepsdf_topoprior")
+    raw["methods"]["ours_deepsdf"]["consistency_dims"] = [3]
+    with pytest.raises(ConfigError, match="consistency_dims"):
+        Config.from_dict(raw)
+
+    trainers = {dims: joint_trainer(tmp_path, "ours_deepsdf", str(dims), consistency_dims=dims)
+                for dims in (None, (0,), (1,), (2,))}
+    trainers[None]._submit(True)
+    synthetic = trainers[None].synthetic.next()  # one pool's shapes and matchings for every trainer (same network)
+    terms = {}
+    for dims, trainer in trainers.items():
+        name, term = trainer._synthetic_term(*synthetic)
+        terms[dims] = term.item()
+        assert name == "consistency"
+    assert terms[(0,)] > 0 and terms[(1,)] > 0
+    assert terms[(0,)] + terms[(1,)] + terms[(2,)] == pytest.approx(terms[None], rel=1e-5)
+    for trainer in trainers.values():
+        trainer.close()
+
+
 def test_target_births_caps_the_network_blocks_targets_and_needs_pd_data(tmp_path):
     """methods.<m>.target_births: training moves eq. 8's targets in the network's block (the pool's matchings and
     the loss alike) under the training diagrams' largest births; free (the paper's eq. 8, the schema's default)

@@ -5,6 +5,7 @@ Shapes: ``pred``/``target`` ``(B, P)`` signed distances; ``x`` ``(B, P, 3)`` poi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Executor
 
 import numpy as np
@@ -295,15 +296,23 @@ def consistency_loss(
     resolution: int,
     tau: float,
     matchings=None,
+    dims: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Eq. 8: ``mean_b sum_k d_PD(PD_k,phi(z_b), PD_k(f(., z_b)))``, differentiable in the network (through the
     critical vertices only, see :func:`diagram_points`) and in the generators. The whole grid is never
     backpropagated through.
 
     ``generated[k]`` is ``(B, n_k, 2)``. ``matchings[b][k]`` (generator output against ``computed``'s diagrams),
-    when given, saves solving eq. 1 here: the training loop computes them in its persistence workers.
+    when given, saves solving eq. 1 here: the training loop computes them in its persistence workers. ``dims``
+    (None: every dimension) keeps the sum over ``k`` to those homology dimensions.
     """
     targets = diagram_points(decoder, z, computed, resolution, tau)
+    if dims is not None:
+        if max(dims) >= len(generated):
+            raise ValueError(f"consistency_dims {list(dims)}: the diagrams have dimensions 0-{len(generated) - 1}")
+        generated = [generated[k] for k in dims]
+        targets = [[shape[k] for k in dims] for shape in targets]
+        matchings = None if matchings is None else [[shape[k] for k in dims] for shape in matchings]
     return diagram_fit_loss(generated, targets, matchings)
 
 

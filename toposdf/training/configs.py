@@ -15,7 +15,7 @@ STAGE1_TERMS = ("clamp_delta", "hard_sample_weight", "lambda_kl", "lambda_eikona
                 "regularizer_points")
 WARM = ("lr_decoder", "lr_codes", "lr_decay_at", "lr_decay_factor", "points_per_shape")  # stage 1's, warm_* in 2
 METHOD_TERMS = ("topology", "lambda_con", "lambda_cons", "lambda_pd", "lambda_smooth", "diagonal_anchor",
-                "target_births", "target_persistence")
+                "target_births", "target_persistence", "consistency_dims")
 PRIOR = tuple(f"prior_{key}" for key in block_fields("methods.*.prior"))  # E(p, q, i0; PD_dim) of the prior methods
 
 
@@ -53,6 +53,9 @@ def _check_joint(self) -> None:
         if getattr(self, key) != "free" and (self.topology != "learned" or self.lambda_pd == 0):
             raise ValueError(f"{key}: {getattr(self, key)} {what}: it needs topology: learned with PD data "
                              "(lambda_pd > 0)")
+    if self.consistency_dims is not None and self.topology != "learned":
+        raise ValueError(f"consistency_dims: {list(self.consistency_dims)} selects eq. 8's dimensions: it needs "
+                         "topology: learned (the prior's dimension is prior.dim)")
 
 
 JointTrainConfig = _stage_class(

@@ -205,7 +205,7 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
             with torch.no_grad():
                 generated = self._targets(z_syn)
             return "consistency", consistency_loss(self.decoder, z_syn, generated, computed, cfg.grid_resolution,
-                                                   cfg.tau, matchings)
+                                                   cfg.tau, matchings, cfg.consistency_dims)
         points = diagram_points(self.decoder, z_syn, computed, cfg.grid_resolution, cfg.tau)
         return "prior", topological_prior_loss(points, cfg.prior_dim, cfg.prior_p, cfg.prior_q, cfg.prior_i0)
 

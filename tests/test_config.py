@@ -190,6 +190,26 @@ def test_a_job_cannot_read_a_setting_its_params_leave_out():
         cfg.model.latent_size
 
 
+def test_a_late_key_is_left_out_of_a_jobs_settings_while_null():
+    """A key added to the method blocks after runs were made (toposdf.config.LATE_KEYS) is not in a job's params
+    while null, so those runs are not rerun on upgrade; the job reads it as null. Set, it is in the params."""
+    from toposdf.config import LATE_KEYS
+    from toposdf.stages import settings
+
+    assert "consistency_dims" in LATE_KEYS["methods.*"]
+    raw = _default()
+    full = validate_config(raw)
+    assert full["methods"]["ours_deepsdf"]["consistency_dims"] is None  # the schema's default is there
+    for keys in (["methods.ours_deepsdf"], ["methods"]):
+        out = settings(full, keys)
+        assert all("consistency_dims" not in block for block in out["methods"].values())
+        assert Config.from_settings(out).methods["ours_deepsdf"].consistency_dims is None
+    raw["methods"]["ours_deepsdf"] = raw["methods"]["ours_deepsdf"] | {"consistency_dims": [1]}
+    out = settings(validate_config(raw), ["methods.ours_deepsdf"])
+    assert out["methods"]["ours_deepsdf"]["consistency_dims"] == [1]
+    assert Config.from_settings(out).methods["ours_deepsdf"].consistency_dims == (1,)
+
+
 def test_the_whole_config_builds_the_same_from_settings_of_every_key():
     from toposdf.stages import settings
 

@@ -196,6 +196,12 @@ def block_class(path: str, names: tuple[str, ...]) -> type:
                                       frozen=True, kw_only=True, namespace={"_key": path})
 
 
+# Keys added to a block after runs were made with it, by block path: a job's settings leave such a key out while it
+# is null (toposdf.stages.settings), so that those runs' params, and so their outputs, stay as they were; a job
+# reads it back as null.
+LATE_KEYS: dict[str, tuple[str, ...]] = {"methods.*": ("consistency_dims",)}
+
+
 def typed(value: Any, path: str = "", node: dict | None = None) -> Any:
     """A validated config (or the slice of one that :func:`settings` took) as a tree of frozen blocks: dicts become
     :func:`block_class` instances or :class:`Entries`, lists tuples, integers where the schema wants a number
@@ -204,8 +210,10 @@ def typed(value: Any, path: str = "", node: dict | None = None) -> Any:
     if isinstance(value, dict):
         if "properties" not in node:  # named entries: methods, geometry
             return Entries(path, {name: typed(entry, f"{path}.*") for name, entry in value.items()})
-        names = tuple(name for name in node["properties"] if name in value)  # the schema's order
-        return block_class(path, names)(**{name: typed(value[name], f"{path}.{name}".lstrip(".")) for name in names})
+        late = LATE_KEYS.get(path, ())  # left out of a job's settings while null: null again here
+        names = tuple(name for name in node["properties"] if name in value or name in late)  # the schema's order
+        return block_class(path, names)(**{name: typed(value.get(name), f"{path}.{name}".lstrip("."))
+                                           for name in names})
     if isinstance(value, list):
         return tuple(typed(item, path, node.get("items", {})) for item in value)
     kinds = node.get("type") or [branch.get("type") for branch in node.get("anyOf", [])]

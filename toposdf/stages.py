@@ -15,7 +15,7 @@ import dataclasses
 import os
 from typing import Iterable
 
-from toposdf.config import ConfigError
+from toposdf.config import LATE_KEYS, ConfigError
 
 METHOD = "methods.{method}"
 
@@ -111,6 +111,10 @@ def settings(config: dict, keys: Iterable[str]) -> dict:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = copy.deepcopy(value)
+    for block in out.get("methods", {}).values():  # a late key while null (toposdf.config.LATE_KEYS)
+        for key in LATE_KEYS["methods.*"]:
+            if isinstance(block, dict) and block.get(key, 0) is None:
+                del block[key]
     return _sorted(out)
 
 

@@ -113,7 +113,7 @@ def settings(config: dict, keys: Iterable[str]) -> dict:
         node[parts[-1]] = copy.deepcopy(value)
     for block in out.get("methods", {}).values():  # a late key while null (toposdf.config.LATE_KEYS)
         for key in LATE_KEYS["methods.*"]:
-            if isinstance(block, dict) and block.get(key, 0) is None:
+            if isinstance(block, dict) and key in block and block[key] is None:
                 del block[key]
     return _sorted(out)
 

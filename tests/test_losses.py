@@ -100,11 +100,16 @@ def _consistency(decoder, z, generated, resolution=10, tau=0.3):
     return consistency_loss(decoder, z, generated, computed, resolution, tau), computed
 
 
-def test_consistency_gradient_matches_finite_differences():
+def _two_shapes_and_generated_diagrams():
+    """A tiny decoder, two codes and generated diagrams of 3, 2 and 1 points (H0, H1, H2), seeded."""
     decoder = tiny_decoder(output_tanh=False)
     torch.manual_seed(3)
     z = torch.randn(2, 4, dtype=torch.float64)
-    generated = [torch.randn(2, n, 2, dtype=torch.float64).mul(0.05).cumsum(-1) for n in (3, 2, 1)]
+    return decoder, z, [torch.randn(2, n, 2, dtype=torch.float64).mul(0.05).cumsum(-1) for n in (3, 2, 1)]
+
+
+def test_consistency_gradient_matches_finite_differences():
+    decoder, z, generated = _two_shapes_and_generated_diagrams()
     loss, computed = _consistency(decoder, z, generated)
     assert sum(len(d) for shape in computed.diagrams for d in shape) > 2  # a non-trivial diagram
     params = [p for p in decoder.parameters() if p.requires_grad]
@@ -138,10 +143,7 @@ def test_consistency_is_zero_when_the_generator_reproduces_the_diagrams():
 
 
 def test_consistency_dims_split_eq_8_into_its_homology_dimensions():
-    decoder = tiny_decoder(output_tanh=False)
-    torch.manual_seed(3)
-    z = torch.randn(2, 4, dtype=torch.float64)
-    generated = [torch.randn(2, n, 2, dtype=torch.float64).mul(0.05).cumsum(-1) for n in (3, 2, 1)]
+    decoder, z, generated = _two_shapes_and_generated_diagrams()
     whole, computed = _consistency(decoder, z, generated)
     parts = [consistency_loss(decoder, z, generated, computed, 10, 0.3, dims=[k]) for k in range(3)]
     assert all(part.item() > 0 for part in parts[:2])  # components and tunnels both enter: the split is not vacuous

@@ -111,11 +111,24 @@ def settings(config: dict, keys: Iterable[str]) -> dict:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = copy.deepcopy(value)
-    for block in out.get("methods", {}).values():  # a late key while null (toposdf.config.LATE_KEYS)
-        for key in LATE_KEYS["methods.*"]:
-            if isinstance(block, dict) and key in block and block[key] is None:
-                del block[key]
+    for path, keys in LATE_KEYS.items():  # a late key while null (toposdf.config.LATE_KEYS)
+        for block in _blocks_at(out, path.split(".")):
+            for key in keys:
+                if key in block and block[key] is None:
+                    del block[key]
     return _sorted(out)
+
+
+def _blocks_at(tree: dict, parts: list[str]):
+    """The dicts of ``tree`` at a block path split at its dots (``*``: every entry of a named-entries block)."""
+    if not isinstance(tree, dict):
+        return
+    if not parts:
+        yield tree
+        return
+    head, rest = parts[0], parts[1:]
+    for child in (tree.values() if head == "*" else [tree[head]] if head in tree else []):
+        yield from _blocks_at(child, rest)
 
 
 def _sorted(value, key: str = ""):

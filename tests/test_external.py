@@ -23,9 +23,10 @@ RAW = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_cat
        "evaluation": {"draws": 3, "seed": 0, "cloud_points": 64, "surface_points": 256}, "shards": 1}
 
 
-def _config(external: dict | None = None, **dataset) -> Config:
+def _config(external: dict | None = None, evaluation: dict | None = None, **dataset) -> Config:
     raw = json.loads(json.dumps(RAW))
     raw["dataset"] |= dataset
+    raw["evaluation"] |= evaluation or {}
     if external is not None:
         raw["external"] = external
     return Config.from_dict(raw)
@@ -65,10 +66,10 @@ def _inputs(root) -> dict:
     return {"split": root / "split.json", "diagrams": [root / "diagrams.npz"], "manifests": [root / "meshes" / "0.json"]}
 
 
-def _score(root, folder, name="gen", entry=None, reconstructions=None, **dataset):
+def _score(root, folder, name="gen", entry=None, reconstructions=None, evaluation=None, **dataset):
     """The external row's samples, reconstructions and metrics, as the rules run them."""
     entry = {"samples": str(folder), "reconstructions": reconstructions} | (entry or {})
-    cfg = _config({name: entry}, **dataset)
+    cfg = _config({name: entry}, evaluation, **dataset)
     out = root / "out" / name
     out.mkdir(parents=True, exist_ok=True)
     files = [str(p) for p in mesh_files(folder)]
@@ -131,6 +132,32 @@ def test_too_few_samples_say_how_many_are_needed_unless_the_entry_sets_its_draws
     assert manifest["draws"] == 2 and manifest["unused"] == 1 and metrics["metrics"]["pd_lap"]["n"] == 2
     with pytest.raises(ValueError, match="needs 3 draws"):
         draws_from(5, 2, 10, 3, "here")
+
+
+def test_a_test_shape_skipped_in_preprocessing_scores_the_first_shapes_of_each_draw(category, tmp_path):
+    """A test shape skipped in preprocessing (``dataset.skip_invalid``) stays in the split without ground truth: the
+    draws hold as many shapes as the split's test shapes, and each draw is scored on its first ones, one per test
+    shape with ground truth. The numbers are those of the same draws without the extra shape; fewer shapes than the
+    test shapes are refused before anything is scored."""
+    heldout = _heldout_folder(category, tmp_path / "heldout")
+    want, _ = _score(category, heldout)
+    root = tmp_path / "skipped"
+    shutil.copytree(category, root, ignore=shutil.ignore_patterns("out"))
+    split = json.loads((root / "split.json").read_text())
+    (root / "split.json").write_text(json.dumps(split | {"test": split["test"] + ["m99"]}))  # m99: no mesh, no PDs
+    folder = tmp_path / "longer"
+    folder.mkdir()
+    for path in sorted(heldout.iterdir()):  # draw d: its two held-out shapes first, then one more
+        shutil.copy(path, folder / path.name)
+    for d in range(3):
+        trimesh.creation.box(extents=(0.5, 0.4, 0.3 + 0.05 * d)).export(folder / f"{d:02d}_99_extra.obj")
+    got, manifest = _score(root, folder)
+    assert manifest["shapes_per_draw"] == 3 and got["test_shapes"] == 3
+    keys = ["pd_lap", "pd_lap_h0", "pd_lap_h1", "mean_b0", "mean_b1", "mmd_cd", "cov_cd", "1_nna_cd"]
+    assert {k: got["metrics"][k] for k in keys} == {k: want["metrics"][k] for k in keys}
+    assert got["metrics"]["pd_lap"]["n"] == 3 and got["metrics"]["pd_lap"]["mean"] > 0
+    with pytest.raises(ValueError, match=r"generated_shapes is 1, fewer than the category's 2 test shapes"):
+        _score(category, heldout, name="few", evaluation={"generated_shapes": 1})
 
 
 def _bad_meshes(folder):

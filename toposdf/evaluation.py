@@ -59,6 +59,32 @@ def generation_metrics(meshes: Sequence[Mesh], references: Sequence[np.ndarray],
     return mmd_cov_1nna(samples, references, workers=workers)
 
 
+def draw_size(generated_shapes: int | None, test_shapes: int) -> int:
+    """Shapes per draw: ``evaluation.generated_shapes``, else the category's ``test_shapes``. PD-LAP (eq. 2) pairs
+    every test shape with one generated shape, so fewer is an error (raised before anything is generated)."""
+    n = generated_shapes or test_shapes
+    if n < test_shapes:
+        raise ValueError(f"evaluation.generated_shapes is {n}, fewer than the category's {test_shapes} test shapes: "
+                         "PD-LAP (eq. 2) pairs every test shape with one generated shape. Set it to null (as many as "
+                         "the test shapes) or to at least the test shapes' number")
+    return n
+
+
+def scored_draws(draws: list[list], meshes: list, test_shapes: int, what: str) -> tuple[list[list], list]:
+    """The first ``test_shapes`` shapes of every draw, and of the first draw's meshes: the ones scored against the
+    test shapes that have ground truth. A draw holds more when ``evaluation.generated_shapes`` asks for more, or when
+    test shapes were skipped in preprocessing (``dataset.skip_invalid``: they stay in the split, without diagrams);
+    fewer is an error naming ``what``."""
+    short = min(len(draw) for draw in draws)
+    if short < test_shapes or len(meshes) < test_shapes:
+        raise ValueError(f"{what}: a draw of {min(short, len(meshes))} shapes, fewer than the {test_shapes} test shapes "
+                         "with ground truth; generate it again (snakemake --forcerun generate)")
+    if short > test_shapes:
+        log.info("%s: scoring the first %d shapes of each draw of %d (the test shapes with ground truth; the others were "
+                 "skipped in preprocessing or evaluation.generated_shapes asks for more)", what, test_shapes, short)
+    return [draw[:test_shapes] for draw in draws], meshes[:test_shapes]
+
+
 # ---------------------------------------------------------------------------------------------- rules
 # Generated and reconstructed shapes use the ground truth's grid (cfg.grid.resolution): a perfect generator scores 0.
 def run_generate(job: Job) -> Generation:
@@ -69,7 +95,7 @@ def run_generate(job: Job) -> Generation:
     cpu_threads(threads)
     ev = cfg.evaluation
     model = load_model(model_path)
-    n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
+    n = draw_size(ev.generated_shapes, len(split_ids(job.input.split, "test")))
     result = generate(model, n, ev.draws, ev.seed, cfg.grid.resolution, cfg.persistence.tau,
                       cfg.persistence.min_persistence, workers=max(1, threads), rescore=mesh_rescoring(cfg, threads))
     empty = sum(len(v) == 0 for v, _ in result.meshes)
@@ -296,7 +322,8 @@ def run_calibrate(job: Job) -> dict:
     test_ids, train_ids = split_ids(split_path, "test"), split_ids(split_path, "train")
     reference = list(load_shape_diagrams(diagram_paths, test_ids, skip_missing=True).values())
     train = list(load_shape_diagrams(diagram_paths, train_ids).values())
-    n = ev.generated_shapes or len(reference)
+    n = len(reference)  # the methods' draws are scored on their first n shapes (scored_draws)
+    draw_size(ev.generated_shapes, len(test_ids))
     picks = calibration_picks(len(train), n, ev.seed, ev.draws)
     floor = calibration_draws(train, n, ev.seed, ev.draws)  # the training shapes of picks
     tau = cfg.persistence.tau
@@ -340,7 +367,9 @@ def run_evaluate(job: Job) -> dict:
     ev = cfg.evaluation
     ids = split_ids(split_path, "test")
     reference = list(load_shape_diagrams(diagram_paths, ids, skip_missing=True).values())
-    generated = draws_of(generated_diagrams)
+    references = list(shape_clouds(manifest_paths, ids, ev.cloud_points, ev.seed).values())
+    generated, meshes = scored_draws(draws_of(generated_diagrams), load_meshes(job.input.shapes), len(reference),
+                                     f"{category}/{method}")
     summary = pd_lap_summary(generated, reference, processes=max(1, threads))
     test_betti = betti_summary(reference, cfg.persistence.tau)
     table = pd.read_csv(job.input.chamfer)
@@ -349,9 +378,7 @@ def run_evaluate(job: Job) -> dict:
     finite = chamfers[np.isfinite(chamfers)]
     # an external row's reconstructions say why a distance is missing (none given, a mesh skipped)
     notes = sorted(set(table["note"].dropna().astype(str)) - {""}) if "note" in table else []
-    references = list(shape_clouds(manifest_paths, ids, ev.cloud_points, ev.seed).values())
-    generation = generation_metrics(load_meshes(job.input.shapes), references, ev.cloud_points, ev.seed,
-                                    max(1, threads))
+    generation = generation_metrics(meshes[: len(references)], references, ev.cloud_points, ev.seed, max(1, threads))
     metrics = {
         "cd_mean": {"mean": cd, "std": float(finite.std()) if len(finite) else float("nan"), "n": int(len(finite)),
                     "failed": failed} | ({"note": "; ".join(notes)} if notes else {}),

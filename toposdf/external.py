@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from toposdf.checkpoints import cpu_threads
 from toposdf.data import MeshError, category_meshes, load_mesh, sdf_grid, split_ids
-from toposdf.evaluation import surface_points
+from toposdf.evaluation import draw_size, surface_points
 from toposdf.field import extract_mesh
 from toposdf.generation import Generation, save_generation
 from toposdf.io import atomic_open, atomic_write_json
@@ -196,7 +196,7 @@ def run_external_samples(job: Job) -> dict:
     cfg, name, category = job.cfg, job.wildcards.external, job.wildcards.category
     entry, ev = _entry(job), cfg.evaluation
     folder = entry.samples.format(category=category)
-    n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
+    n = draw_size(ev.generated_shapes, len(split_ids(job.input.split, "test")))
     paths = [Path(p) for p in job.input.samples]
     usable, records = prepare_meshes(paths, entry.normalize, cfg.sdf.margin, cfg.dataset.skip_invalid,
                                      f"meshes of external.{name} ({category})")
@@ -323,7 +323,7 @@ def run_vecset_samples(job: Job) -> Generation:
     cpu_threads(job.threads)
     model, _ = load_autoencoder(job.input.autoencoder)
     edm, scale = load_diffusion(job.input.diffusion)
-    n = ev.generated_shapes or len(split_ids(job.input.split, "test"))
+    n = draw_size(ev.generated_shapes, len(split_ids(job.input.split, "test")))
     seeds = draw_seeds(ev.seed, ev.draws)
     device = next(model.parameters()).device
     latents, diagrams, first, empty = [], [], None, 0

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from test_training import schema_defaults
-from toposdf.checkpoints import (atomic_torch_save, build_decoder_and_codes, cpu_threads, finish, load_checkpoint,
-                                 work_path)
+from toposdf.checkpoints import (atomic_torch_save, build_decoder_and_codes, claim_work, cpu_threads, finish,
+                                 load_checkpoint, work_path, work_sources)
 from toposdf.config import load_schema
 from toposdf.jobs import Job
 from toposdf.data import load_sdf_samples, split_ids
@@ -105,6 +105,78 @@ def test_a_rerun_of_a_killed_stage_resumes_from_its_work_checkpoint(tmp_path):
         assert torch.equal(value, resumed["decoder"][key]), key
     assert torch.equal(straight["codes"]["mu"], resumed["codes"]["mu"])
     assert (tmp_path / "straight.csv").read_text() == (tmp_path / "resumed.csv").read_text()
+
+
+def _killed_stage1(cfg, shards, split, output, sources: dict | None):
+    """A stage-1 attempt killed after its first epoch, its sources recorded as the entry point records them (None:
+    a working checkpoint from before the record)."""
+    if sources is not None:
+        claim_work(output, sources)
+    killed = replace(implicit_train_config(cfg, "eikonal"), epochs=1)
+    torch.manual_seed(cfg.train.seed)
+    decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, 4)
+    _, points, sdf = load_sdf_samples(shards, split_ids(split, "train"))
+    ImplicitTrainer(decoder, codes, points, sdf, killed, work_path(output), work_path(output.with_suffix(".csv")))\
+        .fit(progress=False)
+
+
+def test_a_killed_stage_is_not_resumed_once_its_inputs_were_made_again(tmp_path, caplog):
+    """Snakemake reruns a job whose input changed; the working checkpoint of a killed attempt at the old input is
+    moved aside (kept as ``.work.stale``) and the stage starts over: the result is a fresh run's on the new input,
+    bit for bit. With the same sources it resumes; a working checkpoint without a record resumes as before."""
+    cfg = schema_defaults({"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 2,
+                          "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
+                          "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
+    shards, split = _tiny_category(tmp_path)
+    inputs = Job.of(cfg, dict(samples=shards, split=split), {}).input
+    output = tmp_path / "model.pt"
+    _killed_stage1(cfg, shards, split, output, work_sources({}, inputs))
+    with np.load(shards[0]) as f:  # the samples made again, of other shapes
+        data = dict(f)
+    np.savez(shards[0], **(data | {"sdf": data["sdf"] - 0.05}))
+    with caplog.at_level("WARNING"):
+        pretrain_implicit(_stage1(cfg, shards, split, output, tmp_path / "model.csv"))
+    assert "other inputs or settings (input: sdf.npz)" in caplog.text
+    stale = work_path(output).with_name(".model.pt.work.stale")
+    assert load_checkpoint(stale)["epoch"] == 1
+    assert not work_path(output).exists() and not work_path(output).with_name(".model.pt.work.sources.json").exists()
+    fresh = tmp_path / "fresh.pt"
+    pretrain_implicit(_stage1(cfg, shards, split, fresh, tmp_path / "fresh.csv"))
+    for key, value in load_checkpoint(fresh)["decoder"].items():
+        assert torch.equal(value, load_checkpoint(output)["decoder"][key]), key
+    assert (tmp_path / "fresh.csv").read_text() == (tmp_path / "model.csv").read_text()
+
+    for name, sources in (("same", work_sources({}, inputs)), ("unrecorded", None)):
+        again = tmp_path / f"{name}.pt"
+        _killed_stage1(cfg, shards, split, again, sources)
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            pretrain_implicit(_stage1(cfg, shards, split, again, tmp_path / f"{name}.csv"))
+        assert "resumed from" in caplog.text and load_checkpoint(again)["epoch"] == 2
+        assert not work_path(again).with_name(f".{name}.pt.work.stale").exists()
+        for key, value in load_checkpoint(fresh)["decoder"].items():
+            assert torch.equal(value, load_checkpoint(again)["decoder"][key]), (name, key)
+
+
+def test_work_sources_name_a_changed_setting_and_ignore_a_longer_schedule(tmp_path):
+    (tmp_path / "a.npz").write_bytes(b"12")
+    inputs = Job.of({}, {"samples": [tmp_path / "a.npz"]}, {}).input
+    settings = {"model": {"softplus_beta": 100}, "train": {"implicit": {"epochs": 10, "lr": 1e-3}}}
+    base = work_sources(settings, inputs)
+    assert base["inputs"] == {str(tmp_path / "a.npz"): [2, (tmp_path / "a.npz").stat().st_mtime_ns]}
+    longer = json.loads(json.dumps(settings))
+    longer["train"]["implicit"]["epochs"] = 20  # more epochs: the trainer's own check decides
+    assert work_sources(longer, inputs) == base
+    output = tmp_path / "model.pt"
+    atomic_torch_save({"epoch": 1}, work_path(output))
+    claim_work(output, base)
+    assert work_path(output).exists()
+    claim_work(output, work_sources(longer, inputs))
+    assert work_path(output).exists()
+    changed = json.loads(json.dumps(settings))
+    changed["model"]["softplus_beta"] = 50
+    claim_work(output, work_sources(changed, inputs))
+    assert not work_path(output).exists() and work_path(output).with_name(".model.pt.work.stale").exists()
 
 
 @pytest.mark.parametrize("cls", [ImplicitTrainConfig, PDGeneratorTrainConfig, JointTrainConfig])

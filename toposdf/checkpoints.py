@@ -13,17 +13,29 @@ codes' config, ``latent``).
 
 from __future__ import annotations
 
+import copy
+import json
+import logging
 import os
 import pickle
+import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Mapping
+from types import SimpleNamespace
+from typing import Any, Iterable, Mapping
 
 import torch
 
 from toposdf.stages import DEVICE_POLICY
-from toposdf.io import atomic_open
+from toposdf.io import atomic_open, atomic_write_json
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
+
+log = logging.getLogger(__name__)
+
+# Epoch counts a working checkpoint may be resumed with more of (the trainer's own check, Trainer._changed_settings,
+# decides whether a longer schedule is the same one); every other setting of the job must match (work_sources).
+GROWABLE = ("train.implicit.epochs", "train.pdgen.epochs", "train.joint.rounds", "vecset.autoencoder.epochs",
+            "vecset.diffusion.epochs")
 
 
 def cpu_threads(threads: int) -> None:
@@ -109,6 +121,65 @@ def work_path(output: str | Path) -> Path:
     return output.with_name(f".{output.name}.work")
 
 
+def _sources_path(output: str | Path) -> Path:
+    work = work_path(output)
+    return work.with_name(f"{work.name}.sources.json")
+
+
+def work_sources(settings: Mapping, inputs: Any) -> dict:
+    """What a job's working checkpoint is trained from besides its stage's training settings: the job's settings
+    (its rule's params, but the epoch counts of :data:`GROWABLE`) and each input file's size and modification time.
+    Snakemake reruns a job whose inputs or params changed; a working checkpoint left by a killed attempt at the old
+    ones must not be resumed then. ``inputs``: Snakemake's input files, or a namespace of paths (lists allowed)."""
+    kept = copy.deepcopy(dict(settings))
+    for dotted in GROWABLE:
+        *parents, key = dotted.split(".")
+        node = kept
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key, None)
+    values = vars(inputs).values() if isinstance(inputs, SimpleNamespace) else list(inputs)
+    files: dict[str, list[int]] = {}
+    for value in values:
+        for path in value if isinstance(value, (list, tuple)) else [value]:
+            if path is None:  # an optional input a test leaves out
+                continue
+            stat = os.stat(path)
+            files[str(path)] = [stat.st_size, stat.st_mtime_ns]
+    return {"settings": kept, "inputs": files}
+
+
+def _changed_sources(saved: dict, now: dict) -> list[str]:
+    """The settings (top-level blocks) and input files in which ``saved`` differs from ``now``."""
+    blocks = sorted(key for key in set(saved.get("settings", {})) | set(now["settings"])
+                    if saved.get("settings", {}).get(key) != now["settings"].get(key))
+    files = sorted(Path(path).name for path in set(saved.get("inputs", {})) | set(now["inputs"])
+                   if saved.get("inputs", {}).get(path) != now["inputs"].get(path))
+    return [f"settings: {block}" for block in blocks] + [f"input: {name}" for name in files]
+
+
+def claim_work(output: str | Path, sources: dict, extra: Iterable[str | Path] = ()) -> None:
+    """Before a stage trains into ``work_path(output)``: if a killed attempt left a working checkpoint made from
+    other :func:`work_sources` (an input made again, a model setting changed), move it aside to ``<work>.stale``
+    (nothing is deleted) and start over, saying which changed; then record this attempt's sources beside it. A
+    working checkpoint without a record (from before the record existed) is resumed as before. ``extra``: more
+    working files or folders of the same job (stage 1b's selection sweep) that go stale with it."""
+    work, record = work_path(output), _sources_path(output)
+    if work.exists() and record.exists():
+        changed = _changed_sources(json.loads(record.read_text()), sources)
+        if changed:
+            for path in [work, *(work_path(p) for p in extra)]:
+                if path.exists():
+                    stale = path.with_name(f"{path.name}.stale")
+                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+                    os.replace(path, stale)
+            log.warning("%s was trained from other inputs or settings (%s): starting over; the old one is kept as "
+                        "%s", work, ", ".join(changed[:6]) + (", ..." if len(changed) > 6 else ""),
+                        work.with_name(f"{work.name}.stale"))
+    atomic_write_json(record, sources)
+
+
 def finish(state: dict, output: str | Path, log_csv: str | Path | None = None) -> None:
     """Write the finished checkpoint ``state`` onto ``output`` atomically and, when given, the loss CSV the
     trainer kept at ``work_path(log_csv)`` onto ``log_csv``; then remove the working files. Until the end both
@@ -121,3 +192,4 @@ def finish(state: dict, output: str | Path, log_csv: str | Path | None = None) -
             fh.write(rows.read_bytes() if rows.exists() else b"epoch\n")  # no epoch to train: a header only
         rows.unlink(missing_ok=True)
     work_path(output).unlink(missing_ok=True)
+    _sources_path(output).unlink(missing_ok=True)

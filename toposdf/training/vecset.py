@@ -275,13 +275,14 @@ def train_vecset_autoencoder(job) -> None:
     ``input.manifests``' normalized meshes, occupancy queries from the SDF samples ``input.samples``; to
     ``output.checkpoint`` and ``output.curve``, resumable; then ``output.fit``: the reconstruction IoU on the ground
     truth's grid (``input.grids``) of the training shapes and of the test shapes (:func:`fit_report`)."""
-    from toposdf.checkpoints import finish, work_path
+    from toposdf.checkpoints import claim_work, finish, work_path, work_sources
     from toposdf.data import SPILL_BYTES
     from toposdf.io import atomic_write_json, json_safe
     from toposdf.provenance import provenance
 
     cfg = job.cfg
     cpu_threads(job.threads)
+    claim_work(job.output.checkpoint, work_sources(job.settings, job.input))
     train_cfg = autoencoder_train_config(cfg)
     ids, clouds, near, volume = autoencoder_data(cfg, train_cfg, job.input.samples, job.input.split,
                                                  job.input.manifests, spill_bytes=SPILL_BYTES)
@@ -306,10 +307,11 @@ def train_vecset_diffusion(job) -> None:
     """The latent diffusion model for one category on its training shapes' encodings by ``input.autoencoder``
     (``encodings`` of each, from as many seeded surface samples), divided by their standard deviation; to
     ``output.checkpoint`` and ``output.curve``, resumable."""
-    from toposdf.checkpoints import finish, work_path
+    from toposdf.checkpoints import claim_work, finish, work_path, work_sources
 
     cfg = job.cfg
     cpu_threads(job.threads)
+    claim_work(job.output.checkpoint, work_sources(job.settings, job.input))
     ae_cfg, train_cfg = autoencoder_train_config(cfg), diffusion_train_config(cfg)
     model, state = load_autoencoder(job.input.autoencoder)
     ids = list(state["ids"])

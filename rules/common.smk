@@ -1,12 +1,18 @@
 # Validation, shape lists and input functions. The logic lives in the toposdf package.
+import sys
+
 from toposdf.stages import export_device_policy, settings as config_settings
-from toposdf.config import validate_config
+from toposdf.config import ConfigError, validate_config
 from toposdf.data import SHAPENET_MODELS, SYNSETS, training_memory_mb
 from toposdf.external import mesh_files
 from toposdf.stages import reads as stage_reads
 
-# Validate once, before any job runs: an invalid key stops here with a message naming it.
-config.update(validate_config(config))
+# Validate once, before any job runs: an invalid key stops here with a message naming it (the message alone, no
+# traceback).
+try:
+    config.update(validate_config(config))
+except ConfigError as error:
+    sys.exit(f"error: {error}")
 # The device policy reaches the jobs through their environment, not their params: changing it reruns nothing.
 export_device_policy(config)
 

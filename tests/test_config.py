@@ -75,6 +75,20 @@ def test_shapenet_preset_needs_a_root(tmp_path):
     assert Config.from_dict(raw).grid.resolution == 64
 
 
+def test_a_shapenet_root_needs_kind_shapenet_and_its_own_results_folder(tmp_path):
+    """Two silent traps of a ShapeNet run on top of config.yaml: a root with kind synthetic (the shipped shapes would
+    be used) and kind shapenet under config.yaml's name (results/synthetic/ would be overwritten)."""
+    raw = _default()
+    raw["dataset"] = raw["dataset"] | {"root": str(tmp_path)}
+    with pytest.raises(ConfigError, match=r"dataset\.root: .* read only when dataset\.kind is 'shapenet'"):
+        validate_config(raw)
+    raw["dataset"]["kind"] = "shapenet"
+    with pytest.raises(ConfigError, match=r"dataset\.name: 'synthetic' is the shipped synthetic dataset's"):
+        validate_config(raw)
+    raw["dataset"]["name"] = "shapenet"
+    assert validate_config(raw)["dataset"]["name"] == "shapenet"
+
+
 def test_defaults_are_filled():
     raw = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 4}, "sdf": {}, "grid": {},
            "persistence": {}, "shards": 1}

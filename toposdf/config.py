@@ -111,6 +111,14 @@ def _disagreements(config: dict) -> list[str]:
         problems.append("dataset.root: required when dataset.kind is 'shapenet' (the ShapeNetCore.v2 folder)")
     elif dataset["kind"] == "shapenet" and not Path(dataset["root"]).expanduser().is_dir():
         problems.append(f"dataset.root: {dataset['root']!r} is not a folder")
+    if dataset["kind"] == "synthetic" and dataset.get("root"):
+        problems.append(f"dataset.root: {dataset['root']!r} is read only when dataset.kind is 'shapenet' (it is "
+                        "'synthetic': the shipped shapes would be used); add kind: shapenet, or use "
+                        "presets/shapenet.yaml, which sets it")
+    if dataset["kind"] == "shapenet" and dataset.get("name") == "synthetic":
+        problems.append("dataset.name: 'synthetic' is the shipped synthetic dataset's results folder "
+                        "(results/synthetic/), which a ShapeNet run would overwrite; name the run (e.g. name: "
+                        "shapenet, as presets/shapenet.yaml does with every shape: shapes_per_category null)")
     if dataset["kind"] == "synthetic" and dataset.get("shapes_per_category") is None:
         problems.append("dataset.shapes_per_category: required (an integer) when dataset.kind is 'synthetic'")
     if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":

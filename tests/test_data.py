@@ -97,6 +97,34 @@ def test_normalization_fits_the_unit_sphere_and_inverts():
     np.testing.assert_allclose(norm.invert(normalized.vertices), mesh.vertices, atol=1e-12)
 
 
+def test_normalization_ignores_vertices_of_no_face():
+    """Some files keep vertices no face uses; one far away must not shrink the shape."""
+    box = trimesh.creation.box([2.0, 1.0, 4.0])
+    loose = trimesh.Trimesh(np.vstack([box.vertices, [[50.0, 0, 0]]]), box.faces, process=False)
+    _, want = normalize_mesh(box)
+    _, got = normalize_mesh(loose)
+    assert got.scale == want.scale and np.array_equal(got.offset, want.offset)
+
+
+def test_a_shape_shrunk_by_a_far_stray_triangle_is_skipped_with_its_reason(tmp_path):
+    """A cube with one stray triangle far away normalizes to a speck: too small to train on, skipped (or an
+    error naming the file); the shapes beside it are kept."""
+    root = tmp_path / "shapenet"
+    box = trimesh.creation.box([1.0, 1.0, 1.0])
+    stray = trimesh.Trimesh([[40.0, 0, 0], [40.5, 0, 0], [40.0, 0.5, 0]], [[0, 1, 2]])
+    for name, mesh in (("speck", trimesh.util.concatenate([box, stray])), ("good", box)):
+        path = mesh_path(root, "chair", name)
+        path.parent.mkdir(parents=True)
+        mesh.export(path)
+    split = {"category": "chair", "root": str(root), "train": ["good"], "test": ["speck"]}
+    records = normalize_shard(split, 0, 1, tmp_path / "out" / "0.json", 1.03, skip_invalid=True)
+    status = {r["model_id"]: (r["status"], r["reason"]) for r in records}
+    assert status["good"] == ("ok", "")
+    assert status["speck"][0] == "skipped" and "too small in its bounding sphere" in status["speck"][1]
+    with pytest.raises(MeshError, match=r"speck.*too small in its bounding sphere"):
+        normalize_shard(split, 0, 1, tmp_path / "strict" / "0.json", 1.03, skip_invalid=False)
+
+
 def test_sdf_samples_follow_the_deepsdf_scheme():
     box = trimesh.creation.box([1, 1, 1])
     points, sdf = sample_sdf(box, 10000, variances=(0.0025, 0.00025), uniform_fraction=0.1, seed=3)

@@ -151,12 +151,14 @@ class Normalization:
 
 def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.03) -> tuple[trimesh.Trimesh, Normalization]:
     """Centre the bounding box at the origin, scale the mesh into the sphere of radius ``1 / margin``, and orient
-    its faces consistently (:func:`orient_faces`; duplicate vertices are merged)."""
+    its faces consistently (:func:`orient_faces`; duplicate vertices are merged). The box and the sphere are those
+    of the vertices the faces use: a vertex of no face (some files keep them) does not shrink the shape."""
     if margin < 1:
         raise ValueError(f"margin must be >= 1, got {margin}")
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    center = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
-    radius = np.linalg.norm(vertices - center, axis=1).max()
+    used = vertices[np.unique(np.asarray(mesh.faces))] if len(mesh.faces) else vertices
+    center = 0.5 * (used.min(axis=0) + used.max(axis=0))
+    radius = np.linalg.norm(used - center, axis=1).max()
     norm = Normalization(offset=-center, scale=float(1.0 / (margin * radius)))
     out = trimesh.Trimesh(norm.apply(vertices), np.asarray(mesh.faces, dtype=np.int64), process=False)
     return orient_faces(out), norm

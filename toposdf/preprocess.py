@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIN_SOLID = 0.001  # a shape with the inside beside less of its surface is no solid (skipped, or an error)
+# A normalized shape with fewer of the 32^3 grid's points inside is too small in its bounding sphere to train on (a
+# stray part far from it sets the scale): skipped, or an error. The shipped synthetic shapes have 300 or more.
+MIN_INSIDE_POINTS = 8
 
 
 def shape_seed(seed: int, model_id: str) -> int:
@@ -147,6 +150,10 @@ def normalize_shard(
         try:
             mesh = load_mesh(source)
             normalized, norm, sign, inside_grid, solid = normalized_solid(mesh, margin, source)
+            if inside_grid * 32 ** 3 < MIN_INSIDE_POINTS:
+                raise MeshError(f"{source}: {round(inside_grid * 32 ** 3)} of the 32^3 grid's points inside after "
+                                "normalization: the solid is too small in its bounding sphere to train on (a part "
+                                "far from it, a stray triangle, sets the scale?)")
         except MeshError as exc:
             if not skip_invalid:
                 log.error("%s", exc)

@@ -40,6 +40,14 @@ def test_finish_writes_the_output_and_removes_the_working_checkpoint(tmp_path):
     assert load_checkpoint(output)["epoch"] == 2 and not work_path(output).exists()
 
 
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 cut short"])
+def test_an_empty_or_truncated_checkpoint_is_named_with_what_to_do(tmp_path, content):
+    path = tmp_path / ".model.pt.work"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"model\.pt\.work: not a readable checkpoint \(empty or cut short.*Delete it"):
+        load_checkpoint(path)
+
+
 def test_decoder_and_codes_are_rebuilt_with_the_checkpoints_weights():
     model = {"latent_size": 4, "hidden": 16, "n_layers": 4}
     torch.manual_seed(0)

@@ -97,6 +97,10 @@ def load_checkpoint(path: str | Path) -> dict:
     except pickle.UnpicklingError as error:
         raise ValueError(f"{path}: not a toposdf checkpoint of tensors and plain data, refused (it would run code "
                          f"on load): {str(error).splitlines()[0]}") from None
+    except (EOFError, RuntimeError) as error:  # an empty or truncated file: torch's own messages name no path
+        raise ValueError(f"{path}: not a readable checkpoint (empty or cut short: {type(error).__name__}"
+                         f"{': ' + str(error).splitlines()[0] if str(error) else ''}). Delete it to rerun the job "
+                         "that writes it") from None
 
 
 def build_decoder_and_codes(model: dict, latent: LatentConfig | dict, state: dict | None,

@@ -14,13 +14,14 @@ import numpy as np
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[Any]:
-    """Open a temporary file next to ``path``; on success rename it onto ``path``, on error remove it."""
+def atomic_open(path: str | Path, mode: str = "wb", newline: str | None = None) -> Iterator[Any]:
+    """Open a temporary file next to ``path``; on success rename it onto ``path``, on error remove it. ``newline``
+    as :func:`open`'s (text modes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, mode) as fh:
+        with open(tmp, mode, newline=newline) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -18,6 +18,7 @@ from torch.profiler import record_function
 from tqdm import tqdm
 
 from toposdf.checkpoints import atomic_torch_save, load_checkpoint
+from toposdf.io import atomic_open
 from toposdf.transfer import to_host
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ class Trainer:
         with open(self.log_csv) as fh:
             rows = list(csv.DictReader(fh))
         if len(rows) > self.epoch:
-            with open(self.log_csv, "w", newline="") as fh:
+            with atomic_open(self.log_csv, "w", newline="") as fh:  # a kill here keeps the rows as they were
                 writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows[: self.epoch])

@@ -72,8 +72,8 @@ def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) ->
             value = yaml.safe_load(error.instance)
         except yaml.YAMLError:
             continue
-        if any(t in _SCALARS and isinstance(value, _SCALARS[t]) and not (t != "boolean" and isinstance(value, bool))
-               for t in wanted):
+        # a scalar of the wanted kind, or of another (then the error shows the number, 1.5, not the string '1.5')
+        if not isinstance(value, (str, list, dict)):
             *parents, key = error.absolute_path
             functools.reduce(operator.getitem, parents, config)[key] = value
 

@@ -84,3 +84,19 @@ def test_every_script_imports_in_its_rules_env(env, scripts):
                  f"    print({rule!r}, traceback.format_exc(limit=-3))"]
     run = subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 0 and not run.stdout, f"{env.name} has no {blocked}:\n{run.stdout[-3000:]}{run.stderr[-2000:]}"
+
+
+def test_every_gpu_rule_goes_to_the_gpu_partition_of_the_slurm_profile():
+    """A rule with ``resources: gpu=1`` that the SLURM profile does not list would ask for a GPU on the default
+    (CPU) partition; the profile's training rules (checkpointed trainers) also get the early SIGTERM."""
+    gpu_rules = set()
+    for path in (ROOT / "rules").glob("*.smk"):
+        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", path.read_text(), flags=re.S | re.M):
+            if re.search(r"\bgpu=1\b", body):
+                gpu_rules.add(name)
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())["set-resources"]
+    assert {"pretrain_implicit", "joint_train", "vecset_autoencoder"} <= gpu_rules
+    on_gpu = {rule for rule, entry in profile.items() if entry.get("slurm_partition") == "?gpu_partition"}
+    assert gpu_rules == on_gpu, (sorted(gpu_rules - on_gpu), sorted(on_gpu - gpu_rules))
+    for rule in ("pretrain_implicit", "pretrain_pdgen", "joint_train", "vecset_autoencoder", "vecset_diffusion"):
+        assert "--signal=TERM@300" in profile[rule]["slurm_extra"], rule

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import trimesh
 
-from toposdf.config import Config
+from toposdf.config import Config, validate_config
 from toposdf.data import MeshError, mesh_path
 from toposdf.evaluation import calibration_picks, run_calibrate, run_evaluate
 from toposdf.external import (MESH_SUFFIXES, draws_from, mesh_files, prepare_mesh, prepare_meshes,
                               reconstruction_files, run_external_reconstructions, run_external_samples)
 from toposdf.jobs import Job
+from toposdf.stages import reads, settings
 from toposdf.preprocess import diagrams_shard, grid_shard, normalize_shard
 from toposdf.topology import betti_numbers
 
@@ -23,13 +24,17 @@ RAW = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_cat
        "evaluation": {"draws": 3, "seed": 0, "cloud_points": 64, "surface_points": 256}, "shards": 1}
 
 
-def _config(external: dict | None = None, evaluation: dict | None = None, **dataset) -> Config:
+def _raw(external: dict | None = None, evaluation: dict | None = None, **dataset) -> dict:
     raw = json.loads(json.dumps(RAW))
     raw["dataset"] |= dataset
     raw["evaluation"] |= evaluation or {}
     if external is not None:
         raw["external"] = external
-    return Config.from_dict(raw)
+    return raw
+
+
+def _config(external: dict | None = None, evaluation: dict | None = None, **dataset) -> Config:
+    return Config.from_dict(_raw(external, evaluation, **dataset))
 
 
 def _shapes() -> list[trimesh.Trimesh]:
@@ -69,7 +74,8 @@ def _inputs(root) -> dict:
 def _score(root, folder, name="gen", entry=None, reconstructions=None, evaluation=None, **dataset):
     """The external row's samples, reconstructions and metrics, as the rules run them."""
     entry = {"samples": str(folder), "reconstructions": reconstructions} | (entry or {})
-    cfg = _config({name: entry}, evaluation, **dataset)
+    raw = _raw({name: entry}, evaluation, **dataset)
+    cfg = Config.from_dict(raw)
     out = root / "out" / name
     out.mkdir(parents=True, exist_ok=True)
     files = [str(p) for p in mesh_files(folder)]
@@ -79,8 +85,9 @@ def _score(root, folder, name="gen", entry=None, reconstructions=None, evaluatio
     recon = [str(p) for p in mesh_files(reconstructions)] if reconstructions else []
     run_external_reconstructions(Job.of(cfg, {"reconstructions": recon} | _inputs(root),
                                         {"chamfer": out / "reconstruction.csv"}, category="chair", external=name))
-    run_evaluate(Job.of(cfg, _inputs(root) | {"generated": out / "diagrams.npz", "shapes": out / "shapes.npz",
-                                              "chamfer": out / "reconstruction.csv"},
+    evaluate = settings(validate_config(raw), reads("evaluate"))  # what the rule passes: reading more raises
+    run_evaluate(Job.of(evaluate, _inputs(root) | {"generated": out / "diagrams.npz", "shapes": out / "shapes.npz",
+                                                   "chamfer": out / "reconstruction.csv"},
                         {"metrics": out / "metrics.json"}, category="chair", method=name))
     return json.loads((out / "metrics.json").read_text()), json.loads((out / "manifest.json").read_text())
 

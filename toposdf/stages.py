@@ -45,7 +45,7 @@ READS: dict[str, tuple[str, ...]] = {
     "interpolate": ("figures.interpolation_shapes", "figures.interpolation_steps", "grid.resolution", "persistence"),
     "reconstruct": ("evaluation.seed", "evaluation.surface_points", "evaluation.reconstruct", "grid.resolution",
                     "persistence.tau"),
-    "evaluate": ("evaluation", "grid.resolution", "persistence"),
+    "evaluate": ("evaluation.seed", "evaluation.cloud_points", "grid.resolution", "persistence"),
     "calibrate": ("evaluation.generated_shapes", "evaluation.draws", "evaluation.seed", "evaluation.cloud_points",
                   "grid.resolution", "persistence"),
     "training_fit": ("evaluation.seed", "evaluation.training_fit_shapes", "persistence.tau"),

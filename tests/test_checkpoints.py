@@ -44,7 +44,7 @@ def test_finish_writes_the_output_and_removes_the_working_checkpoint(tmp_path):
 def test_an_empty_or_truncated_checkpoint_is_named_with_what_to_do(tmp_path, content):
     path = tmp_path / ".model.pt.work"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=r"model\.pt\.work: not a readable checkpoint \(empty or cut short.*Delete it"):
+    with pytest.raises(ValueError, match=r"model\.pt\.work: not a readable checkpoint \(empty or cut short.*delete it"):
         load_checkpoint(path)
 
 
@@ -129,9 +129,10 @@ def _killed_stage1(cfg, shards, split, output, sources: dict | None):
 
 
 def test_a_killed_stage_is_not_resumed_once_its_inputs_were_made_again(tmp_path, caplog):
-    """Snakemake reruns a job whose input changed; the working checkpoint of a killed attempt at the old input is
-    moved aside (kept as ``.work.stale``) and the stage starts over: the result is a fresh run's on the new input,
-    bit for bit. With the same sources it resumes; a working checkpoint without a record resumes as before."""
+    """Snakemake reruns a job whose input changed; the working files of a killed attempt at the old input (checkpoint,
+    loss rows, record) move into ``.<output>.stale-1`` and the stage starts over: the result is a fresh run's on the
+    new input, bit for bit. With the same sources it resumes; a working checkpoint without a record resumes as
+    before."""
     cfg = schema_defaults({"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 2,
                           "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
                           "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
@@ -144,10 +145,11 @@ def test_a_killed_stage_is_not_resumed_once_its_inputs_were_made_again(tmp_path,
     np.savez(shards[0], **(data | {"sdf": data["sdf"] - 0.05}))
     with caplog.at_level("WARNING"):
         pretrain_implicit(_stage1(cfg, shards, split, output, tmp_path / "model.csv"))
-    assert "other inputs or settings (input: sdf.npz)" in caplog.text
-    stale = work_path(output).with_name(".model.pt.work.stale")
-    assert load_checkpoint(stale)["epoch"] == 1
-    assert not work_path(output).exists() and not work_path(output).with_name(".model.pt.work.sources.json").exists()
+    assert "other inputs or settings (input sdf.npz)" in caplog.text
+    kept = tmp_path / ".model.pt.stale-1"
+    assert sorted(p.name for p in kept.iterdir()) == [".model.csv.work", ".model.pt.work", ".model.pt.work.sources.json"]
+    assert load_checkpoint(kept / ".model.pt.work")["epoch"] == 1
+    assert not work_path(output).exists() and not (tmp_path / ".model.pt.work.sources.json").exists()
     fresh = tmp_path / "fresh.pt"
     pretrain_implicit(_stage1(cfg, shards, split, fresh, tmp_path / "fresh.csv"))
     for key, value in load_checkpoint(fresh)["decoder"].items():
@@ -161,30 +163,46 @@ def test_a_killed_stage_is_not_resumed_once_its_inputs_were_made_again(tmp_path,
         with caplog.at_level("INFO"):
             pretrain_implicit(_stage1(cfg, shards, split, again, tmp_path / f"{name}.csv"))
         assert "resumed from" in caplog.text and load_checkpoint(again)["epoch"] == 2
-        assert not work_path(again).with_name(f".{name}.pt.work.stale").exists()
+        assert not list(tmp_path.glob(f".{name}.pt.stale-*"))
         for key, value in load_checkpoint(fresh)["decoder"].items():
             assert torch.equal(value, load_checkpoint(again)["decoder"][key]), (name, key)
 
 
-def test_work_sources_name_a_changed_setting_and_ignore_a_longer_schedule(tmp_path):
+def test_a_changed_setting_keeps_the_attempt_aside_and_changing_it_back_resumes_it(tmp_path, caplog):
+    """Nothing is deleted: a setting changed by mistake keeps the first attempt in ``.stale-1``, the mistaken one
+    in ``.stale-2`` once the setting is back, and the first resumes. More epochs and other persistence threads are
+    no change; a killed stage-1b sweep (no checkpoint yet, only its working folder) goes aside like a checkpoint."""
     (tmp_path / "a.npz").write_bytes(b"12")
     inputs = Job.of({}, {"samples": [tmp_path / "a.npz"]}, {}).input
-    settings = {"model": {"softplus_beta": 100}, "train": {"implicit": {"epochs": 10, "lr": 1e-3}}}
+    settings = {"model": {"softplus_beta": 100}, "train": {"implicit": {"epochs": 10}, "joint": {"workers": 1}}}
     base = work_sources(settings, inputs)
     assert base["inputs"] == {str(tmp_path / "a.npz"): [2, (tmp_path / "a.npz").stat().st_mtime_ns]}
-    longer = json.loads(json.dumps(settings))
-    longer["train"]["implicit"]["epochs"] = 20  # more epochs: the trainer's own check decides
-    assert work_sources(longer, inputs) == base
+    same = json.loads(json.dumps(settings))
+    same["train"]["implicit"]["epochs"], same["train"]["joint"]["workers"] = 20, 7
+    assert work_sources(same, inputs) == base
     output = tmp_path / "model.pt"
-    atomic_torch_save({"epoch": 1}, work_path(output))
     claim_work(output, base)
-    assert work_path(output).exists()
-    claim_work(output, work_sources(longer, inputs))
-    assert work_path(output).exists()
-    changed = json.loads(json.dumps(settings))
-    changed["model"]["softplus_beta"] = 50
-    claim_work(output, work_sources(changed, inputs))
-    assert not work_path(output).exists() and work_path(output).with_name(".model.pt.work.stale").exists()
+    atomic_torch_save({"epoch": 3, "attempt": 1}, work_path(output))
+    claim_work(output, work_sources(same, inputs))
+    assert load_checkpoint(work_path(output))["attempt"] == 1
+    mistake = json.loads(json.dumps(settings))
+    mistake["model"]["softplus_beta"] = 50
+    with caplog.at_level("WARNING"):
+        claim_work(output, work_sources(mistake, inputs))
+    assert "model.softplus_beta: 100 -> 50" in caplog.text
+    assert not work_path(output).exists() and (tmp_path / ".model.pt.stale-1" / ".model.pt.work").exists()
+    atomic_torch_save({"epoch": 1, "attempt": 2}, work_path(output))
+    claim_work(output, base)
+    assert load_checkpoint(work_path(output))["attempt"] == 1  # the first attempt is back
+    assert not (tmp_path / ".model.pt.stale-1").exists()
+    assert load_checkpoint(tmp_path / ".model.pt.stale-2" / ".model.pt.work")["attempt"] == 2
+
+    pdgen, sweep = tmp_path / "pdgen.pt", work_path(tmp_path / "selection.json")
+    claim_work(pdgen, base, extra=[tmp_path / "selection.json"])
+    sweep.mkdir()
+    (sweep / "candidate_0.pt").write_bytes(b"x")
+    claim_work(pdgen, work_sources(mistake, inputs), extra=[tmp_path / "selection.json"])
+    assert not sweep.exists() and (tmp_path / ".pdgen.pt.stale-1" / sweep.name / "candidate_0.pt").exists()
 
 
 @pytest.mark.parametrize("cls", [ImplicitTrainConfig, PDGeneratorTrainConfig, JointTrainConfig])

@@ -146,6 +146,12 @@ def test_numbers_given_as_strings_on_the_command_line_are_read():
     raw["model"]["latent_size"] = "32.5"
     with pytest.raises(ConfigError, match=r"model\.latent_size: 32\.5 is not of type 'integer'"):  # the number read
         validate_config(raw)
+    raw["model"]["latent_size"] = "32.0"  # JSON Schema's integer, not the jobs'
+    with pytest.raises(ConfigError, match=r"model\.latent_size: 32\.0 is not of type 'integer'"):
+        validate_config(raw)
+    raw["model"]["latent_size"] = 32.0  # the same in a config file
+    with pytest.raises(ConfigError, match=r"model\.latent_size: 32\.0 is not of type 'integer'"):
+        validate_config(raw)
     raw["model"]["latent_size"] = "true"  # a boolean is not an integer
     with pytest.raises(ConfigError, match="model.latent_size"):
         validate_config(raw)

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import pickle
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,10 +31,11 @@ from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
 
 log = logging.getLogger(__name__)
 
-# Epoch counts a working checkpoint may be resumed with more of (the trainer's own check, Trainer._changed_settings,
-# decides whether a longer schedule is the same one); every other setting of the job must match (work_sources).
-GROWABLE = ("train.implicit.epochs", "train.pdgen.epochs", "train.joint.rounds", "vecset.autoencoder.epochs",
-            "vecset.diffusion.epochs")
+# Settings a working checkpoint may be resumed under when they changed: epoch counts (the trainer's own check,
+# Trainer._changed_settings, decides whether a longer schedule is the same one) and the persistence threads, which
+# change no number. Every other setting of the job must match (work_sources).
+NOT_COMPARED = ("train.implicit.epochs", "train.pdgen.epochs", "train.joint.rounds", "train.joint.workers",
+                "vecset.autoencoder.epochs", "vecset.diffusion.epochs")
 
 
 def cpu_threads(threads: int) -> None:
@@ -98,9 +98,11 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"{path}: not a toposdf checkpoint of tensors and plain data, refused (it would run code "
                          f"on load): {str(error).splitlines()[0]}") from None
     except (EOFError, RuntimeError) as error:  # an empty or truncated file: torch's own messages name no path
+        if isinstance(error, RuntimeError) and "PytorchStreamReader" not in str(error):
+            raise  # out of memory, an archive of a newer torch: not the file's fault
         raise ValueError(f"{path}: not a readable checkpoint (empty or cut short: {type(error).__name__}"
-                         f"{': ' + str(error).splitlines()[0] if str(error) else ''}). Delete it to rerun the job "
-                         "that writes it") from None
+                         f"{': ' + str(error).splitlines()[0] if str(error) else ''}). If no job is writing it, "
+                         "delete it and rerun the job that writes it") from None
 
 
 def build_decoder_and_codes(model: dict, latent: LatentConfig | dict, state: dict | None,
@@ -132,11 +134,11 @@ def _sources_path(output: str | Path) -> Path:
 
 def work_sources(settings: Mapping, inputs: Any) -> dict:
     """What a job's working checkpoint is trained from besides its stage's training settings: the job's settings
-    (its rule's params, but the epoch counts of :data:`GROWABLE`) and each input file's size and modification time.
+    (its rule's params, but :data:`NOT_COMPARED`) and each input file's size and modification time.
     Snakemake reruns a job whose inputs or params changed; a working checkpoint left by a killed attempt at the old
     ones must not be resumed then. ``inputs``: Snakemake's input files, or a namespace of paths (lists allowed)."""
     kept = copy.deepcopy(dict(settings))
-    for dotted in GROWABLE:
+    for dotted in NOT_COMPARED:
         *parents, key = dotted.split(".")
         node = kept
         for part in parents:
@@ -154,34 +156,79 @@ def work_sources(settings: Mapping, inputs: Any) -> dict:
     return {"settings": kept, "inputs": files}
 
 
+def _flat(tree, prefix: str = "") -> dict:
+    """A nested dict as ``{"a.b.c": leaf}``."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out = {}
+    for key, value in tree.items():
+        out |= _flat(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
 def _changed_sources(saved: dict, now: dict) -> list[str]:
-    """The settings (top-level blocks) and input files in which ``saved`` differs from ``now``."""
-    blocks = sorted(key for key in set(saved.get("settings", {})) | set(now["settings"])
-                    if saved.get("settings", {}).get(key) != now["settings"].get(key))
+    """The settings (dotted) and input files in which ``saved`` differs from ``now``."""
+    before, after = _flat(saved.get("settings", {})), _flat(now["settings"])
+    keys = sorted(key for key in set(before) | set(after) if before.get(key, "unset") != after.get(key, "unset"))
     files = sorted(Path(path).name for path in set(saved.get("inputs", {})) | set(now["inputs"])
                    if saved.get("inputs", {}).get(path) != now["inputs"].get(path))
-    return [f"settings: {block}" for block in blocks] + [f"input: {name}" for name in files]
+    return [f"{key}: {before.get(key, 'unset')} -> {after.get(key, 'unset')}" for key in keys] + \
+        [f"input {name}" for name in files]
 
 
 def claim_work(output: str | Path, sources: dict, extra: Iterable[str | Path] = ()) -> None:
-    """Before a stage trains into ``work_path(output)``: if a killed attempt left a working checkpoint made from
-    other :func:`work_sources` (an input made again, a model setting changed), move it aside to ``<work>.stale``
-    (nothing is deleted) and start over, saying which changed; then record this attempt's sources beside it. A
-    working checkpoint without a record (from before the record existed) is resumed as before. ``extra``: more
-    working files or folders of the same job (stage 1b's selection sweep) that go stale with it."""
-    work, record = work_path(output), _sources_path(output)
-    if work.exists() and record.exists():
+    """Before a stage trains into ``work_path(output)``: make the working files the ones of these sources.
+
+    If a killed attempt left working files (the checkpoint, and the working files of ``extra``: the loss CSV, stage
+    1b's selection sweep) made from other :func:`work_sources` (an input made again, a setting changed), they move,
+    with their record, into a new folder ``.<output>.stale-<n>`` beside the output, and the stage starts over,
+    saying which input or setting changed. Nothing is deleted: where no working files are left, a kept attempt made
+    from exactly these sources (a setting changed by mistake, then back) is moved back and resumed. Working files
+    without a record (from before the record existed) resume as before. Then this attempt's sources are recorded."""
+    output = Path(output)
+    record = _sources_path(output)
+    working = [work_path(output), *(work_path(p) for p in extra)]
+    if record.exists() and any(p.exists() for p in working):
         changed = _changed_sources(json.loads(record.read_text()), sources)
         if changed:
-            for path in [work, *(work_path(p) for p in extra)]:
-                if path.exists():
-                    stale = path.with_name(f"{path.name}.stale")
-                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
-                    os.replace(path, stale)
-            log.warning("%s was trained from other inputs or settings (%s): starting over; the old one is kept as "
-                        "%s", work, ", ".join(changed[:6]) + (", ..." if len(changed) > 6 else ""),
-                        work.with_name(f"{work.name}.stale"))
+            kept = _keep_aside(output, [record, *working])
+            log.warning("%s was trained from other inputs or settings (%s): starting over; the attempt is kept in %s",
+                        working[0], ", ".join(changed[:6]) + (", ..." if len(changed) > 6 else ""), kept)
+    if not any(p.exists() for p in working):
+        restored = _restore_kept(output, sources)
+        if restored is not None:
+            log.warning("resuming the attempt kept in %s: it was made from these inputs and settings", restored)
     atomic_write_json(record, sources)
+
+
+def _kept_folders(output: Path) -> list[Path]:
+    """The ``.<output>.stale-<n>`` folders beside ``output``, newest (highest ``n``) first."""
+    folders = [p for p in output.parent.glob(f".{output.name}.stale-*") if p.name.rsplit("-", 1)[1].isdigit()]
+    return sorted(folders, key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True)
+
+
+def _keep_aside(output: Path, paths: list[Path]) -> Path:
+    """Move the existing ``paths`` (all beside ``output``) into a new ``.<output>.stale-<n>`` folder."""
+    folders = _kept_folders(output)
+    kept = output.with_name(f".{output.name}.stale-{int(folders[0].name.rsplit('-', 1)[1]) + 1 if folders else 1}")
+    kept.mkdir()
+    for path in paths:
+        if path.exists():
+            os.replace(path, kept / path.name)
+    return kept
+
+
+def _restore_kept(output: Path, sources: dict) -> Path | None:
+    """Move back the newest kept attempt whose record is ``sources``; None where there is none."""
+    record = _sources_path(output)
+    for kept in _kept_folders(output):
+        saved = kept / record.name
+        if saved.exists() and not _changed_sources(json.loads(saved.read_text()), sources):
+            for path in kept.iterdir():
+                os.replace(path, output.parent / path.name)
+            kept.rmdir()
+            return kept
+    return None
 
 
 def finish(state: dict, output: str | Path, log_csv: str | Path | None = None) -> None:

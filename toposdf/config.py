@@ -54,6 +54,14 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 _SCALARS = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None)}
 
 
+# JSON Schema counts 32.0 as an integer; the jobs do not (torch's layer sizes, range()). An integer is an int here.
+Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)),
+)
+
+
 def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) -> None:
     """Read, as YAML, strings the schema wants as numbers, booleans or null, in place: Snakemake's
     ``--config 'model={latent_size: 32}'`` hands nested values over as strings (``'32'``). An entry that allows
@@ -87,7 +95,7 @@ def validate_config(config: dict) -> dict:
     schema = load_schema()
     config = copy.deepcopy(dict(config))
     _fill_defaults(config, schema)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = Validator(schema)
     _coerce_strings(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     problems = [f"{_key_path(e)}: {e.message}" for e in errors] or _disagreements(config)

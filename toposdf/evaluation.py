@@ -78,7 +78,8 @@ def scored_draws(draws: list[list], meshes: list, test_shapes: int, what: str) -
     short = min(len(draw) for draw in draws)
     if short < test_shapes or len(meshes) < test_shapes:
         raise ValueError(f"{what}: a draw of {min(short, len(meshes))} shapes, fewer than the {test_shapes} test shapes "
-                         "with ground truth; generate it again (snakemake --forcerun generate)")
+                         "with ground truth; make the row's samples again (snakemake --forcerun generate, or external_samples / "
+                         "vecset_samples for those rows)")
     if short > test_shapes:
         log.info("%s: scoring the first %d shapes of each draw of %d (the test shapes with ground truth; the others were "
                  "skipped in preprocessing or evaluation.generated_shapes asks for more)", what, test_shapes, short)

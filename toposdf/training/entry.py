@@ -49,7 +49,7 @@ def pretrain_implicit(job: Job) -> None:
     """
     cfg, geometry, output, log_csv = job.cfg, job.wildcards.geometry, job.output.checkpoint, job.output.curve
     cpu_threads(job.threads)
-    claim_work(output, work_sources(job.settings, job.input))
+    claim_work(output, work_sources(job.settings, job.input), extra=[log_csv])
     ids, points, sdf = load_sdf_samples(job.input.samples, split_ids(job.input.split, "train"), at_least_one=True,
                                         spill_bytes=SPILL_BYTES)
     train_cfg = implicit_train_config(cfg, geometry)
@@ -101,7 +101,7 @@ def pretrain_pdgen(job: Job) -> None:
     cfg, method, implicit_path, diagram_paths = job.cfg, job.wildcards.method, job.input.implicit, job.input.diagrams
     output, log_csv, selection, threads = job.output.checkpoint, job.output.curve, job.output.selection, job.threads
     cpu_threads(threads)
-    claim_work(output, work_sources(job.settings, job.input), extra=[selection])
+    claim_work(output, work_sources(job.settings, job.input), extra=[log_csv, selection])
     stage1 = load_checkpoint(implicit_path)
     diagrams = list(load_shape_diagrams(diagram_paths, stage1["ids"]).values())
     block = cfg.methods[method]
@@ -157,7 +157,7 @@ def joint_train(job: Job) -> None:
     implicit_path, pdgen_path = job.optional_input("implicit"), job.optional_input("pdgen")
     smoothness_path, diagram_paths, threads = job.optional_input("smoothness"), job.input.diagrams, job.threads
     cpu_threads(threads)
-    claim_work(output, work_sources(job.settings, job.input))
+    claim_work(output, work_sources(job.settings, job.input), extra=[log_csv])
     block = cfg.methods[method]
     ids, points, sdf = load_sdf_samples(job.input.samples, split_ids(job.input.split, "train"), at_least_one=True,
                                         spill_bytes=SPILL_BYTES)

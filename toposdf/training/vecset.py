@@ -282,7 +282,7 @@ def train_vecset_autoencoder(job) -> None:
 
     cfg = job.cfg
     cpu_threads(job.threads)
-    claim_work(job.output.checkpoint, work_sources(job.settings, job.input))
+    claim_work(job.output.checkpoint, work_sources(job.settings, job.input), extra=[job.output.curve])
     train_cfg = autoencoder_train_config(cfg)
     ids, clouds, near, volume = autoencoder_data(cfg, train_cfg, job.input.samples, job.input.split,
                                                  job.input.manifests, spill_bytes=SPILL_BYTES)
@@ -311,7 +311,7 @@ def train_vecset_diffusion(job) -> None:
 
     cfg = job.cfg
     cpu_threads(job.threads)
-    claim_work(job.output.checkpoint, work_sources(job.settings, job.input))
+    claim_work(job.output.checkpoint, work_sources(job.settings, job.input), extra=[job.output.curve])
     ae_cfg, train_cfg = autoencoder_train_config(cfg), diffusion_train_config(cfg)
     model, state = load_autoencoder(job.input.autoencoder)
     ids = list(state["ids"])

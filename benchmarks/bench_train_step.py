@@ -59,11 +59,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def config_scale(path: Path = ROOT / "config.yaml", preset: Path | None = None) -> dict:
     """Stage 2's sizes of the default config, read from ``config.yaml`` so that the benchmark follows it; with
-    ``preset`` (e.g. ``presets/shapenet.yaml``), that preset's merged on top. A ShapeNet preset's missing
-    ``dataset.root`` does not matter here (only sizes are read)."""
+    ``preset`` (e.g. ``presets/shapenet.yaml``), that preset's merged on top. A ShapeNet preset's dataset does not
+    matter here (only sizes are read): it is validated as a synthetic one."""
     raw = read_config_files(path, *([preset] if preset is not None else []))
-    if raw.get("dataset", {}).get("kind") == "shapenet" and not raw["dataset"].get("root"):
-        raw["dataset"]["root"] = str(ROOT)  # any folder: only the sizes are read
+    if raw.get("dataset", {}).get("kind") == "shapenet":
+        raw["dataset"] |= {"kind": "synthetic", "name": "bench", "root": None, "shapes_per_category": 2}
     c = Config.from_dict(raw)
     joint, implicit = c.train.joint, c.train.implicit
     return dict(batch=joint.batch_shapes, points=joint.points_per_shape, hidden=c.model.hidden,

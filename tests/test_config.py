@@ -72,6 +72,10 @@ def test_shapenet_preset_needs_a_root(tmp_path):
         validate_config(_merged("shapenet.yaml"))
     raw = _merged("shapenet.yaml")
     raw["dataset"]["root"] = str(tmp_path)
+    with pytest.raises(ConfigError, match=r"has no folder for chair \(03001627/\), table \(04379243/\), sofa"):
+        validate_config(raw)  # an empty folder: not ShapeNetCore.v2
+    for synset in ("03001627", "04379243", "04256520"):
+        (tmp_path / synset).mkdir()
     assert Config.from_dict(raw).grid.resolution == 64
 
 
@@ -86,6 +90,8 @@ def test_a_shapenet_root_needs_kind_shapenet_and_its_own_results_folder(tmp_path
     with pytest.raises(ConfigError, match=r"dataset\.name: 'synthetic' is the shipped synthetic dataset's"):
         validate_config(raw)
     raw["dataset"]["name"] = "shapenet"
+    (tmp_path / "03001627").mkdir()
+    (tmp_path / "04379243").mkdir()
     assert validate_config(raw)["dataset"]["name"] == "shapenet"
 
 

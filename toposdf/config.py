@@ -119,6 +119,14 @@ def _disagreements(config: dict) -> list[str]:
         problems.append("dataset.root: required when dataset.kind is 'shapenet' (the ShapeNetCore.v2 folder)")
     elif dataset["kind"] == "shapenet" and not Path(dataset["root"]).expanduser().is_dir():
         problems.append(f"dataset.root: {dataset['root']!r} is not a folder")
+    elif dataset["kind"] == "shapenet":
+        from toposdf.data import SYNSETS  # the mesh stack: only for a ShapeNet config
+
+        root = Path(dataset["root"]).expanduser()
+        missing = [f"{c} ({SYNSETS[c]}/)" for c in dataset["categories"] if not (root / SYNSETS[c]).is_dir()]
+        if missing:
+            problems.append(f"dataset.root: {dataset['root']!r} has no folder for {', '.join(missing)}; ShapeNetCore.v2 "
+                            "keeps a category's models in <root>/<synset>/<model_id>/models/model_normalized.obj")
     if dataset["kind"] == "synthetic" and dataset.get("root"):
         problems.append(f"dataset.root: {dataset['root']!r} is read only when dataset.kind is 'shapenet' (it is "
                         "'synthetic': the shipped shapes would be used); add kind: shapenet, or use "

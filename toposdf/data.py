@@ -150,9 +150,8 @@ class Normalization:
 
 
 def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.03) -> tuple[trimesh.Trimesh, Normalization]:
-    """Centre the bounding box at the origin, scale the mesh into the sphere of radius ``1 / margin``, and orient
-    its faces consistently (:func:`orient_faces`; duplicate vertices are merged). The box and the sphere are those
-    of the vertices the faces use: a vertex of no face (some files keep them) does not shrink the shape."""
+    """Centre the bounding box of the vertices the faces use at the origin, scale them into the sphere of radius
+    ``1 / margin``, and orient the faces consistently (:func:`orient_faces`; duplicate vertices are merged)."""
     if margin < 1:
         raise ValueError(f"margin must be >= 1, got {margin}")
     vertices = np.asarray(mesh.vertices, dtype=np.float64)

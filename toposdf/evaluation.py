@@ -13,7 +13,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from .checkpoints import cpu_threads, load_checkpoint
@@ -23,7 +22,8 @@ from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_s
 from .field import extract_mesh, sample_surface
 from .figures import pd_matrices_figure
 from .generation import (Generation, Mesh, draw_seeds, draws_of, generate, generator_diagrams, interpolate,
-                         load_meshes, TrainedModel, load_model, sample_latents, save_generation, save_meshes, shapes_at)
+                         load_meshes, TrainedModel, load_model, sample_latents, save_generation, save_meshes,
+                         scored_draws, shapes_at)
 from .io import atomic_open, atomic_write_json, json_safe
 from .metrics import (PDLapSummary, cd_mean, mmd_cov_1nna, mmd_cov_1nna_from_distances, pairwise_chamfer,
                       pd_lap_summary)
@@ -57,33 +57,6 @@ def generation_metrics(meshes: Sequence[Mesh], references: Sequence[np.ndarray],
     clouds: ``n`` points on the k-th mesh, seeded ``seed + k`` (an empty mesh gives an empty cloud)."""
     samples = [sample_surface(v, f, n, seed + k) for k, (v, f) in enumerate(meshes)]
     return mmd_cov_1nna(samples, references, workers=workers)
-
-
-def draw_size(generated_shapes: int | None, test_shapes: int) -> int:
-    """Shapes per draw: ``evaluation.generated_shapes``, else the category's ``test_shapes``. PD-LAP (eq. 2) pairs
-    every test shape with one generated shape, so fewer is an error (raised before anything is generated)."""
-    n = generated_shapes or test_shapes
-    if n < test_shapes:
-        raise ValueError(f"evaluation.generated_shapes is {n}, fewer than the category's {test_shapes} test shapes: "
-                         "PD-LAP (eq. 2) pairs every test shape with one generated shape. Set it to null (as many as "
-                         "the test shapes) or to at least the test shapes' number")
-    return n
-
-
-def scored_draws(draws: list[list], meshes: list, test_shapes: int, what: str) -> tuple[list[list], list]:
-    """The first ``test_shapes`` shapes of every draw, and of the first draw's meshes: the ones scored against the
-    test shapes that have ground truth. A draw holds more when ``evaluation.generated_shapes`` asks for more, or when
-    test shapes were skipped in preprocessing (``dataset.skip_invalid``: they stay in the split, without diagrams);
-    fewer is an error naming ``what``."""
-    short = min(len(draw) for draw in draws)
-    if short < test_shapes or len(meshes) < test_shapes:
-        raise ValueError(f"{what}: a draw of {min(short, len(meshes))} shapes, fewer than the {test_shapes} test shapes "
-                         "with ground truth; make the row's samples again (snakemake --forcerun generate, or external_samples / "
-                         "vecset_samples for those rows)")
-    if short > test_shapes:
-        log.info("%s: scoring the first %d shapes of each draw of %d (the test shapes with ground truth; the others were "
-                 "skipped in preprocessing or evaluation.generated_shapes asks for more)", what, test_shapes, short)
-    return [draw[:test_shapes] for draw in draws], meshes[:test_shapes]
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -324,7 +297,6 @@ def run_calibrate(job: Job) -> dict:
     reference = list(load_shape_diagrams(diagram_paths, test_ids, skip_missing=True).values())
     train = list(load_shape_diagrams(diagram_paths, train_ids).values())
     n = len(reference)  # the methods' draws are scored on their first n shapes (scored_draws)
-    draw_size(ev.generated_shapes, len(test_ids))
     picks = calibration_picks(len(train), n, ev.seed, ev.draws)
     floor = calibration_draws(train, n, ev.seed, ev.draws)  # the training shapes of picks
     tau = cfg.persistence.tau

@@ -28,9 +28,9 @@ from tqdm import tqdm
 
 from toposdf.checkpoints import cpu_threads
 from toposdf.data import MeshError, category_meshes, load_mesh, sdf_grid, split_ids
-from toposdf.evaluation import draw_size, surface_points
+from toposdf.evaluation import surface_points
 from toposdf.field import extract_mesh
-from toposdf.generation import Generation, save_generation
+from toposdf.generation import Generation, draw_size, save_generation
 from toposdf.io import atomic_open, atomic_write_json
 from toposdf.jobs import Job
 from toposdf.preprocess import normalized_solid

@@ -195,6 +195,33 @@ def draws_of(diagrams_path: str | Path) -> list[list[Diagrams]]:
     return [draws[key] for key in sorted(draws)]
 
 
+def draw_size(generated_shapes: int | None, test_shapes: int) -> int:
+    """Shapes per draw: ``evaluation.generated_shapes``, else the category's ``test_shapes``. PD-LAP (eq. 2) pairs
+    every test shape with one generated shape, so fewer is an error (raised before anything is generated)."""
+    n = generated_shapes or test_shapes
+    if n < test_shapes:
+        raise ValueError(f"evaluation.generated_shapes is {n}, fewer than the category's {test_shapes} test shapes: "
+                         "PD-LAP (eq. 2) pairs every test shape with one generated shape. Set it to null (as many as "
+                         "the test shapes) or to at least the test shapes' number")
+    return n
+
+
+def scored_draws(draws: list[list], meshes: list, test_shapes: int, what: str) -> tuple[list[list], list]:
+    """The first ``test_shapes`` shapes of every draw, and of the first draw's meshes: the ones scored against the
+    test shapes that have ground truth. A draw holds more when ``evaluation.generated_shapes`` asks for more, or when
+    test shapes were skipped in preprocessing (``dataset.skip_invalid``: they stay in the split, without diagrams);
+    fewer is an error naming ``what``."""
+    short = min(len(draw) for draw in draws)
+    if short < test_shapes or len(meshes) < test_shapes:
+        raise ValueError(f"{what}: a draw of {min(short, len(meshes))} shapes, fewer than the {test_shapes} test shapes "
+                         "with ground truth; make the row's samples again (snakemake --forcerun generate, or external_samples / "
+                         "vecset_samples for those rows)")
+    if short > test_shapes:
+        log.info("%s: scoring the first %d shapes of each draw of %d (the test shapes with ground truth; the others were "
+                 "skipped in preprocessing or evaluation.generated_shapes asks for more)", what, test_shapes, short)
+    return [draw[:test_shapes] for draw in draws], meshes[:test_shapes]
+
+
 @dataclass
 class Interpolation:
     """Shapes along ``z(t) = (1 - t) mu_a + t mu_b`` between two training shapes."""

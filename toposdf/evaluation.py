@@ -21,7 +21,7 @@ from .jobs import Job
 from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
 from .field import extract_mesh, sample_surface
 from .figures import pd_matrices_figure
-from .generation import (Generation, Mesh, draw_seeds, draws_of, generate, generator_diagrams, interpolate,
+from .generation import (Generation, Mesh, draw_seeds, draw_size, draws_of, generate, generator_diagrams, interpolate,
                          load_meshes, TrainedModel, load_model, sample_latents, save_generation, save_meshes,
                          scored_draws, shapes_at)
 from .io import atomic_open, atomic_write_json, json_safe

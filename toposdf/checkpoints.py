@@ -14,7 +14,6 @@ codes' config, ``latent``).
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import pickle
@@ -25,8 +24,8 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from toposdf.stages import DEVICE_POLICY
-from toposdf.io import atomic_open, atomic_write_json
+from toposdf.stages import DEVICE_POLICY, blocks_at
+from toposdf.io import atomic_open, atomic_write_json, read_json
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
 
 log = logging.getLogger(__name__)
@@ -140,11 +139,8 @@ def work_sources(settings: Mapping, inputs: Any) -> dict:
     kept = copy.deepcopy(dict(settings))
     for dotted in NOT_COMPARED:
         *parents, key = dotted.split(".")
-        node = kept
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(key, None)
+        for block in blocks_at(kept, parents):
+            block.pop(key, None)
     values = vars(inputs).values() if isinstance(inputs, SimpleNamespace) else list(inputs)
     files: dict[str, list[int]] = {}
     for value in values:
@@ -189,7 +185,7 @@ def claim_work(output: str | Path, sources: dict, extra: Iterable[str | Path] = 
     record = _sources_path(output)
     working = [work_path(output), *(work_path(p) for p in extra)]
     if record.exists() and any(p.exists() for p in working):
-        changed = _changed_sources(json.loads(record.read_text()), sources)
+        changed = _changed_sources(read_json(record), sources)
         if changed:
             kept = _keep_aside(output, [record, *working])
             log.warning("%s was trained from other inputs or settings (%s): starting over; the attempt is kept in %s",
@@ -201,16 +197,16 @@ def claim_work(output: str | Path, sources: dict, extra: Iterable[str | Path] = 
     atomic_write_json(record, sources)
 
 
-def _kept_folders(output: Path) -> list[Path]:
-    """The ``.<output>.stale-<n>`` folders beside ``output``, newest (highest ``n``) first."""
-    folders = [p for p in output.parent.glob(f".{output.name}.stale-*") if p.name.rsplit("-", 1)[1].isdigit()]
-    return sorted(folders, key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True)
+def _kept_folders(output: Path) -> list[tuple[int, Path]]:
+    """The ``.<output>.stale-<n>`` folders beside ``output`` with their ``n``, newest (highest ``n``) first."""
+    numbered = ((p.name.rsplit("-", 1)[1], p) for p in output.parent.glob(f".{output.name}.stale-*"))
+    return sorted(((int(n), p) for n, p in numbered if n.isdigit()), reverse=True)
 
 
 def _keep_aside(output: Path, paths: list[Path]) -> Path:
     """Move the existing ``paths`` (all beside ``output``) into a new ``.<output>.stale-<n>`` folder."""
     folders = _kept_folders(output)
-    kept = output.with_name(f".{output.name}.stale-{int(folders[0].name.rsplit('-', 1)[1]) + 1 if folders else 1}")
+    kept = output.with_name(f".{output.name}.stale-{folders[0][0] + 1 if folders else 1}")
     kept.mkdir()
     for path in paths:
         if path.exists():
@@ -221,9 +217,9 @@ def _keep_aside(output: Path, paths: list[Path]) -> Path:
 def _restore_kept(output: Path, sources: dict) -> Path | None:
     """Move back the newest kept attempt whose record is ``sources``; None where there is none."""
     record = _sources_path(output)
-    for kept in _kept_folders(output):
+    for _, kept in _kept_folders(output):
         saved = kept / record.name
-        if saved.exists() and not _changed_sources(json.loads(saved.read_text()), sources):
+        if saved.exists() and not _changed_sources(read_json(saved), sources):
             for path in kept.iterdir():
                 os.replace(path, output.parent / path.name)
             kept.rmdir()

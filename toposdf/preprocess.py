@@ -150,8 +150,8 @@ def normalize_shard(
         try:
             mesh = load_mesh(source)
             normalized, norm, sign, inside_grid, solid = normalized_solid(mesh, margin, source)
-            if round(inside_grid * 32 ** 3) < MIN_INSIDE_POINTS:  # inside_grid is rounded to 6 decimals
-                raise MeshError(f"{source}: {round(inside_grid * 32 ** 3)} of the 32^3 grid's points inside after "
+            if (inside_points := round(inside_grid * 32 ** 3)) < MIN_INSIDE_POINTS:  # inside_grid: 6 decimals
+                raise MeshError(f"{source}: {inside_points} of the 32^3 grid's points inside after "
                                 "normalization: the solid is too small in its bounding sphere to train on (a part "
                                 "far from it, a stray triangle, sets the scale?)")
         except MeshError as exc:

@@ -112,14 +112,14 @@ def settings(config: dict, keys: Iterable[str]) -> dict:
             node = node.setdefault(part, {})
         node[parts[-1]] = copy.deepcopy(value)
     for path, keys in LATE_KEYS.items():  # a late key while null (toposdf.config.LATE_KEYS)
-        for block in _blocks_at(out, path.split(".")):
+        for block in blocks_at(out, path.split(".")):
             for key in keys:
                 if key in block and block[key] is None:
                     del block[key]
     return _sorted(out)
 
 
-def _blocks_at(tree: dict, parts: list[str]):
+def blocks_at(tree: dict, parts: list[str]):
     """The dicts of ``tree`` at a block path split at its dots (``*``: every entry of a named-entries block)."""
     if not isinstance(tree, dict):
         return
@@ -128,7 +128,7 @@ def _blocks_at(tree: dict, parts: list[str]):
         return
     head, rest = parts[0], parts[1:]
     for child in (tree.values() if head == "*" else [tree[head]] if head in tree else []):
-        yield from _blocks_at(child, rest)
+        yield from blocks_at(child, rest)
 
 
 def _sorted(value, key: str = ""):

@@ -234,6 +234,8 @@ def test_a_late_key_is_left_out_of_a_jobs_settings_while_null():
     out = settings(validate_config(raw), ["methods.ours_deepsdf"])
     assert out["methods"]["ours_deepsdf"]["consistency_dims"] == [1]
     assert Config.from_settings(out).methods["ours_deepsdf"].consistency_dims == (1,)
+    assert "data_epochs" in LATE_KEYS["train.joint"] and full["train"]["joint"]["data_epochs"] is None
+    assert "data_epochs" not in settings(full, ["train.joint"])["train"]["joint"]
 
 
 def test_a_late_key_of_any_block_is_left_out_while_null(monkeypatch):

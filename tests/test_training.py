@@ -478,6 +478,27 @@ def test_the_shipped_config_has_every_method_of_table_1():
     assert sorted(_methods_config().methods) == sorted(METHODS)
 
 
+def test_data_epochs_add_network_epochs_on_the_data_term_alone(tmp_path):
+    """``train.joint.data_epochs``: after a round's eq.-13 epoch, that many more epochs of the network without the
+    topological term, logged as ``data_*``; a from-scratch method's warm rounds take none; unset, none."""
+    def run(method, name, **settings):
+        trainer = joint_trainer(tmp_path, method, name, **settings)
+        steps, step = [], trainer._theta_step
+        trainer._theta_step = lambda batch, synthetic: steps.append(synthetic is not None) or step(batch, synthetic)
+        trainer.fit(progress=False)
+        trainer.close()
+        return trainer, steps, list(csv.DictReader(open(tmp_path / name / "log.csv")))
+
+    trainer, steps, (row,) = run("ours_deepsdf", "more", data_epochs=2)
+    batches = len(trainer._batches())
+    assert steps == [True] * batches + [False] * (2 * batches)  # eq. 13, then two epochs of the data term alone
+    assert float(row["data_sdf"]) > 0 and "data_consistency" not in row and float(row["theta_consistency"]) > 0
+    _, steps, (row,) = run("ours_deepsdf", "plain")
+    assert steps == [True] * batches and not any(key.startswith("data_") for key in row)
+    _, steps, rows = run("no_pd_training", "scratch", rounds=3, warm_rounds=2, data_epochs=1)
+    assert [np.isfinite(float(row["data_sdf"])) for row in rows] == [False, False, True]  # a term not run: nan
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains_a_round_with_finite_losses(tmp_path, method):
     trainer = joint_trainer(tmp_path, method)

@@ -223,7 +223,7 @@ def block_class(path: str, names: tuple[str, ...]) -> type:
 # Keys added to a block after runs were made with it, by block path: a job's settings leave such a key out while it
 # is null (toposdf.stages.settings), so that those runs' params, and so their outputs, stay as they were; a job
 # reads it back as null.
-LATE_KEYS: dict[str, tuple[str, ...]] = {"methods.*": ("consistency_dims",)}
+LATE_KEYS: dict[str, tuple[str, ...]] = {"methods.*": ("consistency_dims",), "train.joint": ("data_epochs",)}
 
 
 def typed(value: Any, path: str = "", node: dict | None = None) -> Any:

@@ -129,7 +129,10 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
         self.synthetic.grid_counts.clear()
         timer: dict[str, float] = {}
         row: dict[str, float] = {}
-        for block, epoch in (("theta", self._theta_epoch), ("phi", self._phi_epoch), ("z", self._z_epoch)):
+        for block, epoch in (("theta", self._theta_epoch), ("data", self._data_epochs), ("phi", self._phi_epoch),
+                             ("z", self._z_epoch)):
+            if block == "data" and (not self.cfg.data_epochs or self.warm):
+                continue  # data_epochs: more network epochs on the data term alone, after stage 1's rounds
             if block == "phi" and (self.generators is None or (self.cfg.lambda_pd == 0 and (
                     not self.consistency_round or self.cfg.lambda_cons == 0))):
                 continue  # without the consistency term or the PD data, the generators have nothing to fit
@@ -178,6 +181,12 @@ class JointTrainer(ImplicitTerms, SmoothnessTerm, Trainer):
                     self._consumed.append(synthetic[:2])
                 rows.append(self._theta_step(batch, synthetic))
         return mean_terms(rows)
+
+    def _data_epochs(self) -> dict[str, float]:
+        """``data_epochs`` epochs of the network on eq. 11's terms alone (no topological term)."""
+        with frozen(self.codes, self.generators):
+            return mean_terms(self._theta_step(batch, None) for _ in range(self.cfg.data_epochs)
+                              for batch in self._batches())
 
     def _theta_step(self, shape_index: torch.Tensor, synthetic) -> dict[str, float]:
         """Eq. 13 on the shapes ``shape_index``; ``synthetic``: ``(z, computed, matchings)`` of the pool, or None."""

@@ -39,6 +39,8 @@ def test_config_files_merge_as_snakemake_merges_them(tmp_path):
         for name, value in _default()[section][key].items():
             if name != "rounds":  # 30 rounds of 16 steps here, 40 of 8 in the default
                 assert raw_long[section][key][name] == value, f"cpu_long's {section}.{key}.{name} is below the default"
+    for row in ("ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness", "no_pd_training"):  # config.yaml's weights
+        assert raw_long["methods"][row] == _default()["methods"][row], f"cpu_long's {row} differs from config.yaml's"
 
 
 def test_default_config_is_valid_and_typed():

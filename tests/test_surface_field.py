@@ -112,7 +112,11 @@ def test_the_pool_gives_the_evaluation_diagrams_and_eq8_removes_a_lump_from_the_
         pool.close()
     assert lumps[0] > 0.1  # the fitted dumbbell's surface has the lump (measured: 0.17)
     assert lumps[-1] < 0.25 * lumps[0]  # (measured: 0.03 after 5 steps, gone after 10)
-    assert losses[-1] < 0.5 * losses[0]
+    # The loss falls by the lump pair's whole cost to the diagonal, (death - birth)^2 / 2 (measured: 0.0136 of 0.028;
+    # what is left is the essential class's term, which the surface does not move; it is within a few per cent of
+    # half the first loss, by the CPU's rounding, so the fall is checked against the lump's cost, not against half)
+    assert losses[0] - losses[-1] > 0.9 * lumps[0] ** 2 / 2
+    assert all(later <= earlier + 1e-4 for earlier, later in zip(losses, losses[1:]))
 
 
 @pytest.mark.parametrize("field_gradient", [False, True])

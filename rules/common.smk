@@ -3,8 +3,7 @@ import sys
 
 from toposdf.stages import export_device_policy, settings as config_settings
 from toposdf.config import ConfigError, validate_config
-from toposdf.data import SHAPENET_MODELS, SYNSETS, training_memory_mb
-from toposdf.external import mesh_files
+from toposdf.layout import SHAPENET_MODELS, SYNSETS, mesh_files, training_memory_mb
 from toposdf.stages import reads as stage_reads
 
 # Validate once, before any job runs: an invalid key stops here with a message naming it (the message alone, no
@@ -50,7 +49,7 @@ def split_inputs(wildcards):
 
 
 def training_mem_mb(base_mb):
-    """resources: a training job's mem_mb from the data it holds (toposdf.data.training_memory_mb): the category's
+    """resources: a training job's mem_mb from the data it holds (toposdf.layout.training_memory_mb): the category's
     training shapes (dataset.shapes_per_category, else ShapeNet's model count) times sdf.n_points."""
     dataset = config["dataset"]
 

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from toposdf.layout import SYNSETS
+
 SCHEMA_FILE = "schemas/config.schema.yaml"
 
 
@@ -120,8 +122,6 @@ def _disagreements(config: dict) -> list[str]:
     elif dataset["kind"] == "shapenet" and not Path(dataset["root"]).expanduser().is_dir():
         problems.append(f"dataset.root: {dataset['root']!r} is not a folder")
     elif dataset["kind"] == "shapenet":
-        from toposdf.data import SYNSETS  # the mesh stack: only for a ShapeNet config
-
         root = Path(dataset["root"]).expanduser()
         missing = [f"{c} ({SYNSETS[c]}/)" for c in dataset["categories"] if not (root / SYNSETS[c]).is_dir()]
         if missing:

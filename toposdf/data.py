@@ -21,24 +21,8 @@ from scipy import ndimage
 
 from toposdf.inside import inside
 from toposdf.io import read_json
+from toposdf.layout import SHAPENET_MODELS, SPILL_BYTES, SYNSETS, training_memory_mb  # noqa: F401 (re-exported)
 from toposdf.topology import Diagrams, load_diagrams
-
-#: ShapeNetCore.v2 synset ids of the categories the paper uses.
-SYNSETS: dict[str, str] = {"chair": "03001627", "table": "04379243", "sofa": "04256520"}
-#: Models per category in ShapeNetCore.v2: the training rules' memory estimate where every shape is used.
-SHAPENET_MODELS: dict[str, int] = {"chair": 6778, "table": 8436, "sofa": 3173}
-#: Training samples larger than this are memory-mapped rather than held (:func:`load_sdf_samples`' ``spill_bytes``):
-#: ShapeNet's chairs at 250,000 samples a shape are about 22 GB; every synthetic preset's are far below it.
-SPILL_BYTES = 4 * 2**30
-
-
-def training_memory_mb(shapes: int, samples_per_shape: int, base_mb: int, spill_bytes: int = SPILL_BYTES) -> int:
-    """The memory a training job asks for (``mem_mb``): ``base_mb`` (the network, optimizer, grids, persistence)
-    plus twice the training samples it holds (points and distances, 16 bytes a sample; loading briefly holds a shard
-    beside them), at most :data:`SPILL_BYTES` of them, beyond which they are memory-mapped. In steps of 1,000 MB."""
-    held = min(shapes * samples_per_shape * 16, spill_bytes)
-    return int(1000 * -(-(base_mb + 2 * held / 1e6) // 1000))
-
 
 #: Where a model's mesh lives under a ShapeNetCore.v2 root (and under the synthetic dataset's root).
 MESH_RELPATH = "{synset}/{model_id}/models/model_normalized.obj"

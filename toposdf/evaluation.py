@@ -20,7 +20,6 @@ from .config import Config
 from .jobs import Job
 from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
 from .field import extract_mesh, sample_surface
-from .figures import pd_matrices_figure
 from .generation import (Generation, Mesh, draw_seeds, draw_size, draws_of, generate, generator_diagrams, interpolate,
                          load_meshes, TrainedModel, load_model, sample_latents, save_generation, save_meshes,
                          scored_draws, shapes_at)
@@ -390,6 +389,7 @@ def run_pd_matrices(job: Job) -> dict:
     generated = [off_diagonal(d) for d in generator_diagrams(model, z)]
     implicit, pdgen = pd_lap(train, synthetic, max(1, threads)), pd_lap(train, generated, max(1, threads))
     name = DISPLAY_NAMES.get(model.method, model.method)
+    from .figures import pd_matrices_figure  # here: matplotlib starts in this job only, not in every evaluation job
     pd_matrices_figure(job.output.figure, [("training vs synthetic shapes", implicit.W, implicit.value, implicit.assignment),
                                     ("training vs PD-generator output", pdgen.W, pdgen.value, pdgen.assignment)],
                        f"{category}, {name}: pairwise PD distances ({len(train)} shapes each)")

@@ -33,23 +33,13 @@ from toposdf.field import extract_mesh
 from toposdf.generation import Generation, draw_size, save_generation
 from toposdf.io import atomic_open, atomic_write_json
 from toposdf.jobs import Job
+from toposdf.layout import MESH_SUFFIXES, mesh_files  # noqa: F401 (re-exported)
 from toposdf.preprocess import normalized_solid
 from toposdf.provenance import file_hash, provenance
 from toposdf.reconstruction import reconstruction_chamfer
 from toposdf.topology import batch_cubical_diagrams
 
 log = logging.getLogger(__name__)
-
-#: The mesh formats an external folder may hold (any that trimesh reads as triangles; these are tested).
-MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
-
-
-def mesh_files(folder: str | Path) -> list[Path]:
-    """The mesh files of ``folder`` (:data:`MESH_SUFFIXES`, any case), sorted by name; a missing folder raises."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder of meshes")
-    return sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in MESH_SUFFIXES)
 
 
 def prepare_mesh(path: str | Path, normalize: bool, margin: float) -> tuple[trimesh.Trimesh, dict]:

@@ -39,10 +39,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cripser
 import numpy as np
 
 from .topology import pd_distance
+from .topology.persistence import cripser_pairs
 
 _N_ALIGN = 4096
 _MAX_HALVINGS = 12
@@ -119,7 +119,7 @@ def periodic_diagram(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # The circle cut at its highest sample: an interval with the same sublevel sets below max f. CubicalRipser gets
     # a 1D array: a (1, N) array is not an interval to cripser 0.0.37 (every vertex stays its own component).
     cut = np.concatenate([values[top:], values[: top + 1]])
-    pairs = cripser.compute_ph(cut, filtration="V", maxdim=0)
+    pairs = cripser_pairs(cut, 0)
     pairs = pairs[pairs[:, 0] == 0]
     at = pairs[:, [3, 6]].astype(np.int64)
     at[~np.isfinite(pairs[:, 2]) | (pairs[:, 2] >= np.finfo(np.float64).max / 2), 1] = 0  # essential: dies at max

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
-import cripser
 import numpy as np
 
 from toposdf.io import atomic_savez
@@ -19,6 +18,15 @@ Diagrams = list[np.ndarray]  # [PD0, PD1, PD2], each (n, 2)
 # --------------------------------------------------------------------------------------------------------------
 # Persistence of grids
 # --------------------------------------------------------------------------------------------------------------
+def cripser_pairs(values: np.ndarray, maxdim: int) -> np.ndarray:
+    """CubicalRipser's pairs of the vertex (V-construction) sublevel filtration of ``values``: one row
+    ``(dim, birth, death, birth vertex x3, death vertex x3)`` a pair. cripser is imported here, not with this module:
+    its package imports torch, which the mesh, grid and table jobs would otherwise start for nothing."""
+    import cripser
+
+    return cripser.compute_ph(np.ascontiguousarray(values), filtration="V", maxdim=maxdim)
+
+
 def _check_grid(grid: np.ndarray) -> np.ndarray:
     grid = np.asarray(grid)
     if grid.ndim not in (2, 3):
@@ -90,7 +98,7 @@ def cubical_diagrams_with_critical(
         raise ValueError(f"min_persistence must be >= 0, got {min_persistence}")
     values, essential_death = _filtration_values(grid, tau)
     box = _below_tau_box(values, tau if crop else None)
-    pairs = cripser.compute_ph(np.ascontiguousarray(values[box]), filtration="V", maxdim=MAX_DIM)
+    pairs = cripser_pairs(values[box], MAX_DIM)
     nd = grid.ndim
     origin = np.array([s.start for s in box], np.int64)
     dims = pairs[:, 0].astype(np.int64)

@@ -3,6 +3,7 @@ checkpoint from before the ``latent`` entry, and the stages' settings (the schem
 
 import json
 from dataclasses import MISSING, fields, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from test_training import schema_defaults
 from toposdf.checkpoints import (atomic_torch_save, build_decoder_and_codes, claim_work, cpu_threads, finish,
-                                 load_checkpoint, work_path, work_sources)
+                                 kept_attempts, load_checkpoint, work_path, work_sources)
 from toposdf.config import load_schema
 from toposdf.jobs import Job
 from toposdf.data import load_sdf_samples, split_ids
@@ -203,6 +204,35 @@ def test_a_changed_setting_keeps_the_attempt_aside_and_changing_it_back_resumes_
     (sweep / "candidate_0.pt").write_bytes(b"x")
     claim_work(pdgen, work_sources(mistake, inputs), extra=[tmp_path / "selection.json"])
     assert not sweep.exists() and (tmp_path / ".pdgen.pt.stale-1" / sweep.name / "candidate_0.pt").exists()
+
+
+def test_the_kept_attempts_are_listed_with_what_changed_and_the_tool_removes_only_them(tmp_path, capsys):
+    """``tools/kept_attempts.py``: each ``.stale-<n>`` folder under a results folder with the output it trained and
+    the settings it was made from that the output's current record is not; ``--remove`` deletes the folders and
+    nothing else (the current attempt's record stays)."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "tools" / "kept_attempts.py"
+    spec = importlib.util.spec_from_file_location("kept_attempts", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    (tmp_path / "a.npz").write_bytes(b"12")
+    inputs = Job.of({}, {"samples": [tmp_path / "a.npz"]}, {}).input
+    output = tmp_path / "chair" / "train" / "ours" / "model.pt"
+    output.parent.mkdir(parents=True)
+    assert kept_attempts(tmp_path) == []
+    claim_work(output, work_sources({"model": {"softplus_beta": 100}}, inputs))
+    atomic_torch_save({"epoch": 3}, work_path(output))
+    claim_work(output, work_sources({"model": {"softplus_beta": 50}}, inputs))
+    [kept] = kept_attempts(tmp_path)
+    assert kept["path"] == output.parent / ".model.pt.stale-1" and kept["output"] == output
+    assert kept["changed"] == ["model.softplus_beta: 100 -> 50"] and kept["bytes"] > 0
+    assert tool.main([str(tmp_path)]) == 0
+    assert "made from other: model.softplus_beta: 100 -> 50" in capsys.readouterr().out and kept["path"].exists()
+    assert tool.main([str(tmp_path), "--remove"]) == 0
+    assert "1 attempt(s) removed" in capsys.readouterr().out
+    assert kept_attempts(tmp_path) == [] and (output.parent / ".model.pt.work.sources.json").exists()
+    assert tool.main([str(tmp_path / "missing")]) == 2
 
 
 @pytest.mark.parametrize("cls", [ImplicitTrainConfig, PDGeneratorTrainConfig, JointTrainConfig])

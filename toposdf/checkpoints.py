@@ -227,6 +227,28 @@ def _restore_kept(output: Path, sources: dict) -> Path | None:
     return None
 
 
+def kept_attempts(root: str | Path) -> list[dict]:
+    """Every ``.<output>.stale-<n>`` folder under ``root`` (:func:`claim_work` keeps killed attempts there), oldest
+    first: its ``path``, the ``output`` it was training, its ``bytes``, its ``mtime`` and what it was made from that
+    the output's current record is not (``changed``: dotted settings and input files; None where the output has no
+    record left to compare with)."""
+    found = []
+    for folder in sorted(Path(root).rglob(".*.stale-*")):
+        name, _, n = folder.name[1:].rpartition(".stale-")
+        if not folder.is_dir() or not n.isdigit():
+            continue
+        output = folder.with_name(name)
+        saved, current = folder / _sources_path(output).name, _sources_path(output)
+        changed = None
+        if saved.exists() and current.exists():
+            changed = _changed_sources(read_json(saved), read_json(current))
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        found.append({"path": folder, "output": output, "bytes": sum(p.stat().st_size for p in files),
+                      "mtime": max((p.stat().st_mtime for p in files), default=folder.stat().st_mtime),
+                      "changed": changed})
+    return sorted(found, key=lambda kept: kept["mtime"])
+
+
 def finish(state: dict, output: str | Path, log_csv: str | Path | None = None) -> None:
     """Write the finished checkpoint ``state`` onto ``output`` atomically and, when given, the loss CSV the
     trainer kept at ``work_path(log_csv)`` onto ``log_csv``; then remove the working files. Until the end both

@@ -5,7 +5,9 @@ tests pass to the trainers), with PyTorch's deterministic algorithms so that the
 with like; CI and the README's test command use the CPU.
 """
 
+import importlib.util
 import os
+from pathlib import Path
 
 import torch
 
@@ -13,6 +15,14 @@ DEVICE = os.environ.get("TOPOSDF_TEST_DEVICE", "cpu")
 if DEVICE.startswith("cuda"):
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def load_tool(name: str):
+    """The script ``tools/<name>.py`` as a module (``tools/`` is no package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def fitted_decoder(sdf, resolution: int, tau: float, steps: int):

@@ -3,12 +3,12 @@ checkpoint from before the ``latent`` entry, and the stages' settings (the schem
 
 import json
 from dataclasses import MISSING, fields, replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import load_tool
 from test_training import schema_defaults
 from toposdf.checkpoints import (atomic_torch_save, build_decoder_and_codes, claim_work, cpu_threads, finish,
                                  kept_attempts, load_checkpoint, work_path, work_sources)
@@ -210,12 +210,7 @@ def test_the_kept_attempts_are_listed_with_what_changed_and_the_tool_removes_onl
     """``tools/kept_attempts.py``: each ``.stale-<n>`` folder under a results folder with the output it trained and
     the settings it was made from that the output's current record is not; ``--remove`` deletes the folders and
     nothing else (the current attempt's record stays)."""
-    import importlib.util
-
-    path = Path(__file__).parents[1] / "tools" / "kept_attempts.py"
-    spec = importlib.util.spec_from_file_location("kept_attempts", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("kept_attempts")
     (tmp_path / "a.npz").write_bytes(b"12")
     inputs = Job.of({}, {"samples": [tmp_path / "a.npz"]}, {}).input
     output = tmp_path / "chair" / "train" / "ours" / "model.pt"

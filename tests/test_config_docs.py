@@ -1,19 +1,17 @@
 """docs/configuration.md is generated from the config schema (tools/config_docs.py) and must stay current."""
 
-import importlib.util
 from pathlib import Path
 
 import yaml
+
+from conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "toposdf" / "schemas" / "config.schema.yaml"
 
 
 def _config_docs():
-    spec = importlib.util.spec_from_file_location("config_docs", ROOT / "tools" / "config_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("config_docs")
 
 
 def _leaves_with_defaults(node: dict, key: str = "") -> list[str]:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
+from conftest import load_tool
 from toposdf.metrics import (
     cd_mean,
     chamfer_distance,
@@ -226,16 +227,10 @@ def test_the_independent_generation_metrics_tool_agrees_with_the_library():
     """tools/check_generation_metrics.py is a second implementation (PointFlow's definitions, scipy's KD-tree): on
     random clouds of different sizes, with a duplicated sample and a near tie, both give the same MMD, COV and 1-NNA,
     and its sampler gives the library's clouds."""
-    import importlib.util
-    from pathlib import Path
-
     from toposdf.field import sample_surface
     from toposdf.metrics import mmd_cov_1nna
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "check_generation_metrics.py"
-    spec = importlib.util.spec_from_file_location("check_generation_metrics", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("check_generation_metrics")
     rng = np.random.default_rng(4)
     references = [rng.normal(size=(int(rng.integers(20, 60)), 3)) * (1 + 0.3 * k) for k in range(7)]
     samples = [rng.normal(size=(int(rng.integers(20, 60)), 3)) * (1 + 0.2 * k) + 0.1 * k for k in range(6)]

@@ -1,15 +1,13 @@
 """tools/pack_reference.py: what a reference folder keeps, its thumbnails, README and listing."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "pack_reference.py"
-spec = importlib.util.spec_from_file_location("pack_reference", TOOL)
-pack_reference = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pack_reference)
+from conftest import load_tool
+
+pack_reference = load_tool("pack_reference")
 
 
 def _touch(path: Path, text: str = "x") -> None:

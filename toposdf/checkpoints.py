@@ -232,20 +232,19 @@ def kept_attempts(root: str | Path) -> list[dict]:
     first: its ``path``, the ``output`` it was training, its ``bytes``, its ``mtime`` and what it was made from that
     the output's current record is not (``changed``: dotted settings and input files; None where the output has no
     record left to compare with)."""
+    outputs = {folder.with_name(folder.name[1:].rpartition(".stale-")[0]) for folder in Path(root).rglob(".*.stale-*")}
     found = []
-    for folder in sorted(Path(root).rglob(".*.stale-*")):
-        name, _, n = folder.name[1:].rpartition(".stale-")
-        if not folder.is_dir() or not n.isdigit():
-            continue
-        output = folder.with_name(name)
-        saved, current = folder / _sources_path(output).name, _sources_path(output)
-        changed = None
-        if saved.exists() and current.exists():
-            changed = _changed_sources(read_json(saved), read_json(current))
-        files = [p for p in folder.rglob("*") if p.is_file()]
-        found.append({"path": folder, "output": output, "bytes": sum(p.stat().st_size for p in files),
-                      "mtime": max((p.stat().st_mtime for p in files), default=folder.stat().st_mtime),
-                      "changed": changed})
+    for output in sorted(outputs):
+        current = _sources_path(output)
+        for _, folder in _kept_folders(output):
+            saved = folder / current.name
+            changed = None
+            if saved.exists() and current.exists():
+                changed = _changed_sources(read_json(saved), read_json(current))
+            files = [p for p in folder.rglob("*") if p.is_file()]
+            found.append({"path": folder, "output": output, "bytes": sum(p.stat().st_size for p in files),
+                          "mtime": max((p.stat().st_mtime for p in files), default=folder.stat().st_mtime),
+                          "changed": changed})
     return sorted(found, key=lambda kept: kept["mtime"])
 
 

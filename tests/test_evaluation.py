@@ -161,7 +161,7 @@ def _ring(holes: int) -> list[np.ndarray]:
 
 
 def test_the_blob_row_is_the_essential_class_alone_with_no_spread():
-    from toposdf.evaluation import blob_diagrams
+    from toposdf.calibration import blob_diagrams
     from toposdf.metrics import pd_lap_summary
 
     blob = blob_diagrams(24, 0.1, 0.02)
@@ -183,7 +183,7 @@ def test_a_generator_whose_samples_differ_has_a_pd_lap_spread_over_draws():
 
 
 def test_held_out_training_shapes_that_are_the_test_shapes_score_zero_and_the_blob_scores_more(tmp_path):
-    from toposdf.evaluation import calibration_draws
+    from toposdf.calibration import calibration_draws
     from toposdf.metrics import pd_lap_summary
 
     shapes = [_ring(h) for h in (0, 1, 2, 3, 5)]
@@ -213,7 +213,8 @@ def test_calibration_rows_are_in_the_tables_but_never_bold(tmp_path):
 def test_thick_shapes_are_those_born_at_the_clamp_and_the_generation_table_shows_their_share(tmp_path):
     """A shape with a point more than tau inside has its deepest component born at -tau (a blob, or a solid
     slab); a thin one does not. Metrics written before the share was measured show n/a."""
-    from toposdf.evaluation import betti_summary, blob_diagrams
+    from toposdf.calibration import blob_diagrams
+    from toposdf.evaluation import betti_summary
 
     thin = [np.array([[-0.04, 0.1]]), np.array([[-0.01, 0.03]]), np.zeros((0, 2))]
     solid_with_a_hole = _ring(1)  # essential class at (-0.1, 0.1)

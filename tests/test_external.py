@@ -11,7 +11,8 @@ import trimesh
 
 from toposdf.config import Config, validate_config
 from toposdf.data import MeshError, mesh_path
-from toposdf.evaluation import calibration_picks, run_calibrate, run_evaluate
+from toposdf.calibration import calibration_picks, run_calibrate
+from toposdf.evaluation import run_evaluate
 from toposdf.external import (MESH_SUFFIXES, draws_from, mesh_files, prepare_mesh, prepare_meshes,
                               reconstruction_files, run_external_reconstructions, run_external_samples)
 from toposdf.jobs import Job

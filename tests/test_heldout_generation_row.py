@@ -8,8 +8,8 @@ import pytest
 import trimesh
 
 from toposdf.jobs import Job
-from toposdf.evaluation import (calibration_draws, calibration_picks, run_calibrate, shape_clouds,
-                                subset_generation_metrics)
+from toposdf.calibration import calibration_draws, calibration_picks, run_calibrate, subset_generation_metrics
+from toposdf.evaluation import shape_clouds
 from toposdf.field import sample_surface
 from toposdf.metrics import mmd_cov_1nna, pd_lap_summary
 from toposdf.tables import write_tables

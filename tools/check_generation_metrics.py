@@ -90,7 +90,7 @@ def generated_meshes(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def heldout_picks(n_train: int, n: int, seed: int, draws: int) -> list[np.ndarray]:
-    """The calibration row's draws of training shapes (toposdf.evaluation.calibration_picks, written again)."""
+    """The calibration row's draws of training shapes (toposdf.calibration.calibration_picks, written again)."""
     return [np.random.default_rng(int(s)).choice(n_train, size=n, replace=n_train < n)
             for s in np.random.SeedSequence(seed).generate_state(draws)]
 

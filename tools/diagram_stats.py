@@ -29,7 +29,7 @@ import numpy as np
 from toposdf.checkpoints import cpu_threads, load_checkpoint
 from toposdf.data import load_shape_diagrams
 from toposdf.diagnostics import diagram_summary, h0_kinds, matched_offsets
-from toposdf.evaluation import calibration_draws
+from toposdf.calibration import calibration_draws
 from toposdf.generation import diagrams_of_generators, draws_of, generator_diagrams, load_model, sample_latents
 from toposdf.metrics import pd_lap_parts
 from toposdf.models import PDGenerators

@@ -77,7 +77,6 @@ def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) ->
     for error in with_branches(validator.iter_errors(config)):
         if error.validator != "type" or not isinstance(error.instance, str) or not error.absolute_path:
             continue
-        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         try:
             value = yaml.safe_load(error.instance)
         except yaml.YAMLError:

@@ -18,19 +18,18 @@ from tqdm import tqdm
 from .checkpoints import cpu_threads, load_checkpoint
 from .config import Config
 from .jobs import Job
-from .data import category_meshes, grid_points, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
-from .field import extract_mesh, sample_surface
-from .generation import (Generation, Mesh, draw_seeds, draw_size, draws_of, generate, generator_diagrams, interpolate,
+from .data import category_meshes, load_normalized_mesh, load_sdf_samples, load_shape_diagrams, split_ids
+from .field import sample_surface
+from .generation import (Generation, Mesh, draw_size, draws_of, generate, generator_diagrams, interpolate,
                          load_meshes, TrainedModel, load_model, sample_latents, save_generation, save_meshes,
                          scored_draws, shapes_at)
 from .io import atomic_open, atomic_write_json, json_safe
-from .metrics import (PDLapSummary, cd_mean, mmd_cov_1nna, mmd_cov_1nna_from_distances, pairwise_chamfer,
-                      pd_lap_summary)
+from .metrics import PDLapSummary, cd_mean, mmd_cov_1nna, pd_lap_summary
 from .provenance import provenance
 from .stages import optional
 from .reconstruction import reconstruct_latents, reconstruction_chamfer, reconstruction_mesh
 from .tables import DISPLAY_NAMES
-from .topology import Diagrams, betti_numbers, cubical_diagrams, off_diagonal, pd_lap, save_diagrams
+from .topology import Diagrams, betti_numbers, off_diagonal, pd_lap, save_diagrams
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +179,8 @@ def run_reconstruct(job: Job) -> pd.DataFrame:
     return table
 
 
-# ---------------------------------------------------------------------------------------------- calibration
-# The two calibration rows of Tables 1 and 2 (toposdf.tables.CALIBRATION, docs/method.md, Evaluation): a method's
-# PD-LAP means something only between them.
+# ---------------------------------------------------------------------------------------------- metrics files
+# What a metrics file holds for each row (a method's here, the calibration rows' in toposdf.calibration).
 def betti_summary(diagrams: Sequence[Diagrams], tau: float | None = None) -> dict[str, float]:
     """Betti statistics of shapes (from their diagrams, at level 0): mean b0, b1, b2, the share with one
     component (``b0_is_1``) and the share of blobs (one component, no tunnel, no void).
@@ -205,126 +203,31 @@ def betti_summary(diagrams: Sequence[Diagrams], tau: float | None = None) -> dic
             "blob_fraction": float(blob.mean()), **thick}
 
 
-def blob_grid(resolution: int, radius: float = 0.5) -> np.ndarray:
-    """The signed distance ``(N, N, N)`` of one fixed blob, a ball of ``radius``, on the ground truth's grid."""
-    return np.linalg.norm(grid_points(resolution), axis=1).reshape((resolution,) * 3) - radius
-
-
-def blob_diagrams(resolution: int, tau: float, min_persistence: float, radius: float = 0.5) -> Diagrams:
-    """The diagrams of one fixed blob, a ball of ``radius``, on the ground truth's grid: the essential class
-    ``(-tau, tau)`` and nothing else (every blob large enough to reach ``-tau`` inside has this diagram)."""
-    return cubical_diagrams(blob_grid(resolution, radius), tau, min_persistence)
-
-
-def calibration_picks(n_train: int, n: int, seed: int, draws: int) -> list[np.ndarray]:
-    """The training shapes of each calibration draw: ``draws`` seeded random ``(n,)`` index arrays into
-    ``range(n_train)`` (drawn with replacement only when ``n_train < n``)."""
-    return [np.random.default_rng(s).choice(n_train, size=n, replace=n_train < n) for s in draw_seeds(seed, draws)]
-
-
-def calibration_draws(train: Sequence[Diagrams], n: int, seed: int, draws: int) -> list[list[Diagrams]]:
-    """``draws`` sets of ``n`` held-out training shapes' diagrams, each a seeded random subset (drawn with
-    replacement only when there are fewer than ``n`` training shapes; :func:`calibration_picks`)."""
-    return [[train[i] for i in pick] for pick in calibration_picks(len(train), n, seed, draws)]
-
-
-def subset_generation_metrics(clouds: Sequence[np.ndarray], references: Sequence[np.ndarray],
-                              picks: Sequence[np.ndarray], workers: int = 1) -> list[dict[str, float]]:
-    """:func:`toposdf.metrics.mmd_cov_1nna` of each subset ``[clouds[i] for i in pick]`` against ``references``,
-    from one matrix of Chamfer distances among ``clouds``: a pair is computed once however many subsets share it,
-    and every subset's numbers are those of ``mmd_cov_1nna`` on its clouds, bit for bit.
-
-    Args:
-        clouds: ``(m_i, 3)`` point clouds (an empty one is infinitely far, as in ``mmd_cov_1nna``).
-        references: the test shapes' clouds, none empty.
-        picks: index arrays into ``clouds`` (repeats allowed: a repeated shape is its own copy, at distance 0).
-    """
-    d_rr = pairwise_chamfer(references, workers=workers)
-    d_rc = pairwise_chamfer(references, clouds, workers)
-    d_cc = pairwise_chamfer(clouds, workers=workers)
-    return [{f"{key}-CD": value for key, value in
-             mmd_cov_1nna_from_distances(d_rc[:, pick], d_rr, d_cc[np.ix_(pick, pick)]).items()} for pick in picks]
-
-
-def _metrics_entry(category: str, method: str, metrics: dict, **extra) -> dict:
+def metrics_entry(category: str, method: str, metrics: dict, **extra) -> dict:
     return {"category": category, "method": method, "metrics": metrics, **extra}
 
 
-def _pd_lap_metrics(summary: PDLapSummary) -> dict:
+def pd_lap_metrics(summary: PDLapSummary) -> dict:
     """PD-LAP and Table 2's columns over the z-draws, each draw's value kept (the draws pair up across methods)."""
-    return _over_draws([{"pd_lap": total, **{f"pd_lap_h{k}": dims[k] for k in range(3)}}
+    return over_draws([{"pd_lap": total, **{f"pd_lap_h{k}": dims[k] for k in range(3)}}
                         for total, dims in zip(summary.values, summary.per_dimension)], keep_draws=True)
 
 
-def _scalar_metrics(values: dict) -> dict:
+def scalar_metrics(values: dict) -> dict:
     return {key: {"mean": value, "std": None, "n": 1} for key, value in values.items()}
 
 
-def _metric_names(generation: dict) -> dict:
+def metric_names(generation: dict) -> dict:
     """``mmd_cd``, ``cov_cd``, ``1_nna_cd`` from :func:`toposdf.metrics.mmd_cov_1nna`'s keys (without the count
     of empty samples)."""
     return {key.lower().replace("-", "_"): value for key, value in generation.items() if key != "empty_samples"}
 
 
-def _over_draws(per_draw: Sequence[dict], keep_draws: bool = False) -> dict:
+def over_draws(per_draw: Sequence[dict], keep_draws: bool = False) -> dict:
     """Metrics of several draws as ``{"mean", "std" (ddof=0, as PD-LAP's), "n"}``, with each draw's (``draws``)."""
     values = {key: np.array([draw[key] for draw in per_draw], np.float64) for key in per_draw[0]}
     kept = {key: {"draws": v.tolist()} if keep_draws else {} for key, v in values.items()}
     return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v)} | kept[key] for key, v in values.items()}
-
-
-def run_calibrate(job: Job) -> dict:
-    """The two calibration rows of one category, on the test shapes and the settings of every method's PD-LAP and
-    generation metrics (MMD/COV/1-NNA-CD, :func:`generation_metrics`):
-
-    - ``heldout_training``: ``evaluation.draws`` random sets of training shapes (held out of the test set) against
-      the test shapes: the floor, what a generator that reproduces the training distribution scores. Its
-      generation metrics are the mean and std over the same draws, on the training shapes' ground-truth meshes
-      (:func:`shape_clouds`: one cloud per training shape, seeded like the test shapes' clouds);
-    - ``blob``: a generator whose every sample is one fixed blob (:func:`blob_diagrams`): the ceiling. Its
-      generation metrics are those of ``n`` copies of the blob's marching-cubes mesh, sampled like a method's
-      first draw.
-
-    The clouds use their own seeds (``evaluation.seed + k``, as :func:`run_evaluate`'s): the PD-LAP draws are
-    those of :func:`calibration_draws`, whatever the clouds. Inputs: ``split``, ``diagrams``, ``manifests``; output:
-    ``calibration``.
-    """
-    cfg, raw_config, threads, category = job.cfg, job.settings, job.threads, job.wildcards.category
-    split_path, diagram_paths, manifest_paths = job.input.split, job.input.diagrams, job.input.manifests
-    ev = cfg.evaluation
-    test_ids, train_ids = split_ids(split_path, "test"), split_ids(split_path, "train")
-    reference = list(load_shape_diagrams(diagram_paths, test_ids, skip_missing=True).values())
-    train = list(load_shape_diagrams(diagram_paths, train_ids).values())
-    n = len(reference)  # the methods' draws are scored on their first n shapes (scored_draws)
-    picks = calibration_picks(len(train), n, ev.seed, ev.draws)
-    floor = calibration_draws(train, n, ev.seed, ev.draws)  # the training shapes of picks
-    tau = cfg.persistence.tau
-    blob = [[blob_diagrams(cfg.grid.resolution, tau, cfg.persistence.min_persistence)] * n]
-    processes = max(1, threads)
-    references = list(shape_clouds(manifest_paths, test_ids, ev.cloud_points, ev.seed).values())
-    train_clouds = shape_clouds(manifest_paths, train_ids, ev.cloud_points, ev.seed)
-    missing = [i for i in train_ids if i not in train_clouds]
-    if missing:
-        raise ValueError(f"no normalized mesh for {len(missing)} training shapes with diagrams, e.g. {missing[:3]}")
-    floor_generation = subset_generation_metrics(list(train_clouds.values()), references, picks, processes)
-    blob_generation = generation_metrics([extract_mesh(blob_grid(cfg.grid.resolution))] * n, references,
-                                         ev.cloud_points, ev.seed, processes)
-    rows = {
-        "heldout_training": _pd_lap_metrics(pd_lap_summary(floor, reference, processes))
-        | _over_draws([_metric_names(g) for g in floor_generation])
-        | _scalar_metrics(betti_summary([d for draw in floor for d in draw], tau)),
-        "blob": _pd_lap_metrics(pd_lap_summary(blob, reference, processes))
-        | _scalar_metrics(_metric_names(blob_generation))  # one draw: no std
-        | _scalar_metrics(betti_summary(blob[0], tau)),
-    }
-    result = {"category": category, "test_shapes": len(reference), "test_betti": betti_summary(reference, tau),
-              "rows": [_metrics_entry(category, name, metrics) for name, metrics in rows.items()],
-              "provenance": provenance(raw_config, seed=ev.seed)}
-    atomic_write_json(job.output.calibration, json_safe(result))
-    for name, row in rows.items():
-        log.info("%s calibration, %s: PD-LAP %.5f, MMD-CD %.5f, COV-CD %.3f, 1-NNA-CD %.3f", category, name,
-                 *(row[key]["mean"] for key in ("pd_lap", "mmd_cd", "cov_cd", "1_nna_cd")))
-    return result
 
 
 def run_evaluate(job: Job) -> dict:
@@ -354,10 +257,10 @@ def run_evaluate(job: Job) -> dict:
     metrics = {
         "cd_mean": {"mean": cd, "std": float(finite.std()) if len(finite) else float("nan"), "n": int(len(finite)),
                     "failed": failed} | ({"note": "; ".join(notes)} if notes else {}),
-        **_pd_lap_metrics(summary),
-        **_scalar_metrics(_metric_names(generation)),  # one draw: no std
+        **pd_lap_metrics(summary),
+        **scalar_metrics(metric_names(generation)),  # one draw: no std
         # the Betti numbers of every draw's samples (compare with the test shapes', test_betti)
-        **_scalar_metrics(betti_summary([d for draw in generated for d in draw], cfg.persistence.tau)),
+        **scalar_metrics(betti_summary([d for draw in generated for d in draw], cfg.persistence.tau)),
     }
     # How well the training codes cover N(0, I) (models.check_prior_coverage): below 0.5, the generated shapes
     # lie outside what the decoder learned, and PD-LAP cannot tell methods apart.

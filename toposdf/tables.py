@@ -34,7 +34,7 @@ DISPLAY_NAMES = {
     "blob": "One fixed blob (ceiling)",
 }
 
-#: Rows that frame the methods rather than compete with them (toposdf.evaluation.run_calibrate): never bold.
+#: Rows that frame the methods rather than compete with them (toposdf.calibration.run_calibrate): never bold.
 CALIBRATION = ("heldout_training", "blob")
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import load_tool
-from toposdf.compare import compare_runs, comparison_markdown, same_value, stage_of
+from toposdf.compare import (CellDifference, Departure, FileComparison, RunComparison, compare_runs,
+                             comparison_markdown, same_value, stage_of)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "cpu_default" / "seed0" / "synthetic"
 FILES = ["chair/split.json", "chair/train/stage1/eikonal/implicit_log.csv", "chair/train/deepsdf_vad/joint_log.csv",
@@ -111,3 +112,14 @@ def test_values_and_stages():
                                         "chair/train/vecset/diffusion_log.csv", "chair/eval/training_fit.json",
                                         "chair/figures/fig3_pd_matrices.json", "tables/table1.csv")] == [
         "data", "stage 1", "stage 1b", "stage 2", "training", "evaluation", "figures", "tables"]
+
+
+def test_cells_without_a_finite_number_are_listed_without_a_std():
+    cells = [CellDifference("table1", "ours", "chair/pd_lap", float("nan"), 0.01, 0.001),
+             CellDifference("metrics", "ours", "chair/cd_mean", None, 0.004, None),
+             CellDifference("table1", "base", "chair/pd_lap", 0.012, 0.01, 0.001)]
+    assert [c.in_std for c in cells] == [None, None, pytest.approx(2.0)]
+    table = FileComparison("tables/table1.csv", "tables", "differs", Departure("row 1", "chair/pd_lap/mean", "nan",
+                                                                               "0.01", 2))
+    text = comparison_markdown(RunComparison("run", "reference", [table], 3, cells))
+    assert "| table1 | ours | chair/pd_lap | nan | 0.01 |  |  |" in text and "| None | 0.004 |" in text

@@ -207,7 +207,11 @@ class CellDifference:
 
     @property
     def in_std(self) -> float | None:
-        return abs(self.run - self.reference) / self.std if self.std else None
+        """``|run - reference| / std``; None without a (finite, positive) std or a finite difference."""
+        if not self.std or not math.isfinite(self.std) or _number(self.run) is None or _number(self.reference) is None:
+            return None
+        difference = abs(float(self.run) - float(self.reference))
+        return difference / self.std if math.isfinite(difference) else None
 
 
 def table_differences(run: Path, reference: Path) -> tuple[int, list[CellDifference]]:
@@ -226,11 +230,11 @@ def table_differences(run: Path, reference: Path) -> tuple[int, list[CellDiffere
                 if x is None or y is None:
                     continue
                 compared += 1
-                if x != y:
+                if not same_value(x, y):
                     std = _number(ref.get(column[: -len("mean")] + "std"))
                     cells.append(CellDifference(name.removesuffix(".csv"), row["method"], column[: -len("/mean")], x,
                                                 y, std))
-    cells.sort(key=lambda c: (c.in_std is None, -(c.in_std or relative_difference(c.run, c.reference))))
+    cells.sort(key=lambda c: (c.in_std is None, -(c.in_std or relative_difference(c.run, c.reference) or 0.0)))
     return compared, cells
 
 
@@ -244,7 +248,7 @@ def metric_differences(files: list[FileComparison], run: Path, reference: Path) 
             continue
         a, b = (json.loads((root / f.path).read_text()).get("metrics", {}) for root in (run, reference))
         for metric in ("pd_lap", "cd_mean"):
-            if metric in a and metric in b and a[metric]["mean"] != b[metric]["mean"]:
+            if metric in a and metric in b and not same_value(a[metric]["mean"], b[metric]["mean"]):
                 cells.append(CellDifference("metrics", parts[2], f"{parts[0]}/{metric}", a[metric]["mean"],
                                             b[metric]["mean"], b[metric].get("std")))
     return cells
@@ -314,8 +318,13 @@ def compare_runs(run: str | Path, reference: str | Path) -> RunComparison:
     return RunComparison(str(run), str(reference), files, compared, cells, claims_compared, claims)
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _difference(cell: CellDifference) -> str:
+    x, y = _number(cell.run), _number(cell.reference)
+    return f"{x - y:+.3g}" if x is not None and y is not None and math.isfinite(x - y) else ""
 
 
 def comparison_markdown(comparison: RunComparison, limit: int = 12) -> str:
@@ -358,7 +367,7 @@ def comparison_markdown(comparison: RunComparison, limit: int = 12) -> str:
             lines += ["| table | method | column | run | reference | difference | in reference std |",
                       "| --- | --- | --- | --- | --- | --- | --- |"]
             lines += [f"| {c.table} | {c.method} | {c.column} | {_fmt(c.run)} | {_fmt(c.reference)} | "
-                      f"{c.run - c.reference:+.3g} | {'' if c.in_std is None else f'{c.in_std:.2f}'} |"
+                      f"{_difference(c)} | {'' if c.in_std is None else f'{c.in_std:.2f}'} |"
                       for c in comparison.cells[:limit]]
     if comparison.claims_compared:
         flips = comparison.claims

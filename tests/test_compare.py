@@ -88,7 +88,7 @@ def test_the_first_departure_the_changed_cells_and_the_flipped_claim_are_found(t
     [claim] = comparison.claims
     assert (claim["run"], claim["reference"]) == ("False", "True") and comparison.claims_compared > 10
     text = comparison_markdown(comparison)
-    assert "departs first at" in text and "Not the same settings" in text and "row 3, theta_sdf" in text
+    assert "departs first at" in text and "Other settings recorded" in text and "row 3, theta_sdf" in text
 
     (reference / "tables" / "table2.csv").write_text("method\n")  # a file of the reference the run has not made
     missing = compare_runs(run, reference)

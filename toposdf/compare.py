@@ -339,9 +339,10 @@ def comparison_markdown(comparison: RunComparison, limit: int = 12) -> str:
                  + (f"; {len(missing)} of the reference's files are not in the run." if missing else "."))
     settings = [f.path for f in comparison.files if f.settings_differ]
     if settings:
-        lines.append(f"**Not the same settings**: {len(settings)} files record other settings or seeds than the "
-                     f"reference's (their jobs' provenance: {', '.join(settings[:3])}{' ...' if len(settings) > 3 else ''}"
-                     "); their numbers may differ for that reason alone.")
+        lines.append(f"**Other settings recorded**: {len(settings)} files' jobs recorded other settings or seeds than "
+                     f"the reference's ({', '.join(settings[:3])}{' ...' if len(settings) > 3 else ''}): another "
+                     "config, or code that records a job's settings otherwise; where their numbers differ, that may "
+                     "be why.")
     departures = comparison.first_departures()
     if departures:
         lines += ["", "The run departs first at:", ""]

@@ -11,8 +11,8 @@ from typing import Sequence
 import numpy as np
 
 from .data import grid_points, load_shape_diagrams, split_ids
-from .evaluation import (betti_summary, generation_metrics, metric_names, metrics_entry, over_draws, pd_lap_metrics,
-                         scalar_metrics, shape_clouds)
+from .evaluation import (betti_summary, generation_metrics, metric_names, over_draws, pd_lap_metrics, scalar_metrics,
+                         shape_clouds)
 from .field import extract_mesh
 from .generation import draw_seeds
 from .io import atomic_write_json, json_safe
@@ -110,7 +110,7 @@ def run_calibrate(job: Job) -> dict:
         | scalar_metrics(betti_summary(blob[0], tau)),
     }
     result = {"category": category, "test_shapes": len(reference), "test_betti": betti_summary(reference, tau),
-              "rows": [metrics_entry(category, name, metrics) for name, metrics in rows.items()],
+              "rows": [{"category": category, "method": name, "metrics": metrics} for name, metrics in rows.items()],
               "provenance": provenance(raw_config, seed=ev.seed)}
     atomic_write_json(job.output.calibration, json_safe(result))
     for name, row in rows.items():

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 import torch
 
 from toposdf.stages import DEVICE_POLICY, blocks_at
-from toposdf.io import atomic_open, atomic_write_json, read_json
+from toposdf.io import atomic_open, atomic_write_json, flatten, read_json
 from toposdf.models import DecoderConfig, LatentCodes, LatentConfig, SDFDecoder
 
 log = logging.getLogger(__name__)
@@ -152,19 +152,9 @@ def work_sources(settings: Mapping, inputs: Any) -> dict:
     return {"settings": kept, "inputs": files}
 
 
-def _flat(tree, prefix: str = "") -> dict:
-    """A nested dict as ``{"a.b.c": leaf}``."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out = {}
-    for key, value in tree.items():
-        out |= _flat(value, f"{prefix}.{key}" if prefix else str(key))
-    return out
-
-
 def _changed_sources(saved: dict, now: dict) -> list[str]:
     """The settings (dotted) and input files in which ``saved`` differs from ``now``."""
-    before, after = _flat(saved.get("settings", {})), _flat(now["settings"])
+    before, after = flatten(saved.get("settings", {})), flatten(now["settings"])
     keys = sorted(key for key in set(before) | set(after) if before.get(key, "unset") != after.get(key, "unset"))
     files = sorted(Path(path).name for path in set(saved.get("inputs", {})) | set(now["inputs"])
                    if saved.get("inputs", {}).get(path) != now["inputs"].get(path))

@@ -15,10 +15,11 @@ one), and it lists the paper's claims (``claims.csv``) that hold in one run and 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .io import flatten, read_json
 
 STAGES = ("data", "stage 1", "stage 1b", "stage 2", "training", "evaluation", "figures", "tables", "other")
 SKIPPED_FOLDERS = {"logs", "benchmarks"}  # job logs and times: they differ between any two runs
@@ -152,26 +153,12 @@ def compare_csv(run: Path, reference: Path) -> tuple[str, Departure | None]:
     return "differs", first
 
 
-def leaves(value, prefix: str = "") -> dict[str, object]:
-    """A JSON value flattened to ``{"a/b/0": leaf}``."""
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return {prefix: value}
-    out = {}
-    for key, item in items:
-        out |= leaves(item, f"{prefix}/{key}" if prefix else str(key))
-    return out
-
-
 def compare_json(run: Path, reference: Path) -> tuple[str, Departure | None, bool]:
     """``(status, first departure, settings differ)`` of two JSON files, leaf by leaf, leaving out :func:`ignored`
     keys. What a ``provenance`` record holds (settings' and checkpoints' hashes, seeds) is not a number of the
     run: it decides only the third value, whether the job's settings or seeds differ (``config_sha256``,
     ``train_seed``, ``seed``)."""
-    a, b = (leaves(json.loads(p.read_text())) for p in (run, reference))
+    a, b = (flatten(read_json(p), "/", lists=True) for p in (run, reference))
     keys = [k for k in dict.fromkeys([*a, *b]) if not ignored(k.rsplit("/", 1)[-1])]
     differing = [k for k in keys if k not in a or k not in b or not same_value(a[k], b[k])]
     settings = any(k.rsplit("/", 1)[-1] in SETTINGS_KEYS for k in differing)
@@ -246,7 +233,7 @@ def metric_differences(files: list[FileComparison], run: Path, reference: Path) 
         parts = Path(f.path).parts
         if f.status != "differs" or len(parts) != 4 or parts[1] != "eval" or parts[3] != "metrics.json":
             continue
-        a, b = (json.loads((root / f.path).read_text()).get("metrics", {}) for root in (run, reference))
+        a, b = (read_json(root / f.path).get("metrics", {}) for root in (run, reference))
         for metric in ("pd_lap", "cd_mean"):
             if metric in a and metric in b and not same_value(a[metric]["mean"], b[metric]["mean"]):
                 cells.append(CellDifference("metrics", parts[2], f"{parts[0]}/{metric}", a[metric]["mean"],

@@ -203,14 +203,10 @@ def betti_summary(diagrams: Sequence[Diagrams], tau: float | None = None) -> dic
             "blob_fraction": float(blob.mean()), **thick}
 
 
-def metrics_entry(category: str, method: str, metrics: dict, **extra) -> dict:
-    return {"category": category, "method": method, "metrics": metrics, **extra}
-
-
 def pd_lap_metrics(summary: PDLapSummary) -> dict:
     """PD-LAP and Table 2's columns over the z-draws, each draw's value kept (the draws pair up across methods)."""
     return over_draws([{"pd_lap": total, **{f"pd_lap_h{k}": dims[k] for k in range(3)}}
-                        for total, dims in zip(summary.values, summary.per_dimension)], keep_draws=True)
+                       for total, dims in zip(summary.values, summary.per_dimension)], keep_draws=True)
 
 
 def scalar_metrics(values: dict) -> dict:

@@ -49,6 +49,20 @@ def read_json(path: str | Path) -> Any:
         return json.load(fh)
 
 
+def flatten(tree, separator: str = ".", lists: bool = False, prefix: str = "") -> dict:
+    """A nested dict (and, with ``lists``, its lists) as ``{"a.b.0": leaf}``, keys joined by ``separator``."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif lists and isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        return {prefix: tree}
+    out = {}
+    for key, value in items:
+        out |= flatten(value, separator, lists, f"{prefix}{separator}{key}" if prefix else str(key))
+    return out
+
+
 def setup_logging(log_path: str | Path | None, level: int = logging.INFO) -> logging.Logger:
     """Send the ``toposdf`` loggers (and Python warnings) to ``log_path`` and to stderr; return the root logger.
 

@@ -41,7 +41,7 @@ def cpu_threads(threads: int) -> None:
     """Run this process's torch CPU work on ``threads`` threads (at least one), with float32 denormals flushed to
     zero. The decoder's softplus (beta 100) makes denormals wherever a pre-activation is below about -0.9, and x86
     CPUs take them in slow microcode: flushing made stage 1 about 3x faster on 2 CPU cores, with the same losses to
-    the last bit (docs/results.md, section 12). Call it before the first parallel operation: threads started later
+    the last bit (docs/notebook.md, section 12). Call it before the first parallel operation: threads started later
     inherit the mode."""
     torch.set_flush_denormal(True)
     torch.set_num_threads(max(1, threads))

@@ -193,7 +193,7 @@ def diagram_fit_terms(generated: list[torch.Tensor], targets, matchings=None, an
     takes it. Between two codes where a slot is used and unused, the generator then blends a real point with that
     birth: on the CPU default's tables, unused H1 slots sat at births +0.014 to +0.021 (the training tunnels are
     born at -0.024, inside the surface), and 38-51% of the generators' tunnels at z ~ N(0, I) were born outside
-    the surface, rings that close only in the offset band around it (broken rails; docs/results.md, section 4e).
+    the surface, rings that close only in the offset band around it (broken rails; docs/notebook.md, section 4e).
     Anchoring unused slots at the training points' mean birth changes no matched cost.
     """
     batch, dims = generated[0].shape[0], len(generated)
@@ -264,7 +264,7 @@ def snap_persistence(generated: list[torch.Tensor], floors: list[float | None] |
     as is.
 
     Between two training codes, a slot that one of them uses and the other parks on the diagonal comes out with a
-    persistence between the two: a tunnel shorter than any training shape has (``docs/results.md``, section 4m). As
+    persistence between the two: a tunnel shorter than any training shape has (``docs/notebook.md``, section 4m). As
     a target of eq. 8 it shortens the real tunnel it is matched with, toward a break."""
     def snap(points: torch.Tensor, floor: float) -> torch.Tensor:
         birth, length = points[..., 0], points[..., 1] - points[..., 0]
@@ -281,7 +281,7 @@ def shift_births(generated: list[torch.Tensor], caps: list[float | None] | None)
 
     A PD generator's point born above every training point of its dimension (an H1 point born outside the surface,
     where no training shape has one) is a blend of a used slot with an unused one between training codes
-    (``docs/results.md``, section 4e); as a target of eq. 8 it pulls a real tunnel's birth outward, toward a break."""
+    (``docs/notebook.md``, section 4e); as a target of eq. 8 it pulls a real tunnel's birth outward, toward a break."""
     def shift(points: torch.Tensor, cap: float) -> torch.Tensor:
         return points - (points[..., 0] - cap).clamp(min=0.0).unsqueeze(-1)
 

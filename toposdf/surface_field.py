@@ -2,7 +2,7 @@
 
 Tables 1 and 2 score a generated shape from its marching-cubes mesh: the diagrams of that mesh's exact signed
 distance on the evaluation grid (``evaluation.score_from: meshes``). The network's field ``f`` is only trained to be
-a distance, and inside thin parts it is shallower than its own surface's distance (docs/results.md, 4k): a thick
+a distance, and inside thin parts it is shallower than its own surface's distance (docs/notebook.md, 4k): a thick
 joint whose surface bulges shows as an interior H0 pair ("lump") on the mesh's distance but not in ``f``, so eq. 8
 on ``f`` can flatten the field there without moving the surface. With ``train.joint.synthetic_field: surface`` the
 synthetic shapes' diagrams are those of ``D``, the signed distance to the zero level set of ``f`` on the grid (its

@@ -96,5 +96,5 @@ rule all:
             dataset=DATASET,
             category=CATEGORIES if VECSET else [],
         ),
-        "results/study_1d/study_1d.csv",
-        "results/study_1d/study_1d.png",
+        f"results/{DATASET}/study_1d/study_1d.csv",
+        f"results/{DATASET}/study_1d/study_1d.png",

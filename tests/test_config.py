@@ -97,6 +97,44 @@ def test_a_shapenet_root_needs_kind_shapenet_and_its_own_results_folder(tmp_path
     assert validate_config(raw)["dataset"]["name"] == "shapenet"
 
 
+def test_a_home_relative_path_is_expanded_where_the_config_is_read(tmp_path, monkeypatch):
+    """The jobs open the paths as given: a ``~`` left in them names a folder that does not exist (and an external
+    row whose outputs exist would not say so)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for synset in ("03001627", "04379243"):
+        (tmp_path / "sn" / synset).mkdir(parents=True)
+    (tmp_path / "gen" / "chair").mkdir(parents=True)
+    raw = _default()
+    raw["dataset"] |= {"kind": "shapenet", "name": "sn", "root": "~/sn",
+                       "splits": {"train": "~/splits/{category}_train.json", "test": "splits/{category}_test.json"}}
+    raw["external"] = {"gen": {"samples": "~/gen/{category}/"}}
+    raw["dataset"]["categories"] = ["chair"]
+    config = validate_config(raw)
+    assert config["dataset"]["root"] == str(tmp_path / "sn")
+    assert config["dataset"]["splits"] == {"train": str(tmp_path / "splits" / "{category}_train.json"),
+                                           "test": "splits/{category}_test.json"}  # a relative path stays as given
+    assert config["external"]["gen"]["samples"] == str(tmp_path / "gen" / "{category}")
+    assert raw["dataset"]["root"] == "~/sn"  # the caller's dict is left alone
+
+
+@pytest.mark.parametrize("path, message", [
+    ("gen/{cat}/", r"external\.gen\.samples: 'gen/\{cat\}/': unknown placeholder \{cat\}; only \{category\}"),
+    ("gen/{category", r"external\.gen\.samples: 'gen/\{category': expected '\}'"),
+])
+def test_a_path_with_another_placeholder_than_category_is_named(path, message):
+    raw = _default()
+    raw["external"] = {"gen": {"samples": path}}
+    with pytest.raises(ConfigError, match=message):
+        validate_config(raw)
+
+
+def test_no_test_shapes_is_an_error_at_start_up():
+    raw = _default()
+    raw["dataset"]["test_fraction"] = 0
+    with pytest.raises(ConfigError, match=r"dataset\.test_fraction: 0 leaves no test shapes"):
+        validate_config(raw)
+
+
 def test_defaults_are_filled():
     raw = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 4}, "sdf": {}, "grid": {},
            "persistence": {}, "shards": 1}

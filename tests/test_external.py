@@ -182,11 +182,12 @@ def test_an_unreadable_an_empty_and_an_insideless_mesh_are_named_or_skipped_with
     trimesh.creation.box().export(folder / "good.obj")
     paths = mesh_files(folder)
     with pytest.raises(MeshError) as error:
-        prepare_meshes(paths, True, 1.03, False, "meshes")
+        prepare_meshes(paths, True, 1.03, False, "external.gen.skip_invalid", "meshes")
     for name in ("unreadable.glb", "empty.obj", "insideless.obj"):
         assert name in str(error.value)
     assert "good.obj" not in str(error.value) and "3 of the 4 meshes" in str(error.value)
-    usable, records = prepare_meshes(paths, True, 1.03, True, "meshes")
+    assert "set external.gen.skip_invalid: true" in str(error.value)  # the entry's own: only its row reruns
+    usable, records = prepare_meshes(paths, True, 1.03, True, what="meshes")
     assert [path.name for path, _, _ in usable] == ["good.obj"]
     reasons = {r["file"]: r["reason"] for r in records if r["status"] == "skipped"}
     assert set(reasons) == {"unreadable.glb", "empty.obj", "insideless.obj"}
@@ -199,10 +200,14 @@ def test_skipped_samples_are_in_the_rows_manifest_and_count_against_the_draws(ca
     _bad_meshes(folder)
     for k in range(6):
         trimesh.creation.box(extents=(0.5, 0.4 + 0.05 * k, 0.3)).export(folder / f"s{k}.obj")
-    _, manifest = _score(category, folder, skip_invalid=True)
+    _, manifest = _score(category, folder, skip_invalid=True)  # dataset.skip_invalid, which the entry follows
     assert manifest["skipped"] == 3 and manifest["usable"] == 6
     assert {r["file"] for r in manifest["files"] if r["status"] == "skipped"} == {"unreadable.glb", "empty.obj",
                                                                                     "insideless.obj"}
+    _, own = _score(category, folder, name="own", entry={"skip_invalid": True})  # the entry's own: only its row
+    assert (own["skipped"], own["usable"]) == (3, 6)
+    with pytest.raises(MeshError, match=r"set external\.strict\.skip_invalid: true"):
+        _score(category, folder, name="strict", entry={"skip_invalid": False}, skip_invalid=True)  # the entry's wins
 
 
 @pytest.mark.parametrize("suffix", MESH_SUFFIXES)

@@ -151,14 +151,17 @@ def test_normalization_records_the_sign_and_inside_and_refuses_a_shape_without_i
         (root / model_id / "models").mkdir(parents=True)
         mesh.export(root / model_id / "models" / "model_normalized.obj")
     (root / "d_no_mesh" / "models").mkdir(parents=True)  # a model folder without its mesh
+    (root / "e_v1").mkdir()  # ShapeNetCore.v1's layout: <model_id>/model.obj
+    trimesh.creation.box().export(root / "e_v1" / "model.obj")
     from toposdf.config import Config
     from toposdf.preprocess import make_split
 
     cfg = Config.from_dict({"dataset": {"kind": "shapenet", "root": str(tmp_path / "ShapeNetCore.v2"),
-                                        "categories": ["chair"], "test_fraction": 0.0},
+                                        "categories": ["chair"], "test_fraction": 0.25},
                             "sdf": {}, "grid": {}, "persistence": {}, "shards": 1})
     split = make_split(cfg, "chair", tmp_path / "ShapeNetCore.v2")
-    assert split["train"] == ["a_doubled", "b_clean", "c_triangle"] and split["no_mesh"] == ["d_no_mesh"]
+    assert sorted(split["train"] + split["test"]) == ["a_doubled", "b_clean", "c_triangle"]
+    assert split["no_mesh"] == ["d_no_mesh", "e_v1"]
     assert load_mesh(root / "a_doubled" / "models" / "model_normalized.obj").faces.shape[0] == \
         2 * _union(_parts()).faces.shape[0]  # the doubled faces survive the OBJ round trip
     records = {r["model_id"]: r for r in normalize_shard(split, 0, 1, tmp_path / "out" / "m.json", 1.03, True)}
@@ -167,6 +170,8 @@ def test_normalization_records_the_sign_and_inside_and_refuses_a_shape_without_i
     assert records["a_doubled"]["inside_fraction"] == pytest.approx(records["b_clean"]["inside_fraction"], abs=0.002)
     assert records["c_triangle"]["status"] == "skipped" and "not a solid" in records["c_triangle"]["reason"]
     assert records["d_no_mesh"]["status"] == "skipped" and "no such mesh file" in records["d_no_mesh"]["reason"]
+    assert "it has model.obj: ShapeNetCore.v1's layout?" in records["e_v1"]["reason"]
+    assert "v1" not in records["d_no_mesh"]["reason"]
     assert records["b_clean"]["solid_fraction"] > 0.99 and records["a_doubled"]["solid_fraction"] > 0.99
     with pytest.raises(MeshError, match=r"(?s)d_no_mesh.*no such mesh file.*c_triangle.*not a solid"):
         normalize_shard(split, 0, 1, tmp_path / "strict" / "m.json", 1.03, False)

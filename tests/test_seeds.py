@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from toposdf.claims import claim_pairs
 from toposdf.metrics import pd_lap_summary
 from toposdf.seeds import (add_paired_draws, draw_values, every_pair_apart, pair_rows, read_runs, seeds_summary,
-                           sign_test)
+                           sign_test, unlisted_pairs)
 from toposdf.topology import pd_lap, save_diagrams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +160,20 @@ def test_command_line(runs, tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "tools" / "seeds_summary.py"), str(tmp_path / "none")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode != 0 and "metrics.json" in bad.stderr
+
+
+def test_pairs_a_run_checked_that_the_config_lacks_are_named(runs):
+    """A run made with another config (the tiny preset's prior row, say) checked pairs that the config given does
+    not have: the tool says so on stderr instead of leaving them out in silence."""
+    rows = [("table", "pd_lap", "ours_deepsdf", "deepsdf_vad"), ("table", "pd_lap", "ours_prior", "deepsdf_vad"),
+            ("table", "cd_mean", "ours_other", "deepsdf_vad")]
+    (runs[0] / "tables").mkdir()
+    pd.DataFrame(rows, columns=["category", "check", "method", "against"]).to_csv(runs[0] / "tables" / "claims.csv")
+    assert unlisted_pairs(runs, PAIRS) == {str(runs[0]): [("ours_prior", "deepsdf_vad")]}
+    assert unlisted_pairs(runs, PAIRS | {"ours_prior": "deepsdf_vad"}) == {}
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "seeds_summary.py"), *map(str, runs)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and "ours_prior against deepsdf_vad, which the config" in done.stderr
 
 
 def _shape(rng: np.random.Generator, spurious: float) -> list[np.ndarray]:

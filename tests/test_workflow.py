@@ -190,9 +190,9 @@ def test_evaluation_writes_metrics_with_provenance_tables_and_figures(tiny_run):
         assert png.stat().st_size > 10_000, png
     values = json.loads((results / "chair" / "figures" / "fig3_pd_matrices.json").read_text())
     assert values["shapes"] == 5 and values["pd_lap_training_vs_synthetic"] >= 0
-    study = pd.read_csv(workdir / "results" / "study_1d" / "study_1d.csv")
+    study = pd.read_csv(results / "study_1d" / "study_1d.csv")
     assert set(study["decay"]) == {0.0, 2.0} and np.isfinite(study["rel_error"]).all()
-    assert (workdir / "results" / "study_1d" / "study_1d.png").stat().st_size > 10_000
+    assert (results / "study_1d" / "study_1d.png").stat().st_size > 10_000
 
 
 def test_report_gathers_tables_and_figures(tiny_run):

@@ -107,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resample", action="store_true", help="trimesh's sampler, seeds from 1000: no exact match")
     args = parser.parse_args(argv)
     root = args.dataset_root / args.category
+    if not args.methods and not args.heldout:
+        parser.error("nothing to check: name at least one method, or give --heldout")
+    if not (root / "split.json").is_file():
+        parser.error(f"{root}: no split.json; give a finished run's results/<dataset> folder and a category it ran")
+    if not any((root / "meshes").glob("*.json")):
+        parser.error(f"{root}: no meshes/<shard>.json (the normalized meshes); a packed reference keeps none, so give "
+                     "the folder the run was made in")
     sampler, seed = (trimesh_sampler, args.seed + 1000) if args.resample else (run_sampler, args.seed)
     test = [sampler(m.vertices, m.faces, args.points, seed + k) for k, m in enumerate(shape_meshes(root, "test"))]
     d_rr, mismatches = distances(test, test), 0

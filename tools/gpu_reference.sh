@@ -16,7 +16,13 @@
 # trainers' tests, default cuda), BENCH_SCALE (default --full; empty: the benchmark's CPU sizes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-step=${1:?usage: gpu_reference.sh start|wait SECONDS|pack [OUT]}
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+step=${1:-}
+case $step in
+    start|wait|pack) ;;
+    -h|--help|help) usage; exit 0 ;;
+    *) echo "error: unknown step '$step'; the steps are start, wait SECONDS and pack" >&2; usage >&2; exit 2 ;;
+esac
 if [[ $step == wait ]]; then
     seconds=${2:?wait needs SECONDS}
     out=${3:-gpu_reference_out}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from toposdf.claims import claim_pairs
 from toposdf.config import ConfigError, load_config_file
-from toposdf.seeds import seeds_summary
+from toposdf.seeds import seeds_summary, unlisted_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, OSError) as err:
         sys.exit(f"--configfile: {err}")
     pairs = claim_pairs({name: asdict(block) for name, block in cfg.methods.items()})
+    for run, missing in ([] if args.methods else unlisted_pairs(args.runs, pairs).items()):
+        print(f"warning: {run} checked {', '.join(f'{m} against {b}' for m, b in missing)}, which the config "
+              f"({' '.join(map(str, args.configfile))}) does not pair; they are left out. Give --configfile the "
+              "config files the runs used.", file=sys.stderr)
     if args.methods:
         pairs = {m: b for m, b in pairs.items() if m in args.methods}
     try:

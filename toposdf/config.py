@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import functools
 import operator
+import string
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -99,12 +100,43 @@ def validate_config(config: dict) -> dict:
     validator = Validator(schema)
     _coerce_strings(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [f"{_key_path(e)}: {e.message}" for e in errors] or _disagreements(config)
+    problems = [f"{_key_path(e)}: {e.message}" for e in errors] or _path_problems(config) or _disagreements(config)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {problem}" for problem in problems))
     if config["dataset"].get("name") is None:
         config["dataset"]["name"] = config["dataset"]["kind"]
     return config
+
+
+def _path_entries(config: dict) -> list[tuple[str, dict, str, bool]]:
+    """The config's file-system paths as (key path, holding dict, key, whether ``{category}`` is filled in)."""
+    dataset = config["dataset"]
+    entries = [("dataset.root", dataset, "root", False)]
+    entries += [(f"dataset.splits.{key}", dataset["splits"], key, True) for key in ("train", "test")
+                if dataset.get("splits")]
+    entries += [(f"external.{name}.{key}", entry, key, True) for name, entry in (config.get("external") or {}).items()
+                for key in ("samples", "reconstructions")]
+    return [entry for entry in entries if isinstance(entry[1].get(entry[2]), str)]
+
+
+def _path_problems(config: dict) -> list[str]:
+    """Expand ``~`` in every path where the config is read (the jobs see the expanded path), and name a placeholder
+    other than ``{category}``, or a stray brace, in a path that is formatted per category."""
+    problems = []
+    for key_path, holder, key, formatted in _path_entries(config):
+        holder[key] = str(Path(holder[key]).expanduser()) if holder[key].startswith("~") else holder[key]
+        if not formatted:
+            continue
+        try:
+            fields = {field for _, field, _, _ in string.Formatter().parse(holder[key]) if field is not None}
+        except ValueError as error:
+            problems.append(f"{key_path}: {holder[key]!r}: {error} (write a literal brace as {{{{ or }}}})")
+            continue
+        if fields - {"category"}:
+            problems.append(f"{key_path}: {holder[key]!r}: unknown placeholder "
+                            f"{', '.join('{' + f + '}' for f in sorted(fields - {'category'}))}; only {{category}} "
+                            "is replaced (by chair, table or sofa)")
+    return problems
 
 
 def _disagreements(config: dict) -> list[str]:
@@ -116,12 +148,16 @@ def _disagreements(config: dict) -> list[str]:
                 if block["geometry"] not in config["geometry"]]
     problems += [f"figures.{role}: {figures[role]!r} is not one of the configured methods {sorted(methods)}"
                  for role in ("baseline", "ours") if figures[role] not in methods]
+    if not dataset.get("splits") and dataset["test_fraction"] <= 0:
+        problems.append(f"dataset.test_fraction: {dataset['test_fraction']} leaves no test shapes, on which every "
+                        "method is scored (reconstruction, the generation metrics); give a share above 0, or "
+                        "dataset.splits")
     if dataset["kind"] == "shapenet" and not dataset.get("root"):
         problems.append("dataset.root: required when dataset.kind is 'shapenet' (the ShapeNetCore.v2 folder)")
-    elif dataset["kind"] == "shapenet" and not Path(dataset["root"]).expanduser().is_dir():
+    elif dataset["kind"] == "shapenet" and not Path(dataset["root"]).is_dir():
         problems.append(f"dataset.root: {dataset['root']!r} is not a folder")
     elif dataset["kind"] == "shapenet":
-        root = Path(dataset["root"]).expanduser()
+        root = Path(dataset["root"])
         missing = [f"{c} ({SYNSETS[c]}/)" for c in dataset["categories"] if not (root / SYNSETS[c]).is_dir()]
         if missing:
             problems.append(f"dataset.root: {dataset['root']!r} has no folder for {', '.join(missing)}; ShapeNetCore.v2 "
@@ -161,7 +197,7 @@ def _external_disagreements(config: dict) -> list[str]:
                             "3DShape2VecSet row; choose another")
         for key in ("samples", "reconstructions"):
             for category in config["dataset"]["categories"] if entry.get(key) else ():
-                folder = Path(entry[key].format(category=category)).expanduser()
+                folder = Path(entry[key].format(category=category))
                 if not folder.is_dir():
                     problems.append(f"external.{name}.{key}: {str(folder)!r} ({category}) is not a folder")
     return problems

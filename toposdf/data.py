@@ -109,7 +109,8 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     try:
         mesh = trimesh.load(path, force="mesh", process=False, skip_materials=True)
     except Exception as exc:  # trimesh raises many types for corrupt files
-        raise MeshError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from exc
+        raise MeshError(f"{path}: cannot read mesh: not a {path.suffix or 'mesh'} file trimesh can parse, or a "
+                        f"damaged one ({type(exc).__name__}: {exc})") from exc
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) == 0:
         raise MeshError(f"{path}: the file has no triangles")
     if not np.all(np.isfinite(mesh.vertices)):

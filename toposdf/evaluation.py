@@ -220,10 +220,12 @@ def metric_names(generation: dict) -> dict:
 
 
 def over_draws(per_draw: Sequence[dict], keep_draws: bool = False) -> dict:
-    """Metrics of several draws as ``{"mean", "std" (ddof=0, as PD-LAP's), "n"}``, with each draw's (``draws``)."""
+    """Metrics of several draws as ``{"mean", "std" (ddof=0, as PD-LAP's), "n"}``, with each draw's (``draws``). One
+    draw (an external row's ``draws: 1``) has no spread: its std is None, which the tables show as the mean alone."""
     values = {key: np.array([draw[key] for draw in per_draw], np.float64) for key in per_draw[0]}
     kept = {key: {"draws": v.tolist()} if keep_draws else {} for key, v in values.items()}
-    return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v)} | kept[key] for key, v in values.items()}
+    return {key: {"mean": float(v.mean()), "std": float(v.std()) if len(v) > 1 else None, "n": len(v)} | kept[key]
+            for key, v in values.items()}
 
 
 def run_evaluate(job: Job) -> dict:

@@ -6,7 +6,7 @@ normalized as the ground truth is (``normalize``, or only their faces oriented w
 frame), the sign chosen as for a ShapeNet mesh (:func:`~toposdf.preprocess.normalized_solid`), written as OBJ text
 and read back as preprocessing does, then the signed distance on the ground truth's grid and its diagrams at the
 ground truth's ``tau``. A mesh that cannot be read, has no triangles or no inside is an error naming it, or, with
-``dataset.skip_invalid``, recorded as skipped in the row's manifest.
+the entry's ``skip_invalid`` (null: ``dataset.skip_invalid``), recorded as skipped in the row's manifest.
 
 Draws: the usable meshes in file-name order, ``evaluation.generated_shapes`` (else as many as the test shapes) per
 draw, ``evaluation.draws`` draws, or the entry's own ``draws``. Reconstructions, for CD-mean: one mesh per test
@@ -94,10 +94,11 @@ def prepared(mesh: trimesh.Trimesh, source: str | Path, normalize: bool, margin:
 
 
 def prepare_meshes(paths: Sequence[Path], normalize: bool, margin: float, skip_invalid: bool,
-                   what: str) -> tuple[list[tuple[Path, trimesh.Trimesh, dict]], list[dict]]:
+                   skip_key: str = "dataset.skip_invalid", what: str = "meshes"
+                   ) -> tuple[list[tuple[Path, trimesh.Trimesh, dict]], list[dict]]:
     """:func:`prepare_mesh` of every file: ``(usable (path, mesh, record) in order, every file's record)``. Bad
     files are skipped with their reason under ``skip_invalid``; otherwise every file is tried, then one
-    :class:`MeshError` names each bad one."""
+    :class:`MeshError` names each bad one and the setting that would skip them (``skip_key``)."""
     usable, records, failures = [], [], []
     for path in tqdm(paths, desc=f"prepare {what}", unit="mesh"):
         try:
@@ -113,8 +114,9 @@ def prepare_meshes(paths: Sequence[Path], normalize: bool, margin: float, skip_i
         usable.append((path, mesh, record))
         records.append(record)
     if failures:
-        raise MeshError(f"{len(failures)} of the {len(paths)} {what} cannot be scored (set dataset.skip_invalid: "
-                        "true to skip them and record why in the row's manifest):\n  " + "\n  ".join(failures))
+        raise MeshError(f"{len(failures)} of the {len(paths)} {what} cannot be scored (remove or mend them, or set "
+                        f"{skip_key}: true to skip them and record why in the row's manifest):\n  "
+                        + "\n  ".join(failures))
     return usable, records
 
 
@@ -177,6 +179,14 @@ def _entry(job: Job):
     return job.cfg.external[job.wildcards.external]
 
 
+def _skip_invalid(job: Job) -> tuple[bool, str]:
+    """Whether the entry skips bad meshes, and the setting a user changes for it: the entry's own (which reruns only
+    its row) where set, else ``dataset.skip_invalid``."""
+    name = job.wildcards.external
+    own = _entry(job).skip_invalid
+    return (job.cfg.dataset.skip_invalid if own is None else own), f"external.{name}.skip_invalid"
+
+
 def run_external_samples(job: Job) -> dict:
     """The ``external_samples`` rule: the folder's meshes (``input.samples``) scored on the ground truth's grid and
     diagrams, in draws of as many shapes as the methods' (``input.split``'s test shapes, or
@@ -188,8 +198,8 @@ def run_external_samples(job: Job) -> dict:
     folder = entry.samples.format(category=category)
     n = draw_size(ev.generated_shapes, len(split_ids(job.input.split, "test")))
     paths = [Path(p) for p in job.input.samples]
-    usable, records = prepare_meshes(paths, entry.normalize, cfg.sdf.margin, cfg.dataset.skip_invalid,
-                                     f"meshes of external.{name} ({category})")
+    usable, records = prepare_meshes(paths, entry.normalize, cfg.sdf.margin, *_skip_invalid(job),
+                                     what=f"meshes of external.{name} ({category})")
     draws = draws_from(len(usable), n, ev.draws, entry.draws, f"external.{name} ({category}, {folder})")
     used = usable[: draws * n]
     for k, (_, _, record) in enumerate(used):
@@ -246,8 +256,8 @@ def run_external_reconstructions(job: Job) -> pd.DataFrame:
         where = f"external.{name} ({category}, {entry.reconstructions.format(category=category)})"
         by_id = reconstruction_files([Path(p) for p in job.input.reconstructions], test_ids, where)
         ordered = [by_id[i] for i in test_ids]
-        usable, records = prepare_meshes(ordered, entry.normalize, cfg.sdf.margin, cfg.dataset.skip_invalid,
-                                         f"reconstructions of external.{name} ({category})")
+        usable, records = prepare_meshes(ordered, entry.normalize, cfg.sdf.margin, *_skip_invalid(job),
+                                         what=f"reconstructions of external.{name} ({category})")
         meshes = {path.stem: mesh for path, mesh, _ in usable}
         reasons = {record["file"]: record["reason"] for record in records}
         rows = []

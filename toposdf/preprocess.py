@@ -194,7 +194,12 @@ def _without_mesh(split: dict, skip_invalid: bool) -> tuple[list[dict], list[str
     records, failures = [], []
     for model_id in split.get("no_mesh", []):
         source = mesh_path(split["root"], split["category"], model_id)
-        reason = f"{source}: no such mesh file (the model folder has none)"
+        model_dir = source.parent.parent
+        found = sorted(f.relative_to(model_dir).as_posix() for f in model_dir.rglob("*")
+                       if f.suffix.lower() in (".obj", ".off", ".ply", ".stl", ".glb"))[:3]
+        reason = (f"{source}: no such mesh file (the model folder has none" + (
+            f"; it has {', '.join(found)}: ShapeNetCore.v1's layout? dataset.root must be ShapeNetCore.v2, "
+            "<root>/<synset>/<model_id>/models/model_normalized.obj)" if found else ")"))
         if skip_invalid:
             log.warning("skipping %s: its folder has no mesh", model_id)
             records.append({"model_id": model_id, "split": "none", "shard": 0, "source": str(source),

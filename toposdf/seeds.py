@@ -67,6 +67,23 @@ def read_runs(runs: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def unlisted_pairs(runs: Sequence[str | Path], pairs: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+    """Per run, the PD-LAP pairs its ``tables/claims.csv`` checked that ``pairs`` (the config given) lacks: a sign
+    that the runs were made with another config, whose pairs the summary would silently leave out. Runs without a
+    ``claims.csv`` (a pilot of some jobs) are not checked."""
+    found = {}
+    for run in map(Path, runs):
+        claims = run / "tables" / "claims.csv"
+        if not claims.is_file():
+            continue
+        frame = pd.read_csv(claims)
+        checked = frame.loc[frame["check"] == "pd_lap", ["method", "against"]].drop_duplicates()
+        missing = [(m, b) for m, b in checked.itertuples(index=False) if pairs.get(m) != b]
+        if missing:
+            found[str(run)] = missing
+    return found
+
+
 def _number(value) -> float:
     return math.nan if value is None else float(value)
 

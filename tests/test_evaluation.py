@@ -14,7 +14,7 @@ from toposdf.generation import (TrainedModel, draw_seeds, draws_of, generate, in
                                 sample_latents, save_generation, save_meshes)
 from toposdf.models import PDGenerators
 from toposdf.provenance import config_hash, provenance
-from toposdf.tables import write_tables
+from toposdf.tables import formatted, wide, write_tables
 
 
 class SphereDecoder(torch.nn.Module):
@@ -182,16 +182,9 @@ def test_a_generator_whose_samples_differ_has_a_pd_lap_spread_over_draws():
     assert std > 0 and mean > 0
 
 
-def test_one_draw_has_no_std_and_its_table_cell_shows_the_mean_alone():
-    from toposdf.evaluation import over_draws
-    from toposdf.tables import formatted, wide
-
-    one, two = over_draws([{"pd_lap": 0.03}]), over_draws([{"pd_lap": 0.03}, {"pd_lap": 0.01}])
-    assert one["pd_lap"] == {"mean": 0.03, "std": None, "n": 1}  # not 0.0: one draw measures no spread
-    assert two["pd_lap"]["std"] == pytest.approx(0.01) and two["pd_lap"]["n"] == 2
-    long = pd.DataFrame([{"category": "chair", "method": m, "metric": "pd_lap", "mean": v["pd_lap"]["mean"],
-                          "std": np.nan if v["pd_lap"]["std"] is None else v["pd_lap"]["std"], "n": v["pd_lap"]["n"]}
-                         for m, v in (("gen", one), ("ours", two))])
+def test_a_std_left_out_shows_the_mean_alone_in_the_tables():
+    long = pd.DataFrame([{"category": "chair", "method": m, "metric": "pd_lap", "mean": mean, "std": std, "n": n}
+                         for m, mean, std, n in (("gen", 0.03, np.nan, 1), ("ours", 0.02, 0.01, 2))])
     cells = formatted(wide(long, ["pd_lap"], ["gen", "ours"], ["chair"]), {"pd_lap": 1000}, {"pd_lap": "PD-LAP"}, "md")
     assert list(cells[("chair", "PD-LAP")]) == ["30.00", "**20.00 ± 10.00**"]
 

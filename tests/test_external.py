@@ -138,6 +138,11 @@ def test_too_few_samples_say_how_many_are_needed_unless_the_entry_sets_its_draws
         _score(category, folder)
     metrics, manifest = _score(category, folder, entry={"draws": 2})
     assert manifest["draws"] == 2 and manifest["unused"] == 1 and metrics["metrics"]["pd_lap"]["n"] == 2
+    assert metrics["metrics"]["pd_lap"]["std"] >= 0
+    one, _ = _score(category, folder, name="one", entry={"draws": 1})
+    assert one["metrics"]["pd_lap"]["n"] == 1 and one["metrics"]["pd_lap"]["std"] is None  # not 0: no spread measured
+    assert one["metrics"]["pd_lap_h1"]["std"] is None and one["metrics"]["pd_lap"]["draws"] == [
+        one["metrics"]["pd_lap"]["mean"]]
     with pytest.raises(ValueError, match="needs 3 draws"):
         draws_from(5, 2, 10, 3, "here")
 

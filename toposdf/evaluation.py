@@ -203,10 +203,13 @@ def betti_summary(diagrams: Sequence[Diagrams], tau: float | None = None) -> dic
             "blob_fraction": float(blob.mean()), **thick}
 
 
-def pd_lap_metrics(summary: PDLapSummary) -> dict:
-    """PD-LAP and Table 2's columns over the z-draws, each draw's value kept (the draws pair up across methods)."""
-    return over_draws([{"pd_lap": total, **{f"pd_lap_h{k}": dims[k] for k in range(3)}}
-                       for total, dims in zip(summary.values, summary.per_dimension)], keep_draws=True)
+def pd_lap_metrics(summary: PDLapSummary, spread: bool = True) -> dict:
+    """PD-LAP and Table 2's columns over the z-draws, each draw's value kept (the draws pair up across methods).
+    ``spread=False``: the std is None (the tables show the mean alone), for a row whose one draw measures no spread;
+    the blob's row keeps its 0, the spread of a generator that makes one shape."""
+    metrics = over_draws([{"pd_lap": total, **{f"pd_lap_h{k}": dims[k] for k in range(3)}}
+                          for total, dims in zip(summary.values, summary.per_dimension)], keep_draws=True)
+    return metrics if spread else {key: value | {"std": None} for key, value in metrics.items()}
 
 
 def scalar_metrics(values: dict) -> dict:
@@ -220,12 +223,10 @@ def metric_names(generation: dict) -> dict:
 
 
 def over_draws(per_draw: Sequence[dict], keep_draws: bool = False) -> dict:
-    """Metrics of several draws as ``{"mean", "std" (ddof=0, as PD-LAP's), "n"}``, with each draw's (``draws``). One
-    draw (an external row's ``draws: 1``) has no spread: its std is None, which the tables show as the mean alone."""
+    """Metrics of several draws as ``{"mean", "std" (ddof=0, as PD-LAP's), "n"}``, with each draw's (``draws``)."""
     values = {key: np.array([draw[key] for draw in per_draw], np.float64) for key in per_draw[0]}
     kept = {key: {"draws": v.tolist()} if keep_draws else {} for key, v in values.items()}
-    return {key: {"mean": float(v.mean()), "std": float(v.std()) if len(v) > 1 else None, "n": len(v)} | kept[key]
-            for key, v in values.items()}
+    return {key: {"mean": float(v.mean()), "std": float(v.std()), "n": len(v)} | kept[key] for key, v in values.items()}
 
 
 def run_evaluate(job: Job) -> dict:
@@ -255,7 +256,7 @@ def run_evaluate(job: Job) -> dict:
     metrics = {
         "cd_mean": {"mean": cd, "std": float(finite.std()) if len(finite) else float("nan"), "n": int(len(finite)),
                     "failed": failed} | ({"note": "; ".join(notes)} if notes else {}),
-        **pd_lap_metrics(summary),
+        **pd_lap_metrics(summary, spread=len(summary.values) > 1),  # an external row's draws: 1 has no spread
         **scalar_metrics(metric_names(generation)),  # one draw: no std
         # the Betti numbers of every draw's samples (compare with the test shapes', test_betti)
         **scalar_metrics(betti_summary([d for draw in generated for d in draw], cfg.persistence.tau)),

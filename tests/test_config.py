@@ -119,7 +119,10 @@ def test_a_home_relative_path_is_expanded_where_the_config_is_read(tmp_path, mon
 
 @pytest.mark.parametrize("path, message", [
     ("gen/{cat}/", r"external\.gen\.samples: 'gen/\{cat\}/': unknown placeholder \{cat\}; only \{category\}"),
-    ("gen/{category", r"external\.gen\.samples: 'gen/\{category': expected '\}'"),
+    ("gen/{category", r"external\.gen\.samples: 'gen/\{category': a brace; only \{category\} is replaced"),
+    ("gen/{{x}}/{category}", r"unknown placeholder \{x\}; only \{category\} is replaced .* no other brace"),
+    ("gen/{category!r}/", r"unknown placeholder \{category!r\}"),  # Snakemake inputs take no other brace
+    ("~nosuchuser_xyz/{category}", r"external\.gen\.samples: .*cannot expand '~nosuchuser_xyz' \(no such user\)"),
 ])
 def test_a_path_with_another_placeholder_than_category_is_named(path, message):
     raw = _default()
@@ -289,6 +292,20 @@ def test_a_late_key_of_any_block_is_left_out_while_null():
         out = settings(full, keys)
         assert "data_epochs" not in out["train"]["joint"]
         assert Config.from_settings(out).train.joint.data_epochs is None
+
+
+def test_an_external_entrys_skip_invalid_is_a_late_key():
+    """``external.<name>.skip_invalid`` came after runs with external rows were made: while null it stays out of
+    their jobs' params (no rerun on upgrade) and reads back as null; set, it is in them."""
+    from toposdf.stages import reads, settings
+
+    raw = _default()
+    raw["external"] = {"gen": {"samples": "/tmp"}}
+    out = settings(validate_config(raw), reads("external_samples", external="gen"))
+    assert out["external"] == {"gen": {"draws": None, "normalize": True, "reconstructions": None, "samples": "/tmp"}}
+    assert Config.from_settings(out).external["gen"].skip_invalid is None
+    raw["external"]["gen"]["skip_invalid"] = True
+    assert settings(validate_config(raw), reads("external_samples", external="gen"))["external"]["gen"]["skip_invalid"]
 
 
 def test_the_whole_config_builds_the_same_from_settings_of_every_key():

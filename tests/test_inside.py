@@ -171,7 +171,23 @@ def test_normalization_records_the_sign_and_inside_and_refuses_a_shape_without_i
     assert records["c_triangle"]["status"] == "skipped" and "not a solid" in records["c_triangle"]["reason"]
     assert records["d_no_mesh"]["status"] == "skipped" and "no such mesh file" in records["d_no_mesh"]["reason"]
     assert "it has model.obj: ShapeNetCore.v1's layout?" in records["e_v1"]["reason"]
-    assert "v1" not in records["d_no_mesh"]["reason"]
+    assert "ShapeNetCore.v1" not in records["d_no_mesh"]["reason"]
     assert records["b_clean"]["solid_fraction"] > 0.99 and records["a_doubled"]["solid_fraction"] > 0.99
     with pytest.raises(MeshError, match=r"(?s)d_no_mesh.*no such mesh file.*c_triangle.*not a solid"):
         normalize_shard(split, 0, 1, tmp_path / "strict" / "m.json", 1.03, False)
+
+
+def test_a_shapenet_v1_copy_is_named_as_such(tmp_path):
+    """ShapeNetCore.v1 keeps ``<model_id>/model.obj``: under a v1 root no model is found, and the error says which
+    layout it found and which one is expected."""
+    from toposdf.config import Config
+    from toposdf.preprocess import make_split
+
+    root = tmp_path / "ShapeNetCore.v1"
+    for model_id in ("m1", "m2", "m3"):
+        (root / "03001627" / model_id).mkdir(parents=True)
+        trimesh.creation.box().export(root / "03001627" / model_id / "model.obj")
+    cfg = Config.from_dict({"dataset": {"kind": "shapenet", "root": str(root), "categories": ["chair"]},
+                            "sdf": {}, "grid": {}, "persistence": {}, "shards": 1})
+    with pytest.raises(ValueError, match=r"found 0 models .*need >= 2; it has model\.obj: ShapeNetCore\.v1's layout\?"):
+        make_split(cfg, "chair", root)

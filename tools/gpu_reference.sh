@@ -59,7 +59,7 @@ pack() {
     # the reference's contents: everything a reader looks at, and the provenance; not the checkpoints
     find "$root" \( -path "$root/tables/*" -o -path "$root/figures/*" -o -name 'metrics.json' \
         -o -name 'reconstruction.csv' -o -name '*_log.csv' -o -name 'fig3_pd_matrices.json' \
-        -o -path "$root/*/figures/*" -o -path "$root/benchmarks/*" -o -path "$root/logs/*" \
+        -o -path "$root/*/figures/*" -o -path "$root/benchmarks/*" -o -path "$root/logs/*" -o -path "$root/study_1d/*" \
         -o -name 'split.json' -o -name 'manifest.csv' \) -type f -print0 |
         tar --null -czf "$out/results.tar.gz" --files-from - "$log" 2>/dev/null || true
     ls -la "$out"

@@ -45,7 +45,7 @@ def both_ways(run: Path, cfg, category: str, method: str, workers: int, mesh_res
                 if len(faces):
                     trimesh.Trimesh(vertices, faces, process=False).export(path)
                     paths.append(path)
-            usable, _ = prepare_meshes(paths, False, cfg.sdf.margin, True, f"{method} draw {d}")
+            usable, _ = prepare_meshes(paths, False, cfg.sdf.margin, True, what=f"{method} draw {d}")
             by_index = {int(path.stem.split("_")[1]): (mesh, record) for path, mesh, record in usable}
             _, from_meshes = grids_and_diagrams(list(by_index.values()), res, tau, minp, workers) if by_index \
                 else (None, [])

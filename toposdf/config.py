@@ -7,7 +7,7 @@ import copy
 import dataclasses
 import functools
 import operator
-import string
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -120,22 +120,25 @@ def _path_entries(config: dict) -> list[tuple[str, dict, str, bool]]:
 
 
 def _path_problems(config: dict) -> list[str]:
-    """Expand ``~`` in every path where the config is read (the jobs see the expanded path), and name a placeholder
-    other than ``{category}``, or a stray brace, in a path that is formatted per category."""
+    """Expand ``~`` in every path where the config is read (the jobs see the expanded path), and name any brace but
+    ``{category}`` in a path that is formatted per category: such paths become Snakemake inputs, which take no other
+    brace, escaped or not."""
     problems = []
     for key_path, holder, key, formatted in _path_entries(config):
-        holder[key] = str(Path(holder[key]).expanduser()) if holder[key].startswith("~") else holder[key]
-        if not formatted:
-            continue
-        try:
-            fields = {field for _, field, _, _ in string.Formatter().parse(holder[key]) if field is not None}
-        except ValueError as error:
-            problems.append(f"{key_path}: {holder[key]!r}: {error} (write a literal brace as {{{{ or }}}})")
-            continue
-        if fields - {"category"}:
-            problems.append(f"{key_path}: {holder[key]!r}: unknown placeholder "
-                            f"{', '.join('{' + f + '}' for f in sorted(fields - {'category'}))}; only {{category}} "
-                            "is replaced (by chair, table or sofa)")
+        value = holder[key]
+        if value.startswith("~"):
+            try:
+                holder[key] = value = str(Path(value).expanduser())
+            except RuntimeError:
+                problems.append(f"{key_path}: {value!r}: cannot expand {value.split('/')[0]!r} (no such user)")
+                continue
+        rest = value.replace("{category}", "") if formatted else value
+        if "{" in rest or "}" in rest:
+            named = sorted(set(re.findall(r"\{[^{}]*\}", rest)))
+            what = f"unknown placeholder {', '.join(named)}" if named else "a brace"
+            problems.append(f"{key_path}: {value!r}: {what}; " + (
+                "only {category} is replaced (by chair, table or sofa), and no other brace may appear" if formatted
+                else "no brace may appear (it is not formatted)"))
     return problems
 
 
@@ -258,7 +261,8 @@ def block_class(path: str, names: tuple[str, ...]) -> type:
 # Keys added to a block after runs were made with it, by block path: a job's settings leave such a key out while it
 # is null (toposdf.stages.settings), so that those runs' params, and so their outputs, stay as they were; a job
 # reads it back as null.
-LATE_KEYS: dict[str, tuple[str, ...]] = {"methods.*": ("consistency_dims",), "train.joint": ("data_epochs",)}
+LATE_KEYS: dict[str, tuple[str, ...]] = {"methods.*": ("consistency_dims",), "train.joint": ("data_epochs",),
+                                         "external.*": ("skip_invalid",)}
 
 
 def typed(value: Any, path: str = "", node: dict | None = None) -> Any:

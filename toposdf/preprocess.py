@@ -70,7 +70,10 @@ def make_split(cfg: Config, category: str, root: str | Path) -> dict:
     """The train/test split of a category under a ShapeNet-layout root, as a JSON-able dict."""
     models = list_models(root, category)
     if len(models) < 2:
-        raise ValueError(f"{category}: found {len(models)} models under {Path(root) / synset_of(category)}; need >= 2")
+        folder = Path(root) / synset_of(category)
+        hints = (_layout_hint(folder / name) for name in folders_without_mesh(root, category)[:20])
+        raise ValueError(f"{category}: found {len(models)} models under {folder}; need >= 2"
+                         + next((hint for hint in hints if hint), ""))
     files = optional(cfg, "dataset.splits")
     if files is not None:
         split = {subset: deepsdf_split(getattr(files, subset).format(category=category), category, models)
@@ -188,18 +191,22 @@ def normalize_shard(
     return records
 
 
+def _layout_hint(model_dir: Path) -> str:
+    """For a model folder without ``models/model_normalized.obj``: the mesh files it has instead and the layout
+    expected (a ShapeNetCore.v1 copy keeps ``<model_id>/model.obj``), or "" where it has none."""
+    found = sorted(f.relative_to(model_dir).as_posix() for f in model_dir.rglob("*")
+                   if f.suffix.lower() in (".obj", ".off", ".ply", ".stl", ".glb"))[:3]
+    return (f"; it has {', '.join(found)}: ShapeNetCore.v1's layout? dataset.root must be ShapeNetCore.v2, "
+            "<root>/<synset>/<model_id>/models/model_normalized.obj") if found else ""
+
+
 def _without_mesh(split: dict, skip_invalid: bool) -> tuple[list[dict], list[str]]:
     """Shard 0's records (``skip_invalid``) or failures for the split's model folders without a mesh, which are not
     in the split itself."""
     records, failures = [], []
     for model_id in split.get("no_mesh", []):
         source = mesh_path(split["root"], split["category"], model_id)
-        model_dir = source.parent.parent
-        found = sorted(f.relative_to(model_dir).as_posix() for f in model_dir.rglob("*")
-                       if f.suffix.lower() in (".obj", ".off", ".ply", ".stl", ".glb"))[:3]
-        reason = (f"{source}: no such mesh file (the model folder has none" + (
-            f"; it has {', '.join(found)}: ShapeNetCore.v1's layout? dataset.root must be ShapeNetCore.v2, "
-            "<root>/<synset>/<model_id>/models/model_normalized.obj)" if found else ")"))
+        reason = f"{source}: no such mesh file (the model folder has none{_layout_hint(source.parent.parent)})"
         if skip_invalid:
             log.warning("skipping %s: its folder has no mesh", model_id)
             records.append({"model_id": model_id, "split": "none", "shard": 0, "source": str(source),

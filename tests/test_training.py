@@ -108,6 +108,24 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
 
 
+def test_a_stop_signal_before_the_first_checkpoint_says_the_stage_starts_over(tmp_path):
+    """Stopped in epoch 1, no checkpoint exists yet: the message must not promise one."""
+    trainer, steps = implicit_trainer(tmp_path, "early"), []
+    one_step = trainer.train_step
+
+    def step(batch):
+        steps.append(batch)
+        if len(steps) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return one_step(batch)
+
+    trainer.train_step = step
+    with pytest.raises(TrainingInterrupted, match=r"SIGTERM in epoch 1: stopped after this step; no checkpoint was "
+                                                   r"written yet, so a rerun starts this stage over"):
+        trainer.fit(progress=False)
+    assert not trainer.checkpoint.exists()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
 def test_a_stop_signal_ends_training_after_the_step_and_the_rerun_resumes_exactly(tmp_path, signum):
     """A cluster's time limit sends SIGTERM (or the profile's USR1): the step in flight finishes, the job exits with

@@ -19,6 +19,7 @@ def atomic_open(path: str | Path, mode: str = "wb", newline: str | None = None) 
     as :func:`open`'s (text modes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, mode, newline=newline) as fh:
@@ -29,6 +30,21 @@ def atomic_open(path: str | Path, mode: str = "wb", newline: str | None = None) 
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """Remove the temporary files of ``path`` that a killed process left (``kill -9`` skips :func:`atomic_open`'s
+    cleanup): those whose process no longer runs on this machine."""
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # another user's live process
+            pass
 
 
 def atomic_savez(path: str | Path, **arrays: np.ndarray) -> None:

@@ -168,9 +168,10 @@ class Trainer:
         with record_function("toposdf::optimizer"):
             opt.step()
         if getattr(self, "stop_signal", None) is not None:
+            kept = (f"the checkpoint of epoch {self.epoch} ({self.checkpoint}) is kept and a rerun resumes from it"
+                    if self.checkpoint.exists() else "no checkpoint was written yet, so a rerun starts this stage over")
             raise TrainingInterrupted(
-                f"{signal.Signals(self.stop_signal).name} in epoch {self.epoch + 1}: stopped after this step; the "
-                f"checkpoint of epoch {self.epoch} ({self.checkpoint}) is kept and a rerun resumes from it")
+                f"{signal.Signals(self.stop_signal).name} in epoch {self.epoch + 1}: stopped after this step; {kept}")
         return values
 
     def _diverged(self, detail: str) -> TrainingDiverged:

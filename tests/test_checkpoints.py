@@ -412,19 +412,21 @@ def test_cpu_threads_flushes_denormals_and_the_decoder_changes_only_below_1e_30(
 
 
 def test_an_atomic_write_removes_the_temporary_files_a_killed_process_left(tmp_path):
-    """``kill -9`` during an atomic write leaves ``.<name>.tmp-<pid>``; the next write of that file removes it, and
+    """``kill -9`` during an atomic write leaves ``.<name>.tmp-<host>-<pid>``; the next write of that file removes it, and
     keeps one whose process still runs (another writer's)."""
     import subprocess
     import sys
 
-    from toposdf.io import atomic_write_json
+    from toposdf.io import _HOST, atomic_write_json
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".out.json.tmp-{int(dead.stdout)}"
-    live = tmp_path / f".out.json.tmp-{os.getppid()}"
-    other = tmp_path / f".other.json.tmp-{int(dead.stdout)}"
-    for path in (stale, live, other):
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    stale = tmp_path / f".out.json.tmp-{_HOST}-{dead}"
+    kept = [tmp_path / f".out.json.tmp-{_HOST}-{os.getppid()}",  # a live process's
+            tmp_path / f".out.json.tmp-othernode-{dead}",  # another node's, on a shared file system
+            tmp_path / f".other.json.tmp-{_HOST}-{dead}"]  # another file's
+    for path in (stale, *kept):
         path.write_bytes(b"")
     atomic_write_json(tmp_path / "out.json", {"a": 1})
     assert json.loads((tmp_path / "out.json").read_text()) == {"a": 1}
-    assert not stale.exists() and live.exists() and other.exists()  # only this file's, only a dead process's
+    assert not stale.exists() and all(path.exists() for path in kept)

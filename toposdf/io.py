@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ def atomic_open(path: str | Path, mode: str = "wb", newline: str | None = None) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}")
     try:
         with open(tmp, mode, newline=newline) as fh:
             yield fh
@@ -32,10 +33,14 @@ def atomic_open(path: str | Path, mode: str = "wb", newline: str | None = None) 
             tmp.unlink()
 
 
+#: This machine's name in a temporary file's, so that a shared file system's other nodes' files are left alone.
+_HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+
+
 def _remove_stale_tmp(path: Path) -> None:
     """Remove the temporary files of ``path`` that a killed process left (``kill -9`` skips :func:`atomic_open`'s
-    cleanup): those whose process no longer runs on this machine."""
-    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+    cleanup): those written on this machine whose process no longer runs."""
+    for tmp in path.parent.glob(f".{path.name}.tmp-{_HOST}-*"):
         pid = tmp.name.rsplit("-", 1)[1]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue

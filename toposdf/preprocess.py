@@ -40,6 +40,7 @@ from toposdf.data import (
 )
 from toposdf.inside import inside, mesh_is_clean, solid_fraction
 from toposdf.io import atomic_open, atomic_savez, atomic_write_json, read_json
+from toposdf.layout import MESH_SUFFIXES
 from toposdf.stages import optional
 from toposdf.topology import batch_cubical_diagrams, betti_numbers, save_diagrams
 
@@ -195,7 +196,7 @@ def _layout_hint(model_dir: Path) -> str:
     """For a model folder without ``models/model_normalized.obj``: the mesh files it has instead and the layout
     expected (a ShapeNetCore.v1 copy keeps ``<model_id>/model.obj``), or "" where it has none."""
     found = sorted(f.relative_to(model_dir).as_posix() for f in model_dir.rglob("*")
-                   if f.suffix.lower() in (".obj", ".off", ".ply", ".stl", ".glb"))[:3]
+                   if f.suffix.lower() in MESH_SUFFIXES)[:3]
     return (f"; it has {', '.join(found)}: ShapeNetCore.v1's layout? dataset.root must be ShapeNetCore.v2, "
             "<root>/<synset>/<model_id>/models/model_normalized.obj") if found else ""
 

@@ -308,6 +308,26 @@ def test_an_external_entrys_skip_invalid_is_a_late_key():
     assert settings(validate_config(raw), reads("external_samples", external="gen"))["external"]["gen"]["skip_invalid"]
 
 
+def test_a_geometry_entrys_steik_gradient_is_a_late_key_that_reaches_stage_1():
+    """``geometry.<entry>.steik_gradient`` came after the references: while null it stays out of stage 1's params (no
+    rerun on upgrade) and stage 1 reads it as null (the fixed-normal form); set, it is in them and in the stage's
+    settings."""
+    from toposdf.stages import reads, settings
+    from toposdf.training.configs import implicit_train_config
+
+    raw = _default()
+    out = settings(validate_config(raw), reads("pretrain_implicit", geometry="steik"))
+    assert "steik_gradient" not in out["geometry"]["steik"]
+    assert implicit_train_config(Config.from_settings(out), "steik").steik_gradient is None
+    raw["geometry"]["steik"] = raw["geometry"]["steik"] | {"steik_gradient": "steik"}
+    out = settings(validate_config(raw), reads("pretrain_implicit", geometry="steik"))
+    assert out["geometry"]["steik"]["steik_gradient"] == "steik"
+    assert implicit_train_config(Config.from_settings(out), "steik").steik_gradient == "steik"
+    raw["geometry"]["steik"]["steik_gradient"] = "full"
+    with pytest.raises(ConfigError, match=r"geometry\.steik\.steik_gradient"):
+        validate_config(raw)
+
+
 def test_the_whole_config_builds_the_same_from_settings_of_every_key():
     from toposdf.stages import settings
 

@@ -94,6 +94,39 @@ def test_data_kl_and_geometric_terms():
     assert eikonal_loss(grad2).item() > 0
 
 
+def test_the_steik_forms_agree_in_value_and_only_steiks_has_the_whole_gradient():
+    """``steik_gradient``: both forms give ``mean |n^T H n|``; StEik's form's parameter gradient is that of the term
+    computed here from the full Hessian (``torch.func.hessian``), the fixed-normal form's is not."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Softplus(beta=10), torch.nn.Linear(16, 16),
+                              torch.nn.Softplus(beta=10), torch.nn.Linear(16, 1)).double()
+    with torch.no_grad():
+        net[-1].weight.mul_(20.0)  # |grad f| about 1, so StEik's 1e-5 beside |grad f|^2 rounds only the last digits
+    x = torch.randn(1, 12, 3, dtype=torch.float64, requires_grad=True)
+    params = list(net.parameters())[:-1]  # the last bias moves neither the gradient nor the Hessian
+
+    def reference() -> torch.Tensor:  # n^T H n point by point, H the full 3 x 3 Hessian, everything differentiable
+        values = []
+        for point in x.detach()[0]:
+            g = torch.func.grad(lambda p: net(p).sum())(point)
+            hess = torch.func.hessian(lambda p: net(p).sum())(point)
+            n = g / g.norm()
+            values.append((n @ hess @ n).abs())
+        return torch.stack(values).mean()
+
+    expected = reference()
+    expected_grad = torch.autograd.grad(expected, params)
+    for form in (None, "fixed_normal", "steik"):
+        grad = spatial_gradient(net(x).squeeze(-1), x)
+        value = normal_laplacian_loss(grad, x, form)
+        assert value.item() == pytest.approx(expected.item(), rel=1e-4)
+        got = torch.autograd.grad(value, params)
+        close = all((a - b).norm() < 1e-3 * b.norm() for a, b in zip(got, expected_grad))  # fixed_normal: 26-47% off
+        assert close == (form == "steik"), form
+    with pytest.raises(ValueError, match="steik_gradient"):
+        normal_laplacian_loss(spatial_gradient(net(x).squeeze(-1), x), x, "full")
+
+
 def _consistency(decoder, z, generated, resolution=10, tau=0.3):
     grids = evaluate_grid(decoder, z, resolution)
     computed = grid_diagrams(grids, tau=tau, min_persistence=0.0)

@@ -262,7 +262,7 @@ def block_class(path: str, names: tuple[str, ...]) -> type:
 # is null (toposdf.stages.settings), so that those runs' params, and so their outputs, stay as they were; a job
 # reads it back as null.
 LATE_KEYS: dict[str, tuple[str, ...]] = {"methods.*": ("consistency_dims",), "train.joint": ("data_epochs",),
-                                         "external.*": ("skip_invalid",)}
+                                         "external.*": ("skip_invalid",), "geometry.*": ("steik_gradient",)}
 
 
 def typed(value: Any, path: str = "", node: dict | None = None) -> Any:

@@ -38,12 +38,22 @@ def eikonal_loss(grad: torch.Tensor, p: float = 2.0) -> torch.Tensor:
     return (grad.norm(dim=-1) - 1.0).abs().pow(p).mean()
 
 
-def normal_laplacian_loss(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def normal_laplacian_loss(grad: torch.Tensor, x: torch.Tensor, form: str | None = None) -> torch.Tensor:
     """StEik's ``mean |n^T H n|`` with ``n = grad f / ||grad f||``.
 
-    ``H n`` is one Hessian-vector product by double backward: the gradient of ``grad f . n`` with ``n`` held
-    fixed. Requires ``grad`` from :func:`spatial_gradient` (so it has a graph) and a twice-differentiable network.
+    ``form`` None or ``"fixed_normal"``: ``H n`` is one Hessian-vector product by double backward, the gradient of
+    ``grad f . n`` with ``n`` held fixed, so the network's gradient of the term drops one of the two ways ``n``
+    depends on it. ``"steik"``: StEik's code, ``grad f . (1/2 grad ||grad f||^2) / (||grad f||^2 + 1e-5)``,
+    differentiated whole. The values agree (to the ``1e-5``); the gradients agree at the geometric initialization
+    and not on trained networks (``docs/method.md``). Requires ``grad`` from :func:`spatial_gradient` (so it has a
+    graph) and a twice-differentiable network.
     """
+    if form == "steik":
+        squared = (grad * grad).sum(dim=-1)
+        half_gradient = 0.5 * torch.autograd.grad(squared.sum(), x, create_graph=True)[0]  # H grad f
+        return ((grad * half_gradient).sum(dim=-1) / (squared + 1e-5)).abs().mean()
+    if form not in (None, "fixed_normal"):
+        raise ValueError(f"steik_gradient: {form!r}: expected fixed_normal or steik")
     n = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-8)
     hessian_n = torch.autograd.grad((grad * n.detach()).sum(), x, create_graph=True)[0]
     return (hessian_n * n).sum(dim=-1).abs().mean()

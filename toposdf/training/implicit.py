@@ -64,7 +64,8 @@ class ImplicitTerms:
         grad = spatial_gradient(self.decoder(z_syn, x_syn), x_syn)
         return {
             "eikonal": eikonal_loss(grad, cfg.eikonal_p),
-            "steik": normal_laplacian_loss(grad, x_syn) if self.steik_weight > 0 else grad.new_zeros(()),
+            "steik": (normal_laplacian_loss(grad, x_syn, self.cfg.steik_gradient) if self.steik_weight > 0
+                      else grad.new_zeros(())),
         }
 
     def regularizer_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -115,3 +115,41 @@ def test_the_vecset_row_is_checked_against_each_full_method_as_sec_6_2_says_and_
                                                                                           "ours_deepsdf_se"}
     without = _run({m: v for m, v in values.items() if m != "vecset"}, cd=[]).reset_index()
     assert not without["check"].str.startswith("vecset").any() and "vecset" not in set(without["method"])
+
+
+def test_a_missing_number_is_not_a_failed_claim_and_rows_not_in_the_paper_are_counted_apart():
+    """One test shape gives a NaN paired difference: its check is n/a, not **no**. A row added to the config (and a
+    check against it) goes to its own section of claims.md, so that the header counts the paper's checks only."""
+    from toposdf.claims import claims_markdown
+
+    base = {"pd_lap": (0.012, 0.0005), "pd_lap_h0": (0.002, 0), "pd_lap_h1": (0.010, 0)}
+    ours = {"pd_lap": (0.009, 0.0005), "pd_lap_h0": (0.0005, 0), "pd_lap_h1": (0.009, 0)}
+    values = {"deepsdf_vad": base, "deepsdf_se_vad": base, "ours_deepsdf": ours, "ours_deepsdf_se": ours,
+              "my_ours": ours, "heldout_training": {"pd_lap": (0.006, 0.001)}}
+    nan = float("nan")
+    cd = [["chair", "ours_deepsdf", "deepsdf_vad", nan, nan, nan, 1, False]]
+    methods = {m: b for m, b in METHODS.items() if m in values} | {"my_ours": METHODS["ours_deepsdf"]}
+    frame = check_claims(_long(values), pd.DataFrame(cd, columns=["category", "method", "baseline", "mean", "low",
+                                                                  "high", "n", "resolved"]),
+                         {}, {}, methods, ["chair"], 1000, 1000)
+    out = frame.set_index(["check", "method"])
+    assert out.loc[("cd_mean", "ours_deepsdf"), "holds"] is None
+    assert out.loc[("pd_lap", "my_ours"), "holds"] and out.loc[("pd_lap", "my_ours"), "against"] == "deepsdf_vad"
+    text = claims_markdown(frame, 1000, 1000)
+    paper = frame[frame["method"] != "my_ours"]
+    held, unresolved = int(paper["holds"].eq(True).sum()), int(paper["holds"].isna().sum())
+    assert unresolved == 13  # the CD pair and the 12 sample checks: no generation metrics were given
+    assert f"### chair: {held} of {len(paper)} checks hold ({unresolved} n/a: a number missing)" in text
+    extra = frame[frame["method"] == "my_ours"]
+    assert f"#### chair, rows that are not the paper's: 4 of {len(extra)} checks hold (3 n/a" in text
+    assert "| n/a | CD(method) - CD(baseline) +nan" in text and "**no** | CD(method)" not in text
+
+
+def test_a_second_baseline_of_a_geometry_does_not_take_the_papers_pairs():
+    from toposdf.tables import paired_baselines
+
+    methods = {"my_vad": {"geometry": "eikonal", "topology": "none"}} | METHODS  # listed first, as an overlay is
+    assert paired_baselines(methods)["ours_deepsdf"] == "deepsdf_vad"
+    alone = {"my_vad": {"geometry": "eikonal", "topology": "none"}, "my_vad2": {"geometry": "eikonal"},
+             "mine": {"geometry": "eikonal", "topology": "learned"}}
+    assert paired_baselines(alone) == {"mine": "my_vad"}

@@ -294,15 +294,18 @@ def test_a_late_key_of_any_block_is_left_out_while_null():
         assert Config.from_settings(out).train.joint.data_epochs is None
 
 
-def test_an_external_entrys_skip_invalid_is_a_late_key():
+def test_an_external_entrys_skip_invalid_is_a_late_key(tmp_path):
     """``external.<name>.skip_invalid`` came after runs with external rows were made: while null it stays out of
     their jobs' params (no rerun on upgrade) and reads back as null; set, it is in them."""
     from toposdf.stages import reads, settings
 
     raw = _default()
-    raw["external"] = {"gen": {"samples": "/tmp"}}
+    for category in raw["dataset"]["categories"]:
+        (tmp_path / category).mkdir()
+    samples = str(tmp_path / "{category}")
+    raw["external"] = {"gen": {"samples": samples}}
     out = settings(validate_config(raw), reads("external_samples", external="gen"))
-    assert out["external"] == {"gen": {"draws": None, "normalize": True, "reconstructions": None, "samples": "/tmp"}}
+    assert out["external"] == {"gen": {"draws": None, "normalize": True, "reconstructions": None, "samples": samples}}
     assert Config.from_settings(out).external["gen"].skip_invalid is None
     raw["external"]["gen"]["skip_invalid"] = True
     assert settings(validate_config(raw), reads("external_samples", external="gen"))["external"]["gen"]["skip_invalid"]
@@ -328,6 +331,25 @@ def test_a_geometry_entrys_steik_gradient_is_a_late_key_that_reaches_stage_1():
         validate_config(raw)
 
 
+def test_row_names_and_figure_roles_that_would_mix_rows_are_refused(tmp_path):
+    """A method named like a calibration row would be averaged into it in the tables; Figs. 1 and 2 compare two
+    methods; one external folder without {category} would be scored as every category."""
+    raw = _default()
+    raw["methods"]["heldout_training"] = {"geometry": "eikonal"}
+    with pytest.raises(ConfigError, match=r"methods\.heldout_training: the name is taken by a calibration row"):
+        validate_config(raw)
+    raw = _default()
+    raw["figures"] = raw.get("figures", {}) | {"baseline": "ours_deepsdf_se", "ours": "ours_deepsdf_se"}
+    with pytest.raises(ConfigError, match=r"figures\.baseline and figures\.ours: both 'ours_deepsdf_se'"):
+        validate_config(raw)
+    raw = _default()
+    raw["external"] = {"gen": {"samples": str(tmp_path)}}
+    with pytest.raises(ConfigError, match=r"external\.gen\.samples: .* has no \{category\}, so every category"):
+        validate_config(raw)
+    raw["dataset"]["categories"] = ["chair"]  # one category: a plain folder is that category's
+    validate_config(raw)
+
+
 def test_the_whole_config_builds_the_same_from_settings_of_every_key():
     from toposdf.stages import settings
 
@@ -347,7 +369,7 @@ def test_the_library_dataclasses_take_their_defaults_from_the_schema():
     assert {key: decoder[key] for key in schema["model"]} == schema["model"]
 
 
-def test_every_rule_takes_its_settings_from_its_stage_declaration():
+def test_every_rule_takes_its_settings_from_its_stage_declaration(tmp_path):
     """rules/*.smk pass settings("<rule>"), and toposdf/stages.py declares what each of those rules reads, with
     keys that exist in the config (a wrong key fails when the DAG is built)."""
     import re
@@ -361,6 +383,19 @@ def test_every_rule_takes_its_settings_from_its_stage_declaration():
             rules |= {rule: stage for stage in re.findall(r'settings=settings\("(\w+)"\)', body)}
     assert all(rule == stage for rule, stage in rules.items()), rules
     assert set(rules) == set(READS)
-    full = validate_config(_default() | {"external": {"gen": {"samples": str(ROOT)}}, "vecset": {}})
+    for category in _default()["dataset"]["categories"]:
+        (tmp_path / category).mkdir()
+    full = validate_config(_default() | {"external": {"gen": {"samples": str(tmp_path / "{category}")}}, "vecset": {}})
     for rule in READS:
         settings(full, reads(rule, method="ours_deepsdf", geometry="eikonal", external="gen"))
+
+
+def test_a_row_set_to_null_by_an_overlay_is_removed():
+    """Snakemake lays --configfile over config.yaml key by key: ``methods: {no_pd_training: null}`` there removes
+    the row (and ``external: {x: null}`` an external row); every other row stays."""
+    raw = _default()
+    raw["methods"]["no_pd_training"] = None
+    raw["external"] = {"gone": None}
+    config = validate_config(raw)
+    assert "no_pd_training" not in config["methods"] and "ours_deepsdf_se" in config["methods"]
+    assert config["external"] == {}

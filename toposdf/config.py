@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
-from toposdf.layout import SYNSETS
+from toposdf.layout import CALIBRATION_ROWS, SYNSETS
 
 SCHEMA_FILE = "schemas/config.schema.yaml"
 
@@ -96,6 +96,9 @@ def validate_config(config: dict) -> dict:
     """
     schema = load_schema()
     config = copy.deepcopy(dict(config))
+    for block in ("methods", "external"):  # an entry set to null (by a config laid over another) is dropped
+        if isinstance(config.get(block), dict):
+            config[block] = {name: entry for name, entry in config[block].items() if entry is not None}
     _fill_defaults(config, schema)
     validator = Validator(schema)
     _coerce_strings(config, validator)
@@ -151,6 +154,9 @@ def _disagreements(config: dict) -> list[str]:
                 if block["geometry"] not in config["geometry"]]
     problems += [f"figures.{role}: {figures[role]!r} is not one of the configured methods {sorted(methods)}"
                  for role in ("baseline", "ours") if figures[role] not in methods]
+    if figures["baseline"] == figures["ours"]:
+        problems.append(f"figures.baseline and figures.ours: both {figures['ours']!r}; Figs. 1 and 2 compare two "
+                        "methods")
     if not dataset.get("splits") and dataset["test_fraction"] <= 0:
         problems.append(f"dataset.test_fraction: {dataset['test_fraction']} leaves no test shapes, on which every "
                         "method is scored (reconstruction, the generation metrics); give a share above 0, or "
@@ -194,11 +200,19 @@ def _external_disagreements(config: dict) -> list[str]:
     problems = []
     if config.get("vecset") is not None and "vecset" in config["methods"]:
         problems.append("methods.vecset: the name is taken by the 3DShape2VecSet row (vecset is set); choose another")
+    problems += [f"methods.{name}: the name is taken by a calibration row of the tables; choose another"
+                 for name in CALIBRATION_ROWS if name in config["methods"]]
+    several = len(config["dataset"]["categories"]) > 1
     for name, entry in (config.get("external") or {}).items():
-        if name in config["methods"] or name in ("heldout_training", "blob", "vecset"):
+        if name in config["methods"] or name in (*CALIBRATION_ROWS, "vecset"):
             problems.append(f"external.{name}: the name is taken by a method, a calibration row or the "
                             "3DShape2VecSet row; choose another")
         for key in ("samples", "reconstructions"):
+            if entry.get(key) and several and "{category}" not in entry[key]:
+                problems.append(f"external.{name}.{key}: {entry[key]!r} has no {{category}}, so every category "
+                                f"({', '.join(config['dataset']['categories'])}) would score the same meshes; write "
+                                "the path with {category} where the category's folder name goes")
+                continue
             for category in config["dataset"]["categories"] if entry.get(key) else ():
                 folder = Path(entry[key].format(category=category))
                 if not folder.is_dir():

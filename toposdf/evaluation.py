@@ -103,7 +103,7 @@ def run_interpolate(job: Job) -> None:
     fig = cfg.figures
     cpu_threads(job.threads)
     model = load_model(model_path)
-    a, b = (i % len(model.ids) for i in fig.interpolation_shapes)
+    a, b = fig.interpolation_shapes  # interpolate() refuses an index beyond the model's training shapes
     result = interpolate(model, a, b, fig.interpolation_steps, cfg.grid.resolution, cfg.persistence.tau,
                          cfg.persistence.min_persistence)
     steps = [f"{i:02d}" for i in range(len(result.t))]

@@ -238,7 +238,8 @@ def interpolate(model: TrainedModel, index_a: int, index_b: int, steps: int, res
     """The implicit generator and the PD generator along the same latent path (the paper's Fig. 2)."""
     n = len(model.ids)
     if not (0 <= index_a < n and 0 <= index_b < n):
-        raise ValueError(f"interpolation shapes {index_a}, {index_b}: the model has {n} training shapes")
+        raise ValueError(f"interpolation shapes {index_a}, {index_b} (figures.interpolation_shapes): the model has "
+                         f"{n} training shapes, indices 0-{n - 1}")
     t = np.linspace(0.0, 1.0, steps)
     weights = torch.tensor(t, dtype=model.mu.dtype, device=model.device)[:, None]
     z = (1 - weights) * model.mu[index_a] + weights * model.mu[index_b]

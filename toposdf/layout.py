@@ -14,6 +14,9 @@ SHAPENET_MODELS: dict[str, int] = {"chair": 6778, "table": 8436, "sofa": 3173}
 #: ``spill_bytes``): ShapeNet's chairs at 250,000 samples a shape are about 22 GB; every synthetic preset's are far
 #: below it.
 SPILL_BYTES = 4 * 2**30
+#: The calibration rows of Tables 1 and 2 (``rule calibrate``): the held-out training shapes (the floor) and one
+#: fixed blob (the ceiling). No method or external row may take their names.
+CALIBRATION_ROWS = ("heldout_training", "blob")
 #: The mesh formats an external folder may hold (any that trimesh reads as triangles; these are tested).
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 

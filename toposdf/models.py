@@ -212,8 +212,9 @@ def check_prior_coverage(spread: float, where: str) -> float:
     if not low <= spread <= high:
         log.warning("%s: the latent codes cover N(0, I) poorly (aggregate posterior std %.3f, N(0, I) has 1): "
                     "shapes drawn from the prior will not look like training shapes, whatever the method. "
-                    "Use the set-level prior (latent.prior: set) with codes started on N(0, I), or raise its weight "
-                    "(train.implicit.lambda_kl).", where, spread)
+                    "With latent.prior: per_code, use the set-level prior (set) with codes started on N(0, I); with "
+                    "set, raise its weight (train.implicit.lambda_kl). A handful of training shapes cannot cover "
+                    "N(0, I) (the tiny preset's, for one).", where, spread)
     else:
         log.info("%s: aggregate posterior std of the latent codes %.3f (N(0, I) has 1)", where, spread)
     return spread

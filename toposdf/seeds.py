@@ -236,7 +236,7 @@ def fit_summary(runs: Sequence[str | Path], pairs: dict[str, str]) -> list[dict]
                 checks.setdefault((check["category"], check["check"], check["method"]), []).append(check)
     values = {key: [x["value"] - x["reference"] if key[1] == "fit_kept" else x["value"] for x in v]
               for key, v in checks.items()}
-    return [{"category": c, "check": k, "method": m, "runs": len(v), "holds": sum(x["holds"] for x in v),
+    return [{"category": c, "check": k, "method": m, "runs": len(v), "holds": sum(bool(x["holds"]) for x in v),
              "min": min(values[(c, k, m)]), "max": max(values[(c, k, m)])} for (c, k, m), v in checks.items()]
 
 

@@ -138,3 +138,20 @@ def test_diagram_overview(tmp_path):
     _not_blank(tmp_path / "no_betti.png")
     diagram_overview(tmp_path / "empty.png", [], tau=0.1, betti=[])
     _not_blank(tmp_path / "empty.png", min_std=0.0)
+
+
+def test_a_narrow_contact_sheet_is_widened_to_its_title(tmp_path):
+    """One shape under a long title (an external row's folder in it): the sheet widens so the title is not cut."""
+    import matplotlib.image as mpimg
+    import trimesh
+
+    from toposdf.plotting.meshes import mesh_contact_sheet
+
+    box = trimesh.creation.box()
+    title = "chair, copy (/tmp/extmeshes/g2/chair/): shapes drawn from z ~ N(0, I) (first draw), Betti numbers"
+    mesh_contact_sheet(tmp_path / "one.png", [(box.vertices, box.faces, "#0")], ncols=8, title=title,
+                       panel_size=1.8, dpi=50)
+    mesh_contact_sheet(tmp_path / "short.png", [(box.vertices, box.faces, "#0")], ncols=8, title="t",
+                       panel_size=1.8, dpi=50)
+    assert mpimg.imread(tmp_path / "short.png").shape[1] == 90  # one panel: 1.8 in at 50 dpi
+    assert mpimg.imread(tmp_path / "one.png").shape[1] >= 0.08 * len(title) * 50

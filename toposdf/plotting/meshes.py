@@ -186,17 +186,20 @@ def mesh_contact_sheet(
     label_h = (lines * 1.25 * fontsize + 4) / 72  # inches
     title_h = 0.45 if title else 0.0
     cell_h = panel_size + label_h
-    width, height = ncols * panel_size, nrows * cell_h + title_h
+    grid_w = ncols * panel_size
+    width = max(grid_w, 0.085 * len(title) + 0.3) if title else grid_w  # a narrow sheet is widened to its title
+    height = nrows * cell_h + title_h
+    x0 = (width - grid_w) / 2  # the grid centred under it
     fig = Figure(figsize=(width, height))
     try:
         for i, (vertices, faces, label) in enumerate(items):
             r, c = divmod(i, ncols)
             bottom = height - title_h - (r + 1) * cell_h + label_h
-            ax = fig.add_axes((c * panel_size / width, bottom / height, panel_size / width, panel_size / height),
-                              projection="3d")
+            ax = fig.add_axes(((x0 + c * panel_size) / width, bottom / height, panel_size / width,
+                               panel_size / height), projection="3d")
             render_mesh(ax, vertices, faces, color=color, max_faces=max_faces)
-            fig.text((c + 0.5) * panel_size / width, (bottom - 0.02) / height, str(label), ha="center", va="top",
-                     fontsize=fontsize, linespacing=1.15)
+            fig.text((x0 + (c + 0.5) * panel_size) / width, (bottom - 0.02) / height, str(label), ha="center",
+                     va="top", fontsize=fontsize, linespacing=1.15)
         if not items:
             fig.text(0.5, 0.5, "no shapes", ha="center", va="center", color="0.5", fontsize=11)
         if title:

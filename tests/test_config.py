@@ -399,3 +399,19 @@ def test_a_row_set_to_null_by_an_overlay_is_removed():
     config = validate_config(raw)
     assert "no_pd_training" not in config["methods"] and "ours_deepsdf_se" in config["methods"]
     assert config["external"] == {}
+
+
+def test_too_few_generated_shapes_for_the_synthetic_test_set_is_a_start_up_error():
+    """The synthetic split's test count is known before any job: fewer generated shapes than test shapes fails at
+    start-up (it failed in generate, after all the training)."""
+    from toposdf.data import split_models
+    from toposdf.layout import count_test_shapes
+
+    for n, fraction in ((96, 0.3334), (6, 0.2), (2, 0.01), (10, 0.0), (34, 0.1)):
+        assert count_test_shapes(n, fraction) == len(split_models([f"s{i}" for i in range(n)], fraction, 0)["test"])
+    raw = _default()
+    raw["evaluation"] = raw.get("evaluation", {}) | {"generated_shapes": 31}
+    with pytest.raises(ConfigError, match=r"evaluation\.generated_shapes: 31 is fewer than the 32 test shapes"):
+        validate_config(raw)
+    raw["evaluation"]["generated_shapes"] = 32
+    validate_config(raw)

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
-from toposdf.layout import CALIBRATION_ROWS, SYNSETS
+from toposdf.layout import CALIBRATION_ROWS, SYNSETS, count_test_shapes
 
 SCHEMA_FILE = "schemas/config.schema.yaml"
 
@@ -181,6 +181,14 @@ def _disagreements(config: dict) -> list[str]:
                         "shapenet, as presets/shapenet.yaml does with every shape: shapes_per_category null)")
     if dataset["kind"] == "synthetic" and dataset.get("shapes_per_category") is None:
         problems.append("dataset.shapes_per_category: required (an integer) when dataset.kind is 'synthetic'")
+    generated = config["evaluation"].get("generated_shapes")
+    if generated is not None and dataset["kind"] == "synthetic" and not dataset.get("splits") \
+            and dataset.get("shapes_per_category"):
+        n_test = count_test_shapes(dataset["shapes_per_category"], dataset["test_fraction"])  # known before any job
+        if generated < n_test:
+            problems.append(f"evaluation.generated_shapes: {generated} is fewer than the {n_test} test shapes a "
+                            "category gets: PD-LAP (eq. 2) pairs every test shape with a generated one; set it to "
+                            "null (as many as the test shapes) or to at least that")
     if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":
         problems.append(f"figures.ours: {figures['ours']!r} has no PD generators (topology must be 'learned')")
     join_tau = config["train"]["joint"].get("join_tau")

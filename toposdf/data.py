@@ -21,7 +21,13 @@ from scipy import ndimage
 
 from toposdf.inside import inside
 from toposdf.io import read_json
-from toposdf.layout import SHAPENET_MODELS, SPILL_BYTES, SYNSETS, training_memory_mb  # noqa: F401 (re-exported)
+from toposdf.layout import (  # noqa: F401 (re-exported)
+    SHAPENET_MODELS,
+    SPILL_BYTES,
+    SYNSETS,
+    count_test_shapes,
+    training_memory_mb,
+)
 from toposdf.topology import Diagrams, load_diagrams
 
 #: Where a model's mesh lives under a ShapeNetCore.v2 root (and under the synthetic dataset's root).
@@ -81,9 +87,7 @@ def split_models(
     ids = sorted(set(model_ids))
     order = np.random.default_rng(seed).permutation(len(ids))
     chosen = [ids[i] for i in order][: limit if limit is not None else len(ids)]
-    n_test = int(round(test_fraction * len(chosen)))
-    if test_fraction > 0 and len(chosen) >= 2:
-        n_test = min(max(n_test, 1), len(chosen) - 1)
+    n_test = count_test_shapes(len(chosen), test_fraction)
     return {"train": sorted(chosen[n_test:]), "test": sorted(chosen[:n_test])}
 
 

@@ -21,6 +21,13 @@ CALIBRATION_ROWS = ("heldout_training", "blob")
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 
 
+def count_test_shapes(n: int, test_fraction: float) -> int:
+    """How many of ``n`` shapes a split puts in the test set: ``round(test_fraction * n)``, at least one (and at most
+    ``n - 1``) when ``0 < test_fraction`` and ``n >= 2`` (:func:`toposdf.data.split_models`)."""
+    count = round(test_fraction * n)
+    return min(max(count, 1), n - 1) if test_fraction > 0 and n >= 2 else count
+
+
 def training_memory_mb(shapes: int, samples_per_shape: int, base_mb: int, spill_bytes: int = SPILL_BYTES) -> int:
     """The memory a training job asks for (``mem_mb``): ``base_mb`` (the network, optimizer, grids, persistence)
     plus twice the training samples it holds (points and distances, 16 bytes a sample; loading briefly holds a shard

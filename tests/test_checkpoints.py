@@ -117,6 +117,31 @@ def test_a_rerun_of_a_killed_stage_resumes_from_its_work_checkpoint(tmp_path):
     assert (tmp_path / "straight.csv").read_text() == (tmp_path / "resumed.csv").read_text()
 
 
+def test_a_checkpoint_from_before_a_late_setting_resumes_while_the_setting_is_null(tmp_path):
+    """A working checkpoint saved before a setting was added (its config lacks ``steik_gradient``, a late key)
+    resumes while the setting is null, its default; set to a value, the same checkpoint is another setting's."""
+    cfg = schema_defaults({"model.latent_size": 4, "model.hidden": 16, "model.n_layers": 4, "train.implicit.epochs": 2,
+                          "train.implicit.batch_shapes": 2, "train.implicit.points_per_shape": 16,
+                          "train.implicit.regularizer_shapes": 1, "train.implicit.regularizer_points": 16})
+    shards, split = _tiny_category(tmp_path)
+    output = tmp_path / "implicit.pt"
+    _killed_stage1(cfg, shards, split, output, None)
+    state = load_checkpoint(work_path(output))
+    del state["config"]["steik_gradient"]  # as a checkpoint of the code before the key existed
+    atomic_torch_save(state, work_path(output))
+    now = implicit_train_config(cfg, "eikonal")
+    decoder, codes = build_decoder_and_codes(cfg.model, cfg.latent, None, 4)
+    _, points, sdf = load_sdf_samples(shards, split_ids(split, "train"))
+    trainer = ImplicitTrainer(decoder, codes, points, sdf, now, work_path(output), work_path(output.with_suffix(".csv")))
+    assert trainer.epoch == 1  # resumed
+    assert trainer._changed_settings(state["config"]) == []
+    assert trainer._changed_settings({k: v for k, v in state["config"].items() if k != "lambda_eikonal"}) == \
+        [f"lambda_eikonal: unset -> {now.lambda_eikonal}"]  # a key that is not null now still counts
+    with pytest.raises(ValueError, match="steik_gradient: unset -> steik"):
+        ImplicitTrainer(decoder, codes, points, sdf, replace(now, steik_gradient="steik"), work_path(output),
+                        work_path(output.with_suffix(".csv")))
+
+
 def _killed_stage1(cfg, shards, split, output, sources: dict | None):
     """A stage-1 attempt killed after its first epoch, its sources recorded as the entry point records them (None:
     a working checkpoint from before the record)."""

@@ -153,3 +153,11 @@ def test_a_second_baseline_of_a_geometry_does_not_take_the_papers_pairs():
     alone = {"my_vad": {"geometry": "eikonal", "topology": "none"}, "my_vad2": {"geometry": "eikonal"},
              "mine": {"geometry": "eikonal", "topology": "learned"}}
     assert paired_baselines(alone) == {"mine": "my_vad"}
+
+
+def test_the_ablations_keep_the_papers_full_method_when_a_row_of_ones_own_shares_its_geometry():
+    mine = {"ours_con05": METHODS["ours_deepsdf_se"] | {"lambda_con": 0.5}}  # listed first, as an overlay's rows are
+    assert _ablation_references(mine | METHODS) == {"no_pd_smoothness": "ours_deepsdf_se",
+                                                    "no_pd_training": "ours_deepsdf_se"}
+    alone = {m: b for m, b in METHODS.items() if m != "ours_deepsdf_se"}
+    assert _ablation_references(mine | alone)["no_pd_smoothness"] == "ours_con05"

@@ -398,7 +398,19 @@ def test_a_row_set_to_null_by_an_overlay_is_removed():
     raw["external"] = {"gone": None}
     config = validate_config(raw)
     assert "no_pd_training" not in config["methods"] and "ours_deepsdf_se" in config["methods"]
-    assert config["external"] == {}
+    assert config["external"] is None  # as if never set: the jobs that read it keep their params
+    raw = _default()
+    raw["methods"]["no_pd_training"] = "null"  # --config 'methods={no_pd_training: null}' passes a string
+    assert "no_pd_training" not in validate_config(raw)["methods"]
+
+
+def test_a_fig2_index_beyond_the_synthetic_training_shapes_is_a_start_up_error():
+    raw = _default()  # 96 shapes a category, 32 of them test: 64 training shapes
+    raw["figures"] = raw.get("figures", {}) | {"interpolation_shapes": [0, 64]}
+    with pytest.raises(ConfigError, match=r"figures\.interpolation_shapes: 64 is not a training shape .*indices 0-63"):
+        validate_config(raw)
+    raw["figures"]["interpolation_shapes"] = [0, 63]
+    validate_config(raw)
 
 
 def test_too_few_generated_shapes_for_the_synthetic_test_set_is_a_start_up_error():

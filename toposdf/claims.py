@@ -63,14 +63,14 @@ def _name(method: str) -> str:
 
 def _ablation_references(methods: dict[str, dict]) -> dict[str, str]:
     """Each ablation (``lambda_smooth`` 0, or ``from_scratch``) -> the full method of its geometry (learned
-    topology, PD data, a smoothness weight, pretrained)."""
+    topology, PD data, a smoothness weight, pretrained): the paper's row where there are several, else the first."""
     refs = {}
     for name, block in methods.items():
         if block.get("topology") != "learned" or full_method(block):
             continue
         candidates = [m for m, b in methods.items() if full_method(b) and b["geometry"] == block["geometry"]]
-        if candidates:
-            refs[name] = candidates[0]
+        if candidates:  # the paper's full method where a row of one's own shares its geometry
+            refs[name] = next((m for m in candidates if m in PAPER_ROWS), candidates[0])
     return refs
 
 

@@ -253,8 +253,8 @@ def claim_differences(run: Path, reference: Path) -> tuple[int, list[dict]]:
         if ref is None:
             continue
         compared += 1
-        if row["holds"] != ref["holds"]:
-            flips.append({k: row[k] for k in key} | {"run": row["holds"], "reference": ref["holds"],
+        if row["holds"] != ref["holds"]:  # an empty cell: n/a (a number missing, toposdf.claims)
+            flips.append({k: row[k] for k in key} | {"run": row["holds"] or "n/a", "reference": ref["holds"] or "n/a",
                                                       "run_detail": row["detail"], "reference_detail": ref["detail"]})
     return compared, flips
 

@@ -96,9 +96,12 @@ def validate_config(config: dict) -> dict:
     """
     schema = load_schema()
     config = copy.deepcopy(dict(config))
-    for block in ("methods", "external"):  # an entry set to null (by a config laid over another) is dropped
-        if isinstance(config.get(block), dict):
-            config[block] = {name: entry for name, entry in config[block].items() if entry is not None}
+    for block in ("methods", "external"):  # an entry set to null (by a config laid over another, or --config,
+        if isinstance(config.get(block), dict):  # which passes it as the string 'null') is dropped
+            config[block] = {name: entry for name, entry in config[block].items()
+                             if not (entry is None or isinstance(entry, str) and yaml.safe_load(entry) is None)}
+    if config.get("external") == {}:  # every external row dropped: none, as if never set (the jobs' params)
+        config["external"] = None
     _fill_defaults(config, schema)
     validator = Validator(schema)
     _coerce_strings(config, validator)
@@ -189,6 +192,13 @@ def _disagreements(config: dict) -> list[str]:
             problems.append(f"evaluation.generated_shapes: {generated} is fewer than the {n_test} test shapes a "
                             "category gets: PD-LAP (eq. 2) pairs every test shape with a generated one; set it to "
                             "null (as many as the test shapes) or to at least that")
+    if dataset["kind"] == "synthetic" and not dataset.get("splits") and dataset.get("shapes_per_category"):
+        n_train = dataset["shapes_per_category"] - count_test_shapes(dataset["shapes_per_category"],
+                                                                     dataset["test_fraction"])
+        outside = [i for i in figures["interpolation_shapes"] if i >= n_train]
+        if outside:
+            problems.append(f"figures.interpolation_shapes: {outside[0]} is not a training shape (a category has "
+                            f"{n_train}, indices 0-{n_train - 1})")
     if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":
         problems.append(f"figures.ours: {figures['ours']!r} has no PD generators (topology must be 'learned')")
     join_tau = config["train"]["joint"].get("join_tau")

@@ -187,7 +187,7 @@ def mesh_contact_sheet(
     title_h = 0.45 if title else 0.0
     cell_h = panel_size + label_h
     grid_w = ncols * panel_size
-    width = max(grid_w, 0.085 * len(title) + 0.3) if title else grid_w  # a narrow sheet is widened to its title
+    width = max(grid_w, 0.095 * len(title) + 0.3) if title else grid_w  # a narrow sheet is widened to its title
     height = nrows * cell_h + title_h
     x0 = (width - grid_w) / 2  # the grid centred under it
     fig = Figure(figsize=(width, height))

@@ -138,12 +138,13 @@ class Trainer:
         """The settings (fields of ``cfg`` but ``workers``, which changes no number) in which a checkpoint's
         ``config`` differs from this run, as ``name: then -> now``: a job killed, then rerun after a config change,
         must not resume. A larger epoch count (``epochs``, stage 2's ``rounds``) is no change, training goes on,
-        unless the trainer's schedule is a fraction of it (:meth:`schedule_scales_with_epochs`)."""
+        unless the trainer's schedule is a fraction of it (:meth:`schedule_scales_with_epochs`). A setting the
+        checkpoint lacks that is null now is one added since (``toposdf.config.LATE_KEYS``) at its default: no change."""
         now = {key: value for key, value in asdict(self.cfg).items() if key != "workers"}
         longer = [key for key in ("epochs", "rounds") if key in now and key in saved and now[key] > saved[key]
                   and not self.schedule_scales_with_epochs()]
         return [f"{key}: {saved.get(key, 'unset')} -> {value}" for key, value in now.items()
-                if (key not in saved or saved[key] != value) and key not in longer]
+                if (saved[key] != value if key in saved else value is not None) and key not in longer]
 
     def schedule_scales_with_epochs(self) -> bool:
         """Whether a learning-rate decay or an anneal is placed at a fraction of the epoch count (then a longer run

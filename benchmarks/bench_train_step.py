@@ -63,7 +63,7 @@ def config_scale(path: Path = ROOT / "config.yaml", preset: Path | None = None) 
     matter here (only sizes are read): it is validated as a synthetic one."""
     raw = read_config_files(path, *([preset] if preset is not None else []))
     if raw.get("dataset", {}).get("kind") == "shapenet":
-        raw["dataset"] |= {"kind": "synthetic", "name": "bench", "root": None, "shapes_per_category": 2}
+        raw["dataset"] |= {"kind": "synthetic", "name": "bench", "root": None, "shapes_per_category": 4}
     c = Config.from_dict(raw)
     joint, implicit = c.train.joint, c.train.implicit
     return dict(batch=joint.batch_shapes, points=joint.points_per_shape, hidden=c.model.hidden,
@@ -77,7 +77,7 @@ def config_scale(path: Path = ROOT / "config.yaml", preset: Path | None = None) 
 FULL_PRESET = ROOT / "presets" / "shapenet.yaml"  # --full: the paper's sizes
 TAU = 0.1  # persistence.tau of every config: the SDF clamp, the synthetic grids' range and the PD generators'
 # The schema's defaults (the required keys aside): stage 2's settings other than the scale's
-SCHEMA_DEFAULTS = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 2}, "sdf": {},
+SCHEMA_DEFAULTS = {"dataset": {"kind": "synthetic", "categories": ["chair"], "shapes_per_category": 4}, "sdf": {},
                    "grid": {}, "persistence": {}, "shards": 1}
 
 

@@ -64,6 +64,9 @@ def test_main_writes_readme_and_listing(run: Path, tmp_path: Path) -> None:
         pack_reference.main([str(run), str(dest), "--command", "snakemake --cores all", "--commit", "abc1234",
                              "--wall", "106 min"])
     assert (root / "current.txt").read_text() == "cpu_default/seed0\ncpu_default/seed1\n"
+    elsewhere = tmp_path / "packs" / "sofa"  # one category's pack, to be copied in: nothing listed above it
+    pack_reference.main([str(run), str(elsewhere), "--command", "s", "--commit", "abc", "--wall", "1 h"])
+    assert (elsewhere / "README.md").is_file() and not (tmp_path / "current.txt").exists()
     readme = (root / "cpu_default" / "seed0" / "README.md").read_text()
     assert "`snakemake --cores all`" in readme and "abc1234" in readme and "106 min" in readme
     assert "machine:" in readme

@@ -124,7 +124,11 @@ def main(argv: list[str] | None = None) -> None:
         (args.dest / Path(name).name).write_bytes(source.read_bytes())
     title = f"{args.dest.parent.name}, {args.dest.name}"
     (args.dest / "README.md").write_text(readme(title, args.command, args.commit, args.wall, args.configs, args.notes))
-    register(args.dest.parent.parent, args.dest.relative_to(args.dest.parent.parent))
+    root = args.dest.resolve().parent.parent
+    if root.name == "reference":  # results/reference/<preset>/<seed>: listed in current.txt
+        register(root, args.dest.resolve().relative_to(root))
+    else:  # a pack made elsewhere (one category of a run, to be copied in): not a reference folder yet
+        print(f"{args.dest} is not under a reference/ folder: not listed in current.txt", file=sys.stderr)
     print(f"{count} files, {size / 1e6:.1f} MB -> {args.dest}", file=sys.stderr)
 
 

@@ -169,8 +169,12 @@ def test_a_test_shape_skipped_in_preprocessing_scores_the_first_shapes_of_each_d
     keys = ["pd_lap", "pd_lap_h0", "pd_lap_h1", "mean_b0", "mean_b1", "mmd_cd", "cov_cd", "1_nna_cd"]
     assert {k: got["metrics"][k] for k in keys} == {k: want["metrics"][k] for k in keys}
     assert got["metrics"]["pd_lap"]["n"] == 3 and got["metrics"]["pd_lap"]["mean"] > 0
-    with pytest.raises(ValueError, match=r"generated_shapes is 1, fewer than the category's 2 test shapes"):
+    with pytest.raises(ValueError, match=r"generated_shapes: 1 is fewer than the 2 test shapes"):  # at start-up
         _score(category, heldout, name="few", evaluation={"generated_shapes": 1})
+    from toposdf.generation import draw_size  # a split file's or ShapeNet's test count is known in the job only
+
+    with pytest.raises(ValueError, match=r"generated_shapes is 1, fewer than the category's 2 test shapes"):
+        draw_size(1, 2)
 
 
 def _bad_meshes(folder):

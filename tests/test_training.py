@@ -619,7 +619,7 @@ def test_prior_coverage_is_one_for_codes_that_match_the_prior_and_warns_when_the
         check_prior_coverage(3.0, "too wide")
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 2 and "deepsdf" in warnings[0] and "too wide" in warnings[1]
-    assert "latent.prior: set" in warnings[0]
+    assert "latent.prior: per_code" in warnings[0] and "train.implicit.lambda_kl" in warnings[0]
 
 
 def test_pd_generator_points_stay_in_the_ground_truths_range():

@@ -184,21 +184,6 @@ def _disagreements(config: dict) -> list[str]:
                         "shapenet, as presets/shapenet.yaml does with every shape: shapes_per_category null)")
     if dataset["kind"] == "synthetic" and dataset.get("shapes_per_category") is None:
         problems.append("dataset.shapes_per_category: required (an integer) when dataset.kind is 'synthetic'")
-    generated = config["evaluation"].get("generated_shapes")
-    if generated is not None and dataset["kind"] == "synthetic" and not dataset.get("splits") \
-            and dataset.get("shapes_per_category"):
-        n_test = count_test_shapes(dataset["shapes_per_category"], dataset["test_fraction"])  # known before any job
-        if generated < n_test:
-            problems.append(f"evaluation.generated_shapes: {generated} is fewer than the {n_test} test shapes a "
-                            "category gets: PD-LAP (eq. 2) pairs every test shape with a generated one; set it to "
-                            "null (as many as the test shapes) or to at least that")
-    if dataset["kind"] == "synthetic" and not dataset.get("splits") and dataset.get("shapes_per_category"):
-        n_train = dataset["shapes_per_category"] - count_test_shapes(dataset["shapes_per_category"],
-                                                                     dataset["test_fraction"])
-        outside = [i for i in figures["interpolation_shapes"] if i >= n_train]
-        if outside:
-            problems.append(f"figures.interpolation_shapes: {outside[0]} is not a training shape (a category has "
-                            f"{n_train}, indices 0-{n_train - 1})")
     if figures["ours"] in methods and methods[figures["ours"]]["topology"] != "learned":
         problems.append(f"figures.ours: {figures['ours']!r} has no PD generators (topology must be 'learned')")
     join_tau = config["train"]["joint"].get("join_tau")
@@ -209,7 +194,26 @@ def _disagreements(config: dict) -> list[str]:
         problems.append("latent.variational: the per-code KL (latent.prior: per_code) needs variational codes (true)")
     if not any(abs(study["plot_decay"] - s) < 1e-9 for s in study["decays"]):
         problems.append(f"study_1d.plot_decay: {study['plot_decay']} is not one of study_1d.decays {study['decays']}")
-    return problems + _external_disagreements(config)
+    return problems + _split_disagreements(config) + _external_disagreements(config)
+
+
+def _split_disagreements(config: dict) -> list[str]:
+    """Settings that need more shapes than a synthetic split gives a category (its counts are known before any job;
+    a ShapeNet copy's or a split file's are not): the generated shapes a draw, Fig. 2's training shapes."""
+    dataset, n = config["dataset"], config["dataset"].get("shapes_per_category")
+    if dataset["kind"] != "synthetic" or dataset.get("splits") or not n:
+        return []
+    problems, n_test = [], count_test_shapes(n, dataset["test_fraction"])
+    generated = config["evaluation"].get("generated_shapes")
+    if generated is not None and generated < n_test:
+        problems.append(f"evaluation.generated_shapes: {generated} is fewer than the {n_test} test shapes a category "
+                        "gets: PD-LAP (eq. 2) pairs every test shape with a generated one; set it to null (as many as "
+                        "the test shapes) or to at least that")
+    outside = [i for i in config["figures"]["interpolation_shapes"] if i >= n - n_test]
+    if outside:
+        problems.append(f"figures.interpolation_shapes: {outside[0]} is not a training shape (a category has "
+                        f"{n - n_test}, indices 0-{n - n_test - 1})")
+    return problems
 
 
 def _external_disagreements(config: dict) -> list[str]:

@@ -1,4 +1,4 @@
-"""The two calibration rows of Tables 1 and 2 (``rule calibrate``; :data:`toposdf.tables.CALIBRATION`,
+"""The two calibration rows of Tables 1 and 2 (``rule calibrate``; :data:`toposdf.layout.CALIBRATION_ROWS`,
 docs/method.md, Evaluation): the held-out training shapes (the floor, what a generator that reproduces the training
 distribution scores) and one fixed blob (the ceiling). A method's PD-LAP means something only between them.
 """

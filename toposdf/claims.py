@@ -45,7 +45,9 @@ from typing import Any, Sequence
 import pandas as pd
 
 from .io import atomic_open, read_json
-from .tables import CALIBRATION, DISPLAY_NAMES, PAPER_ROWS, collect, full_method, paired_baselines, representation_pairs
+from .layout import CALIBRATION_ROWS
+from .tables import (DISPLAY_NAMES, PAPER_ROWS, collect, full_method, paired_baselines, preferred_row,
+                     representation_pairs)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,8 @@ def _ablation_references(methods: dict[str, dict]) -> dict[str, str]:
         if block.get("topology") != "learned" or full_method(block):
             continue
         candidates = [m for m, b in methods.items() if full_method(b) and b["geometry"] == block["geometry"]]
-        if candidates:  # the paper's full method where a row of one's own shares its geometry
-            refs[name] = next((m for m in candidates if m in PAPER_ROWS), candidates[0])
+        if candidates:
+            refs[name] = preferred_row(candidates)
     return refs
 
 
@@ -96,7 +98,7 @@ NOT_ROWS = ("", "implicit generator", "nearest other shape")
 def _paper_check(method: str, against: str) -> bool:
     """Whether a check is one of the paper's: its row, and the row it is compared with, are the paper's (or a
     calibration row, the implicit generator, nothing)."""
-    return method in PAPER_ROWS and (against in PAPER_ROWS or against in CALIBRATION or against in NOT_ROWS)
+    return method in PAPER_ROWS and (against in PAPER_ROWS or against in CALIBRATION_ROWS or against in NOT_ROWS)
 
 
 def check_claims(long: pd.DataFrame, cd_paired: pd.DataFrame, fits: dict[str, dict], fig3: dict[str, dict],

@@ -15,7 +15,8 @@ SHAPENET_MODELS: dict[str, int] = {"chair": 6778, "table": 8436, "sofa": 3173}
 #: below it.
 SPILL_BYTES = 4 * 2**30
 #: The calibration rows of Tables 1 and 2 (``rule calibrate``): the held-out training shapes (the floor) and one
-#: fixed blob (the ceiling). No method or external row may take their names.
+#: fixed blob (the ceiling). They frame the methods rather than compete with them (never bold in the tables), and no
+#: method or external row may take their names.
 CALIBRATION_ROWS = ("heldout_training", "blob")
 #: The mesh formats an external folder may hold (any that trimesh reads as triangles; these are tested).
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")

@@ -39,8 +39,6 @@ DISPLAY_NAMES = {
 PAPER_ROWS = ("deepsdf_vad", "deepsdf_se_vad", "ours_deepsdf", "ours_deepsdf_se", "no_pd_smoothness", "no_pd_training",
               "vecset")
 
-#: Rows that frame the methods rather than compete with them (toposdf.calibration.run_calibrate): never bold.
-CALIBRATION = CALIBRATION_ROWS
 
 
 #: Metrics where more is better (the rest: less is better; for 1-NNA, 50% is ideal and below 50% only happens
@@ -91,14 +89,14 @@ def formatted(frame: pd.DataFrame, scales: dict[str, float], labels: dict[str, s
     out = {}
     for category, metric in dict.fromkeys((c, m) for c, m, _ in frame.columns):
         mean, std = frame[(category, metric, "mean")] * scales[metric], frame[(category, metric, "std")] * scales[metric]
-        competing = mean[[m not in CALIBRATION for m in frame.index]]
+        competing = mean[[m not in CALIBRATION_ROWS for m in frame.index]]
         best = competing.max(skipna=True) if metric in HIGHER_IS_BETTER else competing.min(skipna=True)
         best = float("nan") if metric in NO_BEST else best
         pm = " ± " if markup == "md" else " $\\pm$ "
         cells = []
         for method, mu, sd in zip(frame.index, mean, std):
             text = "n/a" if pd.isna(mu) else f"{mu:.2f}" if pd.isna(sd) else f"{mu:.2f}{pm}{sd:.2f}"
-            if not pd.isna(mu) and mu == best and method not in CALIBRATION:
+            if not pd.isna(mu) and mu == best and method not in CALIBRATION_ROWS:
                 text = f"**{text}**" if markup == "md" else f"\\textbf{{{text}}}"
             cells.append(text)
         out[(category, labels[metric])] = cells
@@ -147,18 +145,23 @@ def representation_pairs(methods: dict[str, dict], rows: Sequence[str]) -> list[
     return [("vecset", name) for name, block in methods.items() if full_method(block)] if "vecset" in rows else []
 
 
+def preferred_row(candidates: Sequence[str]) -> str:
+    """Of rows that could take one role (a geometry's baseline, an ablation's full method): the paper's row, else
+    the first configured, so that a row of one's own does not take the paper's pairs."""
+    return next((name for name in candidates if name in PAPER_ROWS), candidates[0])
+
+
 def paired_baselines(methods: dict[str, dict]) -> dict[str, str]:
     """Each method with topological terms (``topology`` not ``"none"``) -> the method without them that shares its
     geometric regularizer (Ours-DeepSDF -> DeepSDF-VAD, Ours-DeepSDF-SE and the ablations -> DeepSDF-SE-VAD; where a
     geometry has several such methods, the paper's row, else the first configured); a method whose geometry has no
     such baseline is left out. ``methods``: the config's ``methods`` block with the
     schema's defaults."""
-    baselines: dict[str, str] = {}
-    for name, block in methods.items():  # where a geometry has several, the paper's row, else the first
+    by_geometry: dict[str, list[str]] = {}
+    for name, block in methods.items():
         if block.get("topology", "none") == "none":
-            kept = baselines.get(block["geometry"])
-            if kept is None or (name in PAPER_ROWS and kept not in PAPER_ROWS):
-                baselines[block["geometry"]] = name
+            by_geometry.setdefault(block["geometry"], []).append(name)
+    baselines = {geometry: preferred_row(names) for geometry, names in by_geometry.items()}
     return {name: baselines[block["geometry"]] for name, block in methods.items()
             if block.get("topology", "none") != "none" and block["geometry"] in baselines}
 
@@ -217,7 +220,7 @@ def write_tables(metrics_paths: Sequence[str | Path], methods: Sequence[str], ca
               "pd_lap_h2": "PD-LAP-H2", "mmd_cd": "MMD-CD", "cov_cd": "COV-CD (%)", "1_nna_cd": "1-NNA-CD (%)",
               "mean_b0": "mean b0", "mean_b1": "mean b1", "mean_b2": "mean b2", "blob_fraction": "blobs (%)",
               "thick_fraction": "thick (%)"}
-    methods = list(methods) + [row for row in CALIBRATION if row in set(long["method"])]
+    methods = list(methods) + [row for row in CALIBRATION_ROWS if row in set(long["method"])]
     lap_note = (f"PD-LAP ×{pd_lap_scale:g} (mean ± std over z-draws); a method's PD-LAP means something between the "
                 "two calibration rows: held-out training shapes against the test shapes (floor) and one fixed blob "
                 "(ceiling)")
